@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { NodeRole } from './roles.ts';
+
+/**
+ * WebSocket frames between agent and manager. Every frame is one JSON object with a `type`.
+ * Both ends validate what they receive with these schemas.
+ */
+
+/** Largest frame either side accepts, in bytes. Larger frames close the socket with 1009. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** A config the agent holds, reported so the manager can repair drift. */
+export const HeldConfig = z.object({
+  kind: z.string().min(1).max(32),
+  name: z.string().min(1).max(512),
+  version: z.number().int().nonnegative().nullable(),
+  hash: z.string().min(1).max(128),
+});
+export type HeldConfig = z.infer<typeof HeldConfig>;
+
+/** agent → manager, first frame after the upgrade. */
+export const AgentHelloFrame = z.strictObject({
+  type: z.literal('hello'),
+  protocolVersion: z.string().min(1).max(16),
+  agentVersion: z.string().min(1).max(64),
+  roles: z.array(NodeRole).max(8),
+  configs: z.array(HeldConfig).max(100_000),
+});
+export type AgentHelloFrame = z.infer<typeof AgentHelloFrame>;
+
+/** manager → agent, answer to a valid hello. */
+export const ManagerWelcomeFrame = z.object({
+  type: z.literal('welcome'),
+  nodeId: z.string(),
+  protocolVersion: z.string(),
+  managerVersion: z.string(),
+  roles: z.array(NodeRole),
+  heartbeatIntervalMs: z.number().int().positive(),
+});
+export type ManagerWelcomeFrame = z.infer<typeof ManagerWelcomeFrame>;
+
+/** agent → manager, every heartbeat interval. */
+export const AgentHeartbeatFrame = z.strictObject({
+  type: z.literal('heartbeat'),
+  seq: z.number().int().nonnegative(),
+  uptimeSeconds: z.number().nonnegative(),
+});
+export type AgentHeartbeatFrame = z.infer<typeof AgentHeartbeatFrame>;
+
+/** manager → agent: call a method on the agent. */
+export const RpcRequestFrame = z.object({
+  type: z.literal('request'),
+  id: z.string().min(1).max(64),
+  method: z.string().min(1).max(64),
+  params: z.unknown(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type RpcRequestFrame = z.infer<typeof RpcRequestFrame>;
+
+export const RpcErrorBody = z.object({
+  code: z.string().max(64),
+  message: z.string().max(8192),
+  details: z.unknown().optional(),
+});
+export type RpcErrorBody = z.infer<typeof RpcErrorBody>;
+
+/** agent → manager: the outcome of one request. */
+export const RpcResponseFrame = z.discriminatedUnion('ok', [
+  z.strictObject({ type: z.literal('response'), id: z.string().min(1).max(64), ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({ type: z.literal('response'), id: z.string().min(1).max(64), ok: z.literal(false), error: RpcErrorBody }),
+]);
+export type RpcResponseFrame = z.infer<typeof RpcResponseFrame>;
+
+/** agent → manager: something happened on the node (config changed, task progress, driver state). */
+export const AgentEventFrame = z.strictObject({
+  type: z.literal('event'),
+  name: z.string().min(1).max(64),
+  data: z.unknown(),
+});
+export type AgentEventFrame = z.infer<typeof AgentEventFrame>;
+
+/** Either side: the peer sent something it could not accept. Informational; the sender may close after it. */
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  code: z.string(),
+  message: z.string(),
+});
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+
+/** Every frame the manager accepts from an agent after the hello. */
+export const AgentFrame = z.union([AgentHeartbeatFrame, RpcResponseFrame, AgentEventFrame, ErrorFrame]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+/** Every frame the agent accepts from the manager. */
+export const ManagerFrame = z.union([ManagerWelcomeFrame, RpcRequestFrame, ErrorFrame]);
+export type ManagerFrame = z.infer<typeof ManagerFrame>;
+
+/** WebSocket close codes used by ocdn (4000–4999 are application codes). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  invalidPayload: 1007,
+  tooBig: 1009,
+  helloTimeout: 4000,
+  invalidFrame: 4400,
+  unauthorized: 4401,
+  nodeDeleted: 4404,
+  replaced: 4409,
+  incompatibleProtocol: 4426,
+} as const;

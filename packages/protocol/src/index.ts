@@ -1,0 +1,5 @@
+export * from './version.ts';
+export * from './roles.ts';
+export * from './frames.ts';
+export * from './rpc.ts';
+export * from './token.ts';
