@@ -1,0 +1,114 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { loadAdminAuth } from './admin/token.ts';
+import type { ManagerContext } from './context.ts';
+import { openDatabase, type Database } from './db/client.ts';
+import { migrate } from './db/migrate.ts';
+import type { ManagerEnv } from './env.ts';
+import { AgentHub } from './hub/hub.ts';
+import { Traffic } from './hub/traffic.ts';
+import { createHttpApp, MANAGER_VERSION } from './http/app.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { authenticateNodeToken } from './nodes/agent-auth.ts';
+import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
+import { countNodesByStatus } from './nodes/service.ts';
+import { nodeStepHandlers } from './nodes/steps.ts';
+import { PipelineEngine } from './pipelines/engine.ts';
+
+export interface RunningManager {
+  ctx: ManagerContext;
+  /** The HTTP port actually bound (useful with OCDN_HTTP_PORT=0). */
+  port: number;
+  url: string;
+  /** The admin token, when this start generated it (first start without OCDN_ADMIN_TOKEN). */
+  generatedAdminToken: string | null;
+  app: ReturnType<typeof createHttpApp>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Use this database instead of opening one from the environment (tests). */
+  database?: Database;
+  /** Serve HTTP (default true); tests of the API alone call app.request instead. */
+  listen?: boolean;
+}
+
+/** Builds and starts every part of the manager; stop() takes them down in reverse order. */
+export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Promise<RunningManager> {
+  const log = opts.log ?? createLogger(env.OCDN_LOG_LEVEL);
+  const database =
+    opts.database ?? (await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.OCDN_DATA_DIR }));
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err: unknown) => log.error({ err }, 'error while stopping'));
+    stops.length = 0;
+  };
+  if (!opts.database) stops.push(() => database.close());
+  try {
+    const applied = await migrate(database.db);
+    if (applied.length) log.info({ applied, database: database.kind }, 'migrations applied');
+    const admin = await loadAdminAuth(database.db, env.OCDN_ADMIN_TOKEN);
+
+    const metrics = createMetrics();
+    const hub = new AgentHub({
+      log: log.child({ component: 'hub' }),
+      managerVersion: MANAGER_VERSION,
+      heartbeatIntervalMs: env.OCDN_HEARTBEAT_INTERVAL_MS,
+      authenticate: (token) => authenticateNodeToken(database.db, token),
+    });
+    // The engine's step handlers need the context, so the engine joins it right after.
+    const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, traffic: new Traffic(hub), engine: null as unknown as PipelineEngine };
+    let health: HealthMonitor | undefined;
+    ctx.engine = new PipelineEngine({
+      database,
+      log: log.child({ component: 'pipelines' }),
+      metrics,
+      handlers: { ...nodeStepHandlers(ctx) },
+      onFinished: () => health?.invalidate(),
+    });
+    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx) });
+
+    await ctx.engine.start();
+    stops.push(() => ctx.engine.stop());
+    hub.start();
+    stops.push(() => hub.stop());
+    hub.on('connected', (conn) => ctx.engine.wake(conn.nodeId));
+
+    const flusher = new HeartbeatFlusher(ctx);
+    flusher.start();
+    stops.push(() => flusher.stop());
+    health = new HealthMonitor(ctx);
+    await health.start();
+    stops.push(() => health!.stop());
+
+    const app = createHttpApp(ctx, admin);
+    let port = env.OCDN_HTTP_PORT;
+    if (opts.listen !== false) {
+      const server = await new Promise<Server>((resolve, reject) => {
+        const s = serve({ fetch: app.fetch, hostname: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT }, () => resolve(s as Server));
+        (s as Server).once('error', reject);
+      });
+      server.on('upgrade', (req, socket, head) => {
+        const path = (req.url ?? '').split('?')[0];
+        if (path === '/api/v1/agent/ws') return hub.handleUpgrade(req, socket, head);
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      });
+      port = (server.address() as AddressInfo).port;
+      stops.push(
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      );
+      log.info({ url: `http://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
+    }
+    return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken: admin.generated, app, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,19 @@
+import type { Database, Db } from './db/client.ts';
+import type { ManagerEnv } from './env.ts';
+import type { AgentHub } from './hub/hub.ts';
+import type { Traffic } from './hub/traffic.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { PipelineEngine } from './pipelines/engine.ts';
+
+/** Everything a service needs; built once in app.ts and passed down. */
+export interface ManagerContext {
+  env: ManagerEnv;
+  log: Logger;
+  database: Database;
+  db: Db;
+  hub: AgentHub;
+  traffic: Traffic;
+  engine: PipelineEngine;
+  metrics: Metrics;
+}

@@ -1,0 +1,139 @@
+import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import postgres from 'postgres';
+import * as schema from './schema.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** What pg-boss needs to run its SQL on our connection (pg-boss's `db` option). */
+export interface SqlExecutor {
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+export interface Database {
+  db: Db;
+  kind: 'pglite' | 'postgres';
+  /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
+  boss: { connectionString: string } | { db: SqlExecutor };
+  /**
+   * Tries to take a cluster-wide lock for a periodic loop (leader election). Returns a release function, or null
+   * when another replica holds it. On PGlite there is one process per directory, so the lock is always ours.
+   */
+  tryLock(key: number): Promise<(() => Promise<void>) | null>;
+  close(): Promise<void>;
+}
+
+export type DatabaseOptions = { url: string } | { dataDir: string } | { memory: true };
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  if ('url' in opts) return openPostgres(opts.url);
+  if ('memory' in opts) return openPglite(new PGlite(), async () => {});
+  const dir = resolve(opts.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const releaseLock = acquireDirLock(join(dir, 'manager.lock'));
+  try {
+    const pg = new PGlite(join(dir, 'pglite'));
+    await pg.waitReady;
+    return openPglite(pg, async () => releaseLock());
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}
+
+function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
+  const db = drizzlePglite(pg, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'pglite',
+    boss: {
+      db: {
+        async executeSql(text, values) {
+          if (values && values.length > 0) return pg.query(text, values as any[]);
+          // pg-boss sends multi-statement scripts without parameters; exec runs them in one round.
+          const results = await pg.exec(text);
+          return results[results.length - 1] ?? { rows: [] };
+        },
+      },
+    },
+    async tryLock() {
+      return async () => {};
+    },
+    async close() {
+      await pg.close();
+      await onClose();
+    },
+  };
+}
+
+function openPostgres(url: string): Database {
+  const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30 });
+  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'postgres',
+    boss: { connectionString: url },
+    async tryLock(key) {
+      const conn = await client.reserve();
+      try {
+        const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${key}) as ok`;
+        if (!row?.ok) {
+          conn.release();
+          return null;
+        }
+      } catch (err) {
+        conn.release();
+        throw err;
+      }
+      return async () => {
+        try {
+          await conn`select pg_advisory_unlock(${key})`;
+        } finally {
+          conn.release();
+        }
+      };
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * One manager process per PGlite directory: a lock file holding the owner's pid. A lock left by a dead process is
+ * taken over; a live owner makes this start fail with a message that says what to do.
+ */
+function acquireDirLock(path: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `another manager (pid ${pid}) is using the data directory ${resolve(path, '..')}; ` +
+            `stop it first, or use another OCDN_DATA_DIR (or DATABASE_URL for several replicas)`,
+        );
+      }
+      rmSync(path, { force: true }); // stale lock of a dead process
+    }
+  }
+  throw new Error(`could not take the lock file ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,91 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+export interface RetryPolicy {
+  /** Attempts in one run of the step before it fails (1 = no retry). */
+  maxAttempts: number;
+  /** First backoff delay; doubles per attempt up to maxDelayMs, with full jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** The step fails once it has been retrying this long, whatever maxAttempts says. */
+  deadlineMs: number;
+}
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** Key/value settings of the manager (the admin token's hash lives here). */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Edge nodes. `status` uses the seed's names: new, normal, fault, deleting, delete. */
+export const nodes = pgTable(
+  'nodes',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    ip: text('ip').notNull(),
+    roles: jsonb('roles').$type<string[]>().notNull(),
+    agentPort: integer('agent_port').notNull(),
+    status: text('status').notNull(),
+    /** The node token, which the manager presents to the agent's HTTP API. */
+    token: text('token').notNull(),
+    /** sha256 of the token's secret part, compared in constant time when an agent connects. */
+    tokenHash: text('token_hash').notNull(),
+    agentVersion: text('agent_version'),
+    lastHeartbeatAt: ts('last_heartbeat_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('nodes_live_name').on(t.name).where(sql`status <> 'delete'`),
+    uniqueIndex('nodes_live_ip').on(t.ip).where(sql`status <> 'delete'`),
+  ],
+);
+
+/** One run of a seed task (ADD_NODE, …). `status`: pending, running, succeeded, failed. */
+export const pipelines = pgTable(
+  'pipelines',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull(),
+    subject: text('subject').notNull(),
+    status: text('status').notNull(),
+    input: jsonb('input').$type<Record<string, unknown>>().notNull(),
+    /** Replica that is executing the run, and until when its claim holds without renewal. */
+    leaseOwner: text('lease_owner'),
+    leaseUntil: ts('lease_until'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [
+    index('pipelines_subject_created').on(t.subject, t.createdAt),
+    index('pipelines_unfinished').on(t.status).where(sql`status in ('pending', 'running')`),
+    index('pipelines_kind_created').on(t.kind, t.createdAt),
+  ],
+);
+
+/** The ordered steps of a pipeline; `name` is the seed's module name. */
+export const pipelineSteps = pgTable(
+  'pipeline_steps',
+  {
+    pipelineId: text('pipeline_id')
+      .notNull()
+      .references(() => pipelines.id, { onDelete: 'cascade' }),
+    idx: integer('idx').notNull(),
+    name: text('name').notNull(),
+    target: text('target'),
+    params: jsonb('params').$type<Record<string, unknown>>().notNull(),
+    /** How the step is retried: the seed's "(No) retry.." steps retry with backoff, others fail at once. */
+    policy: jsonb('policy').$type<RetryPolicy>().notNull(),
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error'),
+    startedAt: ts('started_at'),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [primaryKey({ columns: [t.pipelineId, t.idx] })],
+);

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * Manager configuration: every variable it reads, with its default. Parsed once at start-up; nothing else reads
+ * process.env. API.md lists these names; they are a contract.
+ */
+export const ManagerEnv = z
+  .object({
+    /** Address and port of the admin and agent HTTP API. */
+    OCDN_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    OCDN_HTTP_PORT: port.default(8080),
+    /** postgres://… ; when unset the embedded PGlite database in OCDN_DATA_DIR is used. */
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    /** Embedded database and local state. */
+    OCDN_DATA_DIR: z.string().min(1).default('./data'),
+    /** Admin bearer token; when unset one is generated on first start, printed once and stored hashed. */
+    OCDN_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** DNS provider for CDN names. */
+    OCDN_DNS_PROVIDER: z.enum(['builtin', 'rfc2136']).default('builtin'),
+    OCDN_DNS_ZONE: z.string().min(1).default('cdn.ocdn.test'),
+    OCDN_DNS_HOST: z.string().min(1).default('127.0.0.1'),
+    OCDN_DNS_PORT: port.default(5353),
+    OCDN_DNS_TTL: positiveInt.default(30),
+    /** Health check period, and consecutive misses / successes that change a node's health. */
+    OCDN_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
+    OCDN_FAULT_AFTER: positiveInt.default(3),
+    OCDN_RECOVER_AFTER: positiveInt.default(3),
+    /** Log level (pino): fatal, error, warn, info, debug, trace, silent. */
+    OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Largest request body the HTTP API accepts, in bytes. */
+    OCDN_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  });
+export type ManagerEnv = z.infer<typeof ManagerEnv>;
+
+/** Parses the environment; throws an Error whose message names every bad variable. */
+export function parseManagerEnv(source: Record<string, string | undefined>): ManagerEnv {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const r = ManagerEnv.safeParse(cleaned);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`invalid manager configuration:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}

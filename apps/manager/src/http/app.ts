@@ -1,0 +1,91 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { bodyLimit } from 'hono/body-limit';
+import { sql } from 'drizzle-orm';
+import type { AdminAuth } from '../admin/token.ts';
+import type { ManagerContext } from '../context.ts';
+import { nodeRoutes } from '../nodes/routes.ts';
+import { pipelineRoutes } from '../pipelines/routes.ts';
+import { ApiError, renderError, validationError } from './errors.ts';
+
+export type AppEnv = { Variables: { requestStart: number } };
+
+export const MANAGER_VERSION = '0.1.0';
+
+/** The manager's HTTP API: admin routes under /api/v1, agent routes under /api/v1/agent, docs, health, metrics. */
+export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error.issues, result.target === 'json' ? 'body' : result.target);
+    },
+  });
+
+  app.onError((err, c) => renderError(c, err, ctx.log));
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.use('*', async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    ctx.metrics.httpRequests.inc({ method: c.req.method, status: String(c.res.status) });
+    if (c.req.path.startsWith('/api/')) {
+      ctx.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - t0) }, 'request');
+    }
+  });
+
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: ctx.env.OCDN_MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError('payload_too_large', `request body is larger than ${ctx.env.OCDN_MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.use('/api/v1/*', async (c, next) => {
+    if (c.req.path.startsWith('/api/v1/agent/')) return next();
+    const header = c.req.header('authorization') ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    if (!token) throw new ApiError('unauthorized', 'missing bearer token (Authorization: Bearer <admin token>)');
+    if (!admin.verify(token)) throw new ApiError('unauthorized', 'invalid admin token');
+    return next();
+  });
+
+  app.use('/api/v1/*', async (c, next) => {
+    const method = c.req.method;
+    if ((method === 'POST' || method === 'PATCH' || method === 'PUT') && c.req.header('content-length') !== '0') {
+      const type = c.req.header('content-type') ?? '';
+      const hasBody = c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined;
+      if (hasBody && !/^application\/json\b/i.test(type)) {
+        throw new ApiError('bad_request', 'request body must be JSON (Content-Type: application/json)', [{ field: 'content-type', message: `got "${type}"` }]);
+      }
+    }
+    return next();
+  });
+
+  app.get('/healthz', async (c) => {
+    try {
+      await ctx.db.execute(sql`select 1`);
+      return c.json({ status: 'ok', agentsConnected: ctx.hub.size });
+    } catch (err) {
+      return c.json({ status: 'unavailable', error: (err as Error).message }, 503);
+    }
+  });
+
+  app.get('/metrics', async (c) => {
+    const body = await ctx.metrics.registry.metrics();
+    return c.body(body, 200, { 'content-type': ctx.metrics.registry.contentType });
+  });
+
+  nodeRoutes(ctx, app);
+  pipelineRoutes(ctx, app);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'ocdn manager API', version: MANAGER_VERSION, description: 'Admin API of the ocdn control plane' },
+    security: [{ adminToken: [] }],
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  return app;
+}

@@ -1,0 +1,70 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { z } from '@hono/zod-openapi';
+import type { Logger } from '../log.ts';
+
+const STATUS = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+  unavailable: 503,
+} as const;
+export type ErrorCode = keyof typeof STATUS;
+
+/** The one error every route throws; rendered as {"error": {code, message, details}}. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  get status(): (typeof STATUS)[ErrorCode] {
+    return STATUS[this.code];
+  }
+}
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error');
+
+/** Turns zod issues into a 400 whose details name each bad field. */
+export function validationError(issues: readonly z.core.$ZodIssue[], where: string): ApiError {
+  const details = issues.map((i) => {
+    const keys = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys : [];
+    const path = [...i.path.map(String), ...(keys.length === 1 ? keys : [])].join('.');
+    return { field: path || where, message: i.message };
+  });
+  const first = details[0];
+  const message = first ? `invalid ${where}: ${first.field}: ${first.message}` : `invalid ${where}`;
+  return new ApiError('bad_request', message, details);
+}
+
+export function renderError(c: Context, err: unknown, log: Logger): Response {
+  if (err instanceof ApiError) {
+    return c.json({ error: { code: err.code, message: err.message, details: err.details } }, err.status);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status < 500 ? 'bad_request' : 'internal';
+    return c.json({ error: { code, message: err.message || 'request refused' } }, status);
+  }
+  if (err instanceof SyntaxError) {
+    return c.json({ error: { code: 'bad_request', message: `request body is not valid JSON: ${err.message}` } }, 400);
+  }
+  log.error({ err, path: c.req.path, method: c.req.method }, 'unexpected error');
+  return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+}

@@ -1,0 +1,59 @@
+import { z } from '@hono/zod-openapi';
+import { NodeRole, NodeStatus } from '@ocdn/protocol';
+import { PIPELINE_KINDS, PIPELINE_STATUSES } from '../pipelines/types.ts';
+
+/** Response and request bodies of the admin API, shared by routes and their OpenAPI document. */
+
+export const PipelineBody = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    subject: z.string(),
+    status: z.enum(PIPELINE_STATUSES),
+    steps: z.array(
+      z.object({
+        name: z.string(),
+        target: z.string().nullable(),
+        status: z.enum(PIPELINE_STATUSES),
+        attempts: z.number().int(),
+        error: z.string().nullable(),
+      }),
+    ),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('Pipeline');
+
+export const NodeBody = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    ip: z.string(),
+    roles: z.array(NodeRole),
+    agentPort: z.number().int(),
+    status: NodeStatus,
+    connected: z.boolean(),
+    lastHeartbeatAt: z.string().nullable(),
+    agentVersion: z.string().nullable(),
+  })
+  .openapi('Node');
+
+export const NodeCreateBody = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit'),
+    ip: z.string().min(2).max(45),
+    roles: z.array(NodeRole).min(1, 'at least one role'),
+    agentPort: z.number().int().min(1).max(65535).optional(),
+  })
+  .openapi('NodeCreate');
+
+export const PipelineKindQuery = z.enum(PIPELINE_KINDS);
+
+export const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item) });

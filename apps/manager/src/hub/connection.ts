@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { AgentHelloFrame, RpcRequestFrame, RpcResponseFrame } from '@ocdn/protocol';
+
+export class RpcError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One agent's live socket: what it said in its hello, when it was last heard, and its outstanding RPCs. */
+export class AgentConnection {
+  lastSeenAt = Date.now();
+  readonly connectedAt = new Date();
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    readonly nodeId: string,
+    private readonly ws: WebSocket,
+    readonly hello: AgentHelloFrame,
+  ) {}
+
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  send(frame: object): void {
+    if (this.open) this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Calls `method` on the agent and resolves with its result, or rejects with an RpcError. */
+  call(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    if (!this.open) return Promise.reject(new RpcError('not_connected', 'agent socket is not open'));
+    const id = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RpcError('timeout', `${method} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      const frame: RpcRequestFrame = { type: 'request', id, method, params, timeoutMs };
+      this.ws.send(JSON.stringify(frame), (err) => {
+        if (!err) return;
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new RpcError('not_connected', `could not send ${method}: ${err.message}`));
+      });
+    });
+  }
+
+  settle(frame: RpcResponseFrame): void {
+    const p = this.pending.get(frame.id);
+    if (!p) return; // late answer after a timeout
+    this.pending.delete(frame.id);
+    clearTimeout(p.timer);
+    if (frame.ok) p.resolve(frame.result);
+    else p.reject(new RpcError(frame.error.code, frame.error.message, frame.error.details));
+  }
+
+  failPending(reason: string): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new RpcError('not_connected', reason));
+      this.pending.delete(id);
+    }
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}

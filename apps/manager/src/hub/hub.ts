@@ -1,0 +1,202 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import {
+  AgentFrame,
+  AgentHelloFrame,
+  CloseCode,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  checkProtocolCompatibility,
+  type ManagerWelcomeFrame,
+  type NodeRole,
+} from '@ocdn/protocol';
+import type { Logger } from '../log.ts';
+import { AgentConnection } from './connection.ts';
+
+export interface AuthenticatedNode {
+  nodeId: string;
+  roles: NodeRole[];
+}
+
+export interface AgentHubOptions {
+  log: Logger;
+  managerVersion: string;
+  heartbeatIntervalMs: number;
+  /** Finds the live node a bearer token belongs to (constant-time compare inside), or null. */
+  authenticate(token: string): Promise<AuthenticatedNode | null>;
+  /** How long an agent has to send its hello after the upgrade. */
+  helloTimeoutMs?: number;
+}
+
+export interface AgentHubEvents {
+  connected: [conn: AgentConnection];
+  disconnected: [nodeId: string, reason: string];
+  event: [nodeId: string, name: string, data: unknown];
+}
+
+/**
+ * The manager's end of the agents' WebSockets: authenticates the upgrade by node token, negotiates the protocol with
+ * the hello, keeps one connection per node (a newer one replaces the older), and drops connections that go silent.
+ */
+export class AgentHub extends EventEmitter<AgentHubEvents> {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  private readonly conns = new Map<string, AgentConnection>();
+  private reaper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: AgentHubOptions) {
+    super();
+  }
+
+  start(): void {
+    const period = Math.max(250, this.opts.heartbeatIntervalMs);
+    this.reaper = setInterval(() => this.reapSilent(), period);
+    this.reaper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    for (const conn of this.conns.values()) conn.close(CloseCode.goingAway, 'manager stopping');
+    this.conns.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  get(nodeId: string): AgentConnection | undefined {
+    return this.conns.get(nodeId);
+  }
+
+  connections(): IterableIterator<AgentConnection> {
+    return this.conns.values();
+  }
+
+  /** Closes the node's connection, e.g. when the node is deleted. */
+  disconnect(nodeId: string, code: number, reason: string): void {
+    this.conns.get(nodeId)?.close(code, reason);
+  }
+
+  /** Handles an HTTP upgrade on the agent WebSocket path. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const header = req.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const refuse = (status: number, code: string, message: string) => {
+      const body = JSON.stringify({ error: { code, message } });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Bad Request'}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    if (!token) return refuse(401, 'unauthorized', 'missing bearer token');
+    this.opts
+      .authenticate(token)
+      .then((node) => {
+        if (!node) return refuse(401, 'unauthorized', 'unknown or invalid node token');
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, node));
+      })
+      .catch((err: unknown) => {
+        this.opts.log.error({ err }, 'agent authentication failed');
+        socket.destroy();
+      });
+  }
+
+  private accept(ws: WebSocket, node: AuthenticatedNode): void {
+    const log = this.opts.log.child({ nodeId: node.nodeId });
+    const timer = setTimeout(() => ws.close(CloseCode.helloTimeout, 'no hello received in time'), this.opts.helloTimeoutMs ?? 5000);
+    ws.on('error', (err) => log.warn({ err: err.message }, 'agent socket error'));
+    ws.once('close', () => clearTimeout(timer));
+    ws.once('message', (data, isBinary) => {
+      clearTimeout(timer);
+      const hello = parseFrame(data, isBinary, AgentHelloFrame);
+      if (!hello.ok) {
+        log.warn({ reason: hello.reason }, 'agent refused: bad hello');
+        return ws.close(CloseCode.invalidFrame, truncateReason(`invalid hello: ${hello.reason}`));
+      }
+      const compat = checkProtocolCompatibility(hello.value.protocolVersion);
+      if (!compat.ok) {
+        log.warn({ remote: hello.value.protocolVersion }, 'agent refused: incompatible protocol');
+        return ws.close(CloseCode.incompatibleProtocol, truncateReason(compat.reason));
+      }
+      this.register(ws, node, hello.value, log);
+    });
+  }
+
+  private register(ws: WebSocket, node: AuthenticatedNode, hello: AgentHelloFrame, log: Logger): void {
+    const previous = this.conns.get(node.nodeId);
+    const conn = new AgentConnection(node.nodeId, ws, hello);
+    this.conns.set(node.nodeId, conn);
+    if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same node');
+
+    ws.on('message', (data, isBinary) => {
+      const frame = parseFrame(data, isBinary, AgentFrame);
+      if (!frame.ok) {
+        log.warn({ reason: frame.reason }, 'invalid frame from agent');
+        conn.send({ type: 'error', code: 'invalid_frame', message: frame.reason });
+        return conn.close(CloseCode.invalidFrame, truncateReason(`invalid frame: ${frame.reason}`));
+      }
+      conn.lastSeenAt = Date.now();
+      const f = frame.value;
+      if (f.type === 'response') conn.settle(f);
+      else if (f.type === 'event') this.emit('event', node.nodeId, f.name, f.data);
+      else if (f.type === 'error') log.warn({ code: f.code, message: f.message }, 'agent reported an error');
+    });
+    ws.once('close', (code, reasonBuf) => {
+      const reason = `${code} ${reasonBuf.toString()}`.trim();
+      conn.failPending(`connection closed (${reason})`);
+      if (this.conns.get(node.nodeId) === conn) {
+        this.conns.delete(node.nodeId);
+        log.info({ code, reason: reasonBuf.toString() }, 'agent disconnected');
+        this.emit('disconnected', node.nodeId, reason);
+      }
+    });
+
+    const welcome: ManagerWelcomeFrame = {
+      type: 'welcome',
+      nodeId: node.nodeId,
+      protocolVersion: PROTOCOL_VERSION,
+      managerVersion: this.opts.managerVersion,
+      roles: node.roles,
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+    };
+    conn.send(welcome);
+    log.info({ agentVersion: hello.agentVersion, protocolVersion: hello.protocolVersion }, 'agent connected');
+    this.emit('connected', conn);
+  }
+
+  /** Agents that vanished without closing (power loss, cut cable) stop sending; terminate them. */
+  private reapSilent(): void {
+    const limit = Date.now() - 3 * this.opts.heartbeatIntervalMs - 1000;
+    for (const conn of this.conns.values()) {
+      if (conn.lastSeenAt < limit) {
+        this.opts.log.warn({ nodeId: conn.nodeId }, 'agent silent for 3 heartbeat intervals; dropping its socket');
+        conn.terminate();
+      }
+    }
+  }
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function parseFrame<T>(data: RawData, isBinary: boolean, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Parsed<T> {
+  if (isBinary) return { ok: false, reason: 'binary frames are not accepted' };
+  let json: unknown;
+  try {
+    json = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString());
+  } catch {
+    return { ok: false, reason: 'frame is not valid JSON' };
+  }
+  const r = schema.safeParse(json);
+  if (r.success) return { ok: true, value: r.data };
+  const first = r.error.issues[0];
+  const where = first && first.path.length ? first.path.map(String).join('.') : 'frame';
+  return { ok: false, reason: `${where}: ${first?.message ?? 'invalid'}` };
+}
+
+/** WebSocket close reasons are limited to 123 bytes. */
+function truncateReason(s: string): string {
+  return Buffer.byteLength(s) <= 123 ? s : Buffer.from(s).subarray(0, 120).toString('utf8') + '...';
+}

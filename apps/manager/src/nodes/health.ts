@@ -1,0 +1,186 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import Bottleneck from 'bottleneck';
+import type { ManagerContext } from '../context.ts';
+import { nodes, pipelines } from '../db/schema.ts';
+import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
+import type { NodeEndpoint } from '../hub/traffic.ts';
+import { OCDN_NODE_HEART } from './heart.ts';
+
+const HEALTH_LOCK = 7_242_002;
+
+interface Health {
+  node: NodeEndpoint & { status: string };
+  healthy: boolean;
+  misses: number;
+  successes: number;
+  /** An HTTP heartbeat is in flight; its result counts when it lands. */
+  probing: boolean;
+}
+
+/**
+ * The health monitor: every OCDN_HEARTBEAT_INTERVAL_MS it checks each `normal` or `fault` node — a fresh heartbeat
+ * on the node's socket, else OCDN_NODE_HEART over the agent's HTTP API. OCDN_FAULT_AFTER misses in a row start
+ * FAULT_NODE; OCDN_RECOVER_AFTER successes in a row start RECOVER_NODE. Counts live in memory; only state changes
+ * reach the database. One replica runs it (advisory lock).
+ */
+export class HealthMonitor {
+  private readonly health = new Map<string, Health>();
+  private readonly probes = new Bottleneck({ maxConcurrent: 64 });
+  private timer: NodeJS.Timeout | undefined;
+  private release: (() => Promise<void>) | null = null;
+  private lastRefresh = 0;
+  private refreshing: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly ctx: ManagerContext) {}
+
+  async start(): Promise<void> {
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.release?.().catch(() => {});
+  }
+
+  /** Ask for a fresh node list at the next tick (a node was added, removed or changed status). */
+  invalidate(): void {
+    this.lastRefresh = 0;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const period = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
+    const delay = period - (Date.now() % period); // align ticks to the period
+    this.timer = setTimeout(() => {
+      this.tick()
+        .catch((err: unknown) => this.ctx.log.error({ err }, 'health tick failed'))
+        .finally(() => this.schedule());
+    }, delay);
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.release) {
+      this.release = await this.ctx.database.tryLock(HEALTH_LOCK);
+      if (!this.release) return; // another replica runs the monitor
+    }
+    if (Date.now() - this.lastRefresh > 5_000) await this.refresh();
+    const interval = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
+    const freshAfter = Date.now() - interval * 1.5 - 200;
+    for (const h of this.health.values()) {
+      const conn = this.ctx.hub.get(h.node.id);
+      if (conn?.open && conn.lastSeenAt >= freshAfter) {
+        this.record(h, true);
+      } else if (!h.probing) {
+        h.probing = true;
+        this.probes
+          .schedule(() => OCDN_NODE_HEART(this.ctx, h.node, Math.max(100, Math.floor(interval * 0.8))))
+          .then(
+            () => this.record(h, true),
+            () => this.record(h, false),
+          )
+          .finally(() => (h.probing = false));
+      } else {
+        this.record(h, false); // the previous probe has not answered within an interval
+      }
+    }
+  }
+
+  private record(h: Health, ok: boolean): void {
+    if (this.stopped || this.health.get(h.node.id) !== h) return;
+    if (ok) {
+      h.successes++;
+      h.misses = 0;
+    } else {
+      h.misses++;
+      h.successes = 0;
+    }
+    if (h.healthy && h.misses >= this.ctx.env.OCDN_FAULT_AFTER) {
+      h.healthy = false;
+      this.startRun(h, 'FAULT_NODE');
+    } else if (!h.healthy && h.successes >= this.ctx.env.OCDN_RECOVER_AFTER) {
+      h.healthy = true;
+      this.startRun(h, 'RECOVER_NODE');
+    }
+  }
+
+  private startRun(h: Health, kind: 'FAULT_NODE' | 'RECOVER_NODE'): void {
+    const { id, ip } = h.node;
+    this.ctx.log.warn({ nodeId: id, ip, misses: h.misses, successes: h.successes }, kind === 'FAULT_NODE' ? 'node failed its heartbeats' : 'node is answering again');
+    this.ctx.db
+      .transaction(async (tx) => {
+        const [open] = await tx
+          .select({ id: pipelines.id })
+          .from(pipelines)
+          .where(and(eq(pipelines.subject, id), eq(pipelines.kind, kind), inArray(pipelines.status, ['pending', 'running'])));
+        if (open) return null;
+        return this.ctx.engine.enqueue(tx, kind === 'FAULT_NODE' ? FAULT_NODE({ id, ip }) : RECOVER_NODE({ id, ip }));
+      })
+      .then((pid) => (pid ? this.ctx.engine.dispatch(pid) : undefined))
+      .catch((err: unknown) => this.ctx.log.error({ err, nodeId: id }, `could not start ${kind}`));
+  }
+
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const rows = await this.ctx.db
+        .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token, status: nodes.status })
+        .from(nodes)
+        .where(inArray(nodes.status, ['normal', 'fault']));
+      const seen = new Set<string>();
+      for (const row of rows) {
+        seen.add(row.id);
+        const h = this.health.get(row.id);
+        if (!h) {
+          this.health.set(row.id, { node: row, healthy: row.status === 'normal', misses: 0, successes: 0, probing: false });
+        } else {
+          h.node = row;
+        }
+      }
+      for (const id of this.health.keys()) if (!seen.has(id)) this.health.delete(id);
+      this.lastRefresh = Date.now();
+    })().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+}
+
+/**
+ * Writes heartbeat timestamps of the agents connected here in one statement every few seconds, never one write per
+ * beat: thousands of agents beat every second.
+ */
+export class HeartbeatFlusher {
+  private timer: NodeJS.Timeout | undefined;
+  private lastFlush = 0;
+
+  constructor(
+    private readonly ctx: ManagerContext,
+    private readonly periodMs = 5_000,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush().catch((err: unknown) => this.ctx.log.warn({ err }, 'heartbeat flush failed')), this.periodMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush().catch(() => {});
+  }
+
+  async flush(): Promise<void> {
+    const since = this.lastFlush;
+    this.lastFlush = Date.now();
+    const beats: { id: string; at: Date }[] = [];
+    for (const c of this.ctx.hub.connections()) if (c.lastSeenAt > since) beats.push({ id: c.nodeId, at: new Date(c.lastSeenAt) });
+    for (let i = 0; i < beats.length; i += 1000) {
+      const chunk = beats.slice(i, i + 1000);
+      const values = sql.join(
+        chunk.map((b) => sql`(${b.id}, ${b.at.toISOString()}::timestamptz)`),
+        sql`, `,
+      );
+      await this.ctx.db.execute(
+        sql`update nodes set last_heartbeat_at = v.at from (values ${values}) as v(id, at) where nodes.id = v.id`,
+      );
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import { eq } from 'drizzle-orm';
+import { PROTOCOL_VERSION, checkProtocolCompatibility, type NodeHeartbeatResponse } from '@ocdn/protocol';
+import type { ManagerContext } from '../context.ts';
+import { nodes } from '../db/schema.ts';
+import type { NodeEndpoint } from '../hub/traffic.ts';
+
+/**
+ * OCDN_NODE_HEART — asks one node's agent for its heartbeat (over its socket, else over its HTTP API) and checks
+ * that the agent is the node it should be and speaks our protocol.
+ */
+export async function OCDN_NODE_HEART(ctx: ManagerContext, node: NodeEndpoint, timeoutMs: number): Promise<NodeHeartbeatResponse> {
+  const beat = await ctx.traffic.call(node, 'node.heartbeat', {}, { timeoutMs });
+  if (beat.nodeId !== node.id) throw new Error(`agent at ${node.ip}:${node.agentPort} is node ${beat.nodeId}, not ${node.id}`);
+  const compat = checkProtocolCompatibility(beat.protocolVersion, PROTOCOL_VERSION);
+  if (!compat.ok) throw new Error(`agent at ${node.ip}: ${compat.reason}`);
+  return beat;
+}
+
+/** Loads what OCDN_TRAFFIC needs to reach a node. */
+export async function nodeEndpoint(ctx: ManagerContext, nodeId: string): Promise<NodeEndpoint> {
+  const [row] = await ctx.db
+    .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token })
+    .from(nodes)
+    .where(eq(nodes.id, nodeId));
+  if (!row) throw new Error(`node ${nodeId} does not exist`);
+  return row;
+}

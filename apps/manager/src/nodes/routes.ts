@@ -1,0 +1,71 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { ManagerContext } from '../context.ts';
+import { ErrorBody } from '../http/errors.ts';
+import { IdParam, NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
+import type { AppEnv } from '../http/app.ts';
+import { createNode, deleteNode, getNode, listNodes } from './service.ts';
+
+const errors = {
+  400: { description: 'invalid input', content: { 'application/json': { schema: ErrorBody } } },
+  401: { description: 'missing or bad admin token', content: { 'application/json': { schema: ErrorBody } } },
+  404: { description: 'no such node', content: { 'application/json': { schema: ErrorBody } } },
+  409: { description: 'conflict', content: { 'application/json': { schema: ErrorBody } } },
+};
+
+export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/nodes',
+      tags: ['nodes'],
+      summary: 'Register a node and start ADD_NODE',
+      request: { body: { required: true, content: { 'application/json': { schema: NodeCreateBody } } } },
+      responses: {
+        201: {
+          description: 'registered; the token is shown only here',
+          content: { 'application/json': { schema: z.object({ node: NodeBody, token: z.string(), pipeline: PipelineBody }) } },
+        },
+        ...errors,
+      },
+    }),
+    async (c) => c.json(await createNode(ctx, c.req.valid('json')), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/nodes',
+      tags: ['nodes'],
+      summary: 'List nodes',
+      responses: { 200: { description: 'nodes', content: { 'application/json': { schema: listOf(NodeBody) } } }, 401: errors[401] },
+    }),
+    async (c) => c.json({ items: await listNodes(ctx) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/nodes/{id}',
+      tags: ['nodes'],
+      summary: 'One node',
+      request: { params: IdParam },
+      responses: { 200: { description: 'the node', content: { 'application/json': { schema: NodeBody } } }, 401: errors[401], 404: errors[404] },
+    }),
+    async (c) => c.json(await getNode(ctx, c.req.valid('param').id), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/v1/nodes/{id}',
+      tags: ['nodes'],
+      summary: 'Remove a node (REMOVE_NODE)',
+      request: { params: IdParam },
+      responses: {
+        202: { description: 'removal started', content: { 'application/json': { schema: z.object({ pipeline: PipelineBody }) } } },
+        ...errors,
+      },
+    }),
+    async (c) => c.json(await deleteNode(ctx, c.req.valid('param').id), 202),
+  );
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { and, asc, eq, ne, or, sql } from 'drizzle-orm';
+import type { NodeRole, NodeStatus } from '@ocdn/protocol';
+import { sha256 } from '../admin/token.ts';
+import type { ManagerContext } from '../context.ts';
+import { nodes } from '../db/schema.ts';
+import { newId } from '../ids.ts';
+import { ApiError } from '../http/errors.ts';
+import { ADD_NODE, REMOVE_NODE } from '../pipelines/definitions.ts';
+import { getPipeline, type PipelineView } from '../pipelines/service.ts';
+
+export interface NodeView {
+  id: string;
+  name: string;
+  ip: string;
+  roles: NodeRole[];
+  agentPort: number;
+  status: NodeStatus;
+  connected: boolean;
+  lastHeartbeatAt: string | null;
+  agentVersion: string | null;
+}
+
+type NodeRow = typeof nodes.$inferSelect;
+
+export function toNodeView(ctx: Pick<ManagerContext, 'hub' | 'env'>, row: NodeRow): NodeView {
+  const local = ctx.hub.get(row.id);
+  // A socket held by another replica shows as a recent heartbeat (flushed in batches every few seconds).
+  const recent =
+    row.lastHeartbeatAt !== null &&
+    Date.now() - row.lastHeartbeatAt.getTime() < Math.max(10_000, 3 * ctx.env.OCDN_HEARTBEAT_INTERVAL_MS);
+  return {
+    id: row.id,
+    name: row.name,
+    ip: row.ip,
+    roles: row.roles as NodeRole[],
+    agentPort: row.agentPort,
+    status: row.status as NodeStatus,
+    connected: local ? local.open : row.status !== 'delete' && recent,
+    lastHeartbeatAt: local ? new Date(local.lastSeenAt).toISOString() : (row.lastHeartbeatAt?.toISOString() ?? null),
+    agentVersion: local?.hello.agentVersion ?? row.agentVersion,
+  };
+}
+
+export interface CreateNodeInput {
+  name: string;
+  ip: string;
+  roles: NodeRole[];
+  agentPort?: number | undefined;
+}
+
+/** Registers a node and starts ADD_NODE. The token is returned here and never again. */
+export async function createNode(
+  ctx: ManagerContext,
+  input: CreateNodeInput,
+): Promise<{ node: NodeView; token: string; pipeline: PipelineView }> {
+  const ip = normalizeIp(input.ip);
+  const id = newId('nod');
+  const secret = randomBytes(32).toString('base64url');
+  const token = `${id}.${secret}`;
+  const { row, pipelineId } = await ctx.db.transaction(async (tx) => {
+    const clash = await tx
+      .select({ id: nodes.id, name: nodes.name, ip: nodes.ip })
+      .from(nodes)
+      .where(and(ne(nodes.status, 'delete'), or(eq(nodes.name, input.name), eq(nodes.ip, ip))));
+    if (clash.length > 0) {
+      const other = clash[0]!;
+      const field = other.name === input.name ? 'name' : 'ip';
+      throw new ApiError('conflict', `a node with this ${field} exists already (${other.id})`, { field, nodeId: other.id });
+    }
+    const [row] = await tx
+      .insert(nodes)
+      .values({
+        id,
+        name: input.name,
+        ip,
+        roles: [...new Set(input.roles)],
+        agentPort: input.agentPort ?? 8081,
+        status: 'new',
+        token,
+        tokenHash: sha256(secret).toString('hex'),
+      })
+      .returning();
+    const pipelineId = await ctx.engine.enqueue(tx, ADD_NODE({ id, ip }));
+    return { row: row!, pipelineId };
+  });
+  await ctx.engine.dispatch(pipelineId);
+  ctx.log.info({ nodeId: id, ip, roles: row.roles, pipelineId }, 'node registered');
+  return { node: toNodeView(ctx, row), token, pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+export async function listNodes(ctx: ManagerContext): Promise<NodeView[]> {
+  const rows = await ctx.db.select().from(nodes).orderBy(asc(nodes.createdAt), asc(nodes.id));
+  return rows.map((r) => toNodeView(ctx, r));
+}
+
+export async function getNodeRow(ctx: Pick<ManagerContext, 'db'>, id: string): Promise<NodeRow> {
+  const [row] = await ctx.db.select().from(nodes).where(eq(nodes.id, id));
+  if (!row) throw new ApiError('not_found', `node ${id} not found`);
+  return row;
+}
+
+export async function getNode(ctx: ManagerContext, id: string): Promise<NodeView> {
+  return toNodeView(ctx, await getNodeRow(ctx, id));
+}
+
+/** Starts REMOVE_NODE; a waiting ADD_NODE or pending health run of the node is cancelled. */
+export async function deleteNode(ctx: ManagerContext, id: string): Promise<{ pipeline: PipelineView }> {
+  const { pipelineId, cancelled } = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx.select().from(nodes).where(eq(nodes.id, id)).for('update');
+    if (!row) throw new ApiError('not_found', `node ${id} not found`);
+    if (row.status === 'deleting' || row.status === 'delete') {
+      throw new ApiError('conflict', `node ${id} is ${row.status === 'delete' ? 'deleted' : 'being deleted'}`, { status: row.status });
+    }
+    const cancelled = await ctx.engine.cancelUnfinished(tx, id, ['ADD_NODE', 'FAULT_NODE', 'RECOVER_NODE'], 'node is being removed');
+    const pipelineId = await ctx.engine.enqueue(tx, REMOVE_NODE({ id, ip: row.ip }));
+    return { pipelineId, cancelled };
+  });
+  ctx.engine.abortLocal(cancelled);
+  await ctx.engine.dispatch(pipelineId);
+  ctx.log.info({ nodeId: id, pipelineId, cancelled }, 'node removal started');
+  return { pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+export async function countNodesByStatus(ctx: Pick<ManagerContext, 'db'>): Promise<Record<string, number>> {
+  const rows = await ctx.db
+    .select({ status: nodes.status, n: sql<number>`count(*)::int` })
+    .from(nodes)
+    .groupBy(nodes.status);
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+/** Canonical text of an IP address; throws a 400 naming `ip` for anything else. */
+export function normalizeIp(ip: string): string {
+  const v = isIP(ip);
+  if (v === 0) throw new ApiError('bad_request', `invalid ip: "${ip}" is not an IPv4 or IPv6 address`, [{ field: 'ip', message: 'not an IP address' }]);
+  if (ip === '0.0.0.0' || ip === '::') throw new ApiError('bad_request', 'invalid ip: the unspecified address cannot be a node', [{ field: 'ip', message: 'unspecified address' }]);
+  if (v === 4) return ip.split('.').map((o) => String(Number(o))).join('.');
+  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+}

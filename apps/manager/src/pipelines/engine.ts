@@ -1,0 +1,365 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import PgBoss from 'pg-boss';
+import type { Database, Db } from '../db/client.ts';
+import { rowsOf } from '../db/migrate.ts';
+import { pipelines, pipelineSteps } from '../db/schema.ts';
+import { newId } from '../ids.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { backoffDelay, type PipelineKind, type PipelineSpec, type StepHandler, type StepName } from './types.ts';
+
+const QUEUE = 'ocdn-pipeline';
+const LEASE_MS = 10_000;
+const RENEW_MS = 3_000;
+/** pg-boss looks at a run only this long after it was created: the creating replica normally finishes it first. */
+const SAFETY_NET_DELAY_S = 15;
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+type DbOrTx = Db | Tx;
+
+class Cancelled extends Error {}
+
+export interface EngineOptions {
+  database: Database;
+  log: Logger;
+  metrics: Metrics;
+  handlers: Partial<Record<StepName, StepHandler>>;
+  /** Called when a run reaches succeeded or failed. */
+  onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed'): void;
+}
+
+/**
+ * Runs pipelines: durable, ordered steps stored in the database.
+ *
+ * A run starts at once in the replica that created it (the fast path). Whoever executes a run holds a lease on its
+ * row and renews it; a replica that dies stops renewing and another takes the run over at the step it was in.
+ * Runs on the same subject execute one at a time, oldest first. pg-boss is the safety net that makes sure every
+ * unfinished run is looked at by some replica; it never drives the steps itself.
+ */
+export class PipelineEngine {
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly db: Db;
+  private readonly boss: PgBoss;
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly aborts = new Map<string, AbortController>();
+  private readonly wakers = new Map<string, Set<() => void>>();
+  private stopped = false;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.db = opts.database.db;
+    this.boss = new PgBoss({
+      ...opts.database.boss,
+      schema: 'pgboss',
+      schedule: false,
+      supervise: true,
+      maintenanceIntervalSeconds: 30,
+    } as PgBoss.ConstructorOptions);
+    this.boss.on('error', (err) => opts.log.error({ err }, 'pg-boss error'));
+  }
+
+  async start(): Promise<void> {
+    await this.boss.start();
+    await this.boss.createQueue(QUEUE, { name: QUEUE, retryLimit: 100_000, retryDelay: SAFETY_NET_DELAY_S, expireInSeconds: 120 });
+    for (let i = 0; i < 4; i++) {
+      await this.boss.work<{ pipelineId: string }>(QUEUE, { pollingIntervalSeconds: 2 }, async ([job]) => {
+        if (job) await this.safetyNet(job.data.pipelineId);
+      });
+    }
+    if (this.opts.database.kind === 'pglite') {
+      // One process per embedded database (lock file): any lease left in it belongs to a dead process.
+      await this.db
+        .update(pipelines)
+        .set({ leaseOwner: null, leaseUntil: null })
+        .where(inArray(pipelines.status, ['pending', 'running']));
+    }
+    await this.resumeOrphans();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const ac of this.aborts.values()) ac.abort(new Cancelled('manager stopping'));
+    await Promise.allSettled([...this.running.values()]);
+    await this.boss.stop({ graceful: true, wait: true, timeout: 5_000 });
+  }
+
+  /** Inserts a run and its steps in the caller's transaction. Call dispatch(id) after the transaction commits. */
+  async enqueue(tx: DbOrTx, spec: PipelineSpec): Promise<string> {
+    const id = newId('pip');
+    await tx.insert(pipelines).values({ id, kind: spec.kind, subject: spec.subject, status: 'pending', input: spec.input });
+    if (spec.steps.length > 0) {
+      await tx.insert(pipelineSteps).values(
+        spec.steps.map((s, idx) => ({
+          pipelineId: id,
+          idx,
+          name: s.name,
+          target: s.target,
+          params: s.params,
+          policy: s.policy,
+          status: 'pending',
+        })),
+      );
+    }
+    return id;
+  }
+
+  /**
+   * Cancels the unfinished runs of `kinds` on a subject (e.g. REMOVE_NODE supersedes a waiting ADD_NODE), in the
+   * caller's transaction. Returns their ids; call abortLocal(ids) after commit.
+   */
+  async cancelUnfinished(tx: DbOrTx, subject: string, kinds: PipelineKind[], reason: string): Promise<string[]> {
+    const rows = await tx
+      .update(pipelines)
+      .set({ status: 'failed', leaseOwner: null, leaseUntil: null, finishedAt: new Date(), updatedAt: new Date() })
+      .where(and(eq(pipelines.subject, subject), inArray(pipelines.kind, kinds), inArray(pipelines.status, ['pending', 'running'])))
+      .returning({ id: pipelines.id });
+    const ids = rows.map((r) => r.id);
+    if (ids.length > 0) {
+      await tx
+        .update(pipelineSteps)
+        .set({ status: 'failed', error: `cancelled: ${reason}`, finishedAt: new Date() })
+        .where(and(inArray(pipelineSteps.pipelineId, ids), inArray(pipelineSteps.status, ['pending', 'running'])));
+    }
+    return ids;
+  }
+
+  abortLocal(ids: string[]): void {
+    for (const id of ids) this.aborts.get(id)?.abort(new Cancelled('cancelled'));
+  }
+
+  /** Makes a committed run durable in the queue and starts it here. */
+  async dispatch(id: string): Promise<void> {
+    await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
+    this.kick(id);
+  }
+
+  /** A failed run resumes at its failed step. Returns false when the run is not failed. */
+  async retry(id: string): Promise<boolean> {
+    const ok = await this.db.transaction(async (tx) => {
+      const rows = await tx
+        .update(pipelines)
+        .set({ status: 'pending', finishedAt: null, updatedAt: new Date() })
+        .where(and(eq(pipelines.id, id), eq(pipelines.status, 'failed')))
+        .returning({ id: pipelines.id });
+      if (rows.length === 0) return false;
+      await tx
+        .update(pipelineSteps)
+        .set({ status: 'pending', finishedAt: null })
+        .where(and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.status, 'failed')));
+      return true;
+    });
+    if (ok) await this.dispatch(id);
+    return ok;
+  }
+
+  /** Wakes runs on `subject` that are waiting out a backoff (e.g. the node's agent just connected). */
+  wake(subject: string): void {
+    const set = this.wakers.get(subject);
+    if (!set) return;
+    this.wakers.delete(subject);
+    for (const w of set) w();
+  }
+
+  /** Resolves when the local execution of `id`, if any, ends. */
+  async settled(id: string): Promise<void> {
+    await this.running.get(id);
+  }
+
+  /** Starts executing a run in this process unless it already is. Safe to call from anywhere, any number of times. */
+  kick(id: string): void {
+    if (this.stopped || this.running.has(id)) return;
+    const p = this.drive(id)
+      .catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'pipeline executor crashed'))
+      .finally(() => this.running.delete(id));
+    this.running.set(id, p);
+  }
+
+  /** Kicks every unfinished run nobody holds a live lease on. */
+  async resumeOrphans(): Promise<number> {
+    const rows = await this.db
+      .select({ id: pipelines.id })
+      .from(pipelines)
+      .where(
+        and(
+          inArray(pipelines.status, ['pending', 'running']),
+          sql`(${pipelines.leaseUntil} is null or ${pipelines.leaseUntil} < now())`,
+        ),
+      )
+      .orderBy(asc(pipelines.createdAt));
+    for (const r of rows) this.kick(r.id);
+    return rows.length;
+  }
+
+  private async safetyNet(id: string): Promise<void> {
+    const status = await this.statusOf(id);
+    if (status === null || status === 'succeeded' || status === 'failed') return;
+    this.kick(id);
+    await Promise.race([this.running.get(id), new Promise((r) => setTimeout(r, 20_000).unref())]);
+    const after = await this.statusOf(id);
+    if (after === 'pending' || after === 'running') throw new Error(`pipeline ${id} is still ${after}; looking again later`);
+  }
+
+  private async statusOf(id: string): Promise<string | null> {
+    const [row] = await this.db.select({ status: pipelines.status }).from(pipelines).where(eq(pipelines.id, id));
+    return row?.status ?? null;
+  }
+
+  /** Takes the lease if the run is free and no earlier run on its subject is unfinished. */
+  private async lease(id: string): Promise<{ kind: PipelineKind; subject: string } | null> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select({ subject: pipelines.subject, kind: pipelines.kind, status: pipelines.status })
+        .from(pipelines)
+        .where(eq(pipelines.id, id));
+      if (!row || (row.status !== 'pending' && row.status !== 'running')) return null;
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${'ocdn.pipeline:' + row.subject}))`);
+      const res = await tx.execute<{ id: string }>(sql`
+        update pipelines p set status = 'running', lease_owner = ${this.owner},
+          lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval, updated_at = now()
+        where p.id = ${id} and p.status in ('pending', 'running')
+          and (p.lease_owner is null or p.lease_until < now() or p.lease_owner = ${this.owner})
+          and not exists (
+            select 1 from pipelines o
+            where o.subject = p.subject and o.id <> p.id and o.status in ('pending', 'running')
+              and ((o.created_at, o.id) < (p.created_at, p.id) or (o.status = 'running' and o.lease_until > now()))
+          )
+        returning p.id`);
+      return rowsOf(res).length === 1 ? { kind: row.kind as PipelineKind, subject: row.subject } : null;
+    });
+  }
+
+  private async drive(id: string): Promise<void> {
+    const leased = await this.lease(id);
+    if (!leased) return;
+    const { kind, subject } = leased;
+    const log = this.opts.log.child({ pipelineId: id, kind, subject });
+    const ac = new AbortController();
+    this.aborts.set(id, ac);
+    const renew = setInterval(() => {
+      this.db
+        .execute<{ id: string }>(
+          sql`update pipelines set lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval
+              where id = ${id} and lease_owner = ${this.owner} and status = 'running' returning id`,
+        )
+        .then((r) => {
+          if (rowsOf(r).length === 0) ac.abort(new Cancelled('lease lost'));
+        })
+        .catch((err: unknown) => log.warn({ err }, 'lease renewal failed'));
+    }, RENEW_MS);
+    const started = Date.now();
+    let outcome: 'succeeded' | 'failed' | 'released' = 'released';
+    try {
+      outcome = await this.runSteps(id, kind, subject, ac.signal, log);
+    } catch (err) {
+      if (!(err instanceof Cancelled) && !(ac.signal.reason instanceof Cancelled)) throw err;
+      log.info({ reason: String(ac.signal.reason?.message ?? err) }, 'pipeline execution stopped');
+    } finally {
+      clearInterval(renew);
+      this.aborts.delete(id);
+      if (outcome === 'released') {
+        await this.db
+          .update(pipelines)
+          .set({ leaseOwner: null, leaseUntil: null })
+          .where(and(eq(pipelines.id, id), eq(pipelines.leaseOwner, this.owner)))
+          .catch(() => {});
+      }
+    }
+    if (outcome !== 'released') {
+      log.info({ status: outcome, ms: Date.now() - started }, 'pipeline finished');
+      this.opts.metrics.pipelineRuns.inc({ kind, status: outcome });
+      this.opts.onFinished?.(id, kind, outcome);
+    }
+    if (!this.stopped) await this.kickNext(subject);
+  }
+
+  private async runSteps(
+    id: string,
+    kind: PipelineKind,
+    subject: string,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<'succeeded' | 'failed'> {
+    const steps = await this.db
+      .select()
+      .from(pipelineSteps)
+      .where(eq(pipelineSteps.pipelineId, id))
+      .orderBy(asc(pipelineSteps.idx));
+    const owned = sql`exists (select 1 from pipelines where id = ${id} and lease_owner = ${this.owner})`;
+    for (const step of steps) {
+      if (step.status === 'succeeded') continue;
+      const handler = this.opts.handlers[step.name as StepName];
+      const stepWhere = and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx), owned);
+      const firstAttemptAt = Date.now();
+      for (let attempt = 1; ; attempt++) {
+        if (signal.aborted) throw signal.reason;
+        await this.db
+          .update(pipelineSteps)
+          .set({ status: 'running', attempts: sql`${pipelineSteps.attempts} + 1`, startedAt: sql`coalesce(${pipelineSteps.startedAt}, now())` })
+          .where(stepWhere);
+        const t0 = performance.now();
+        let error: string | null = null;
+        try {
+          if (!handler) throw new Error(`no handler for step ${step.name}`);
+          await handler({ pipelineId: id, kind, subject, target: step.target, signal, log: log.child({ step: step.name, target: step.target }) }, step.params);
+        } catch (err) {
+          if (signal.aborted) throw signal.reason;
+          error = err instanceof Error ? err.message : String(err);
+        }
+        this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
+        if (error === null) {
+          await this.db.update(pipelineSteps).set({ status: 'succeeded', error: null, finishedAt: new Date() }).where(stepWhere);
+          log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
+          break;
+        }
+        const policy = step.policy;
+        const elapsed = Date.now() - firstAttemptAt;
+        if (attempt >= policy.maxAttempts || elapsed >= policy.deadlineMs) {
+          await this.db.update(pipelineSteps).set({ status: 'failed', error, finishedAt: new Date() }).where(stepWhere);
+          await this.finish(id, 'failed');
+          log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
+          return 'failed';
+        }
+        await this.db.update(pipelineSteps).set({ error }).where(stepWhere);
+        if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
+        await this.sleep(subject, backoffDelay(policy, attempt), signal);
+      }
+    }
+    await this.finish(id, 'succeeded');
+    return 'succeeded';
+  }
+
+  private async finish(id: string, status: 'succeeded' | 'failed'): Promise<void> {
+    await this.db
+      .update(pipelines)
+      .set({ status, finishedAt: new Date(), updatedAt: new Date(), leaseOwner: null, leaseUntil: null })
+      .where(and(eq(pipelines.id, id), eq(pipelines.leaseOwner, this.owner)));
+  }
+
+  private async kickNext(subject: string): Promise<void> {
+    const [next] = await this.db
+      .select({ id: pipelines.id })
+      .from(pipelines)
+      .where(and(eq(pipelines.subject, subject), inArray(pipelines.status, ['pending', 'running'])))
+      .orderBy(asc(pipelines.createdAt), asc(pipelines.id))
+      .limit(1);
+    if (next) this.kick(next.id);
+  }
+
+  /** Sleeps for `ms`, or less when the subject is woken or the run aborted. */
+  private sleep(subject: string, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wakers.get(subject)?.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      let set = this.wakers.get(subject);
+      if (!set) this.wakers.set(subject, (set = new Set()));
+      set.add(done);
+    });
+  }
+}

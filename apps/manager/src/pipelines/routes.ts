@@ -1,0 +1,59 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { ManagerContext } from '../context.ts';
+import { ErrorBody } from '../http/errors.ts';
+import { IdParam, PipelineBody, PipelineKindQuery, listOf } from '../http/schemas.ts';
+import type { AppEnv } from '../http/app.ts';
+import { PIPELINE_STATUSES } from './types.ts';
+import { getPipeline, listPipelines, retryPipeline } from './service.ts';
+
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
+
+export function pipelineRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/pipelines',
+      tags: ['pipelines'],
+      summary: 'List pipeline runs, newest first',
+      request: {
+        query: z.strictObject({
+          kind: PipelineKindQuery.optional(),
+          subject: z.string().max(253).optional(),
+          status: z.enum(PIPELINE_STATUSES).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+      },
+      responses: { 200: { description: 'runs', content: { 'application/json': { schema: listOf(PipelineBody) } } }, 400: err('bad filter'), 401: err('unauthorized') },
+    }),
+    async (c) => c.json({ items: await listPipelines(ctx, c.req.valid('query')) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/pipelines/{id}',
+      tags: ['pipelines'],
+      summary: 'One pipeline run with its steps',
+      request: { params: IdParam },
+      responses: { 200: { description: 'the run', content: { 'application/json': { schema: PipelineBody } } }, 401: err('unauthorized'), 404: err('not found') },
+    }),
+    async (c) => c.json(await getPipeline(ctx, c.req.valid('param').id), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/pipelines/{id}/retry',
+      tags: ['pipelines'],
+      summary: 'Resume a failed run at its failed step',
+      request: { params: IdParam },
+      responses: {
+        202: { description: 'resumed', content: { 'application/json': { schema: z.object({ pipeline: PipelineBody }) } } },
+        401: err('unauthorized'),
+        404: err('not found'),
+        409: err('not failed'),
+      },
+    }),
+    async (c) => c.json({ pipeline: await retryPipeline(ctx, c.req.valid('param').id) }, 202),
+  );
+}

@@ -1,0 +1,77 @@
+import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import type { ManagerContext } from '../context.ts';
+import type { Db } from '../db/client.ts';
+import { pipelines, pipelineSteps } from '../db/schema.ts';
+import { ApiError } from '../http/errors.ts';
+import type { PipelineStatus } from './types.ts';
+
+export interface PipelineView {
+  id: string;
+  kind: string;
+  subject: string;
+  status: PipelineStatus;
+  steps: { name: string; target: string | null; status: PipelineStatus; attempts: number; error: string | null }[];
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+type PipelineRow = typeof pipelines.$inferSelect;
+
+async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
+  if (rows.length === 0) return [];
+  const steps = await db
+    .select()
+    .from(pipelineSteps)
+    .where(inArray(pipelineSteps.pipelineId, rows.map((r) => r.id)))
+    .orderBy(asc(pipelineSteps.pipelineId), asc(pipelineSteps.idx));
+  const byId = new Map<string, PipelineView['steps']>();
+  for (const s of steps) {
+    let list = byId.get(s.pipelineId);
+    if (!list) byId.set(s.pipelineId, (list = []));
+    list.push({ name: s.name, target: s.target, status: s.status as PipelineStatus, attempts: s.attempts, error: s.error });
+  }
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    subject: r.subject,
+    status: r.status as PipelineStatus,
+    steps: byId.get(r.id) ?? [],
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+  }));
+}
+
+export async function getPipeline(ctx: Pick<ManagerContext, 'db'>, id: string): Promise<PipelineView> {
+  const rows = await ctx.db.select().from(pipelines).where(eq(pipelines.id, id));
+  const [view] = await withSteps(ctx.db, rows);
+  if (!view) throw new ApiError('not_found', `pipeline ${id} not found`);
+  return view;
+}
+
+export async function listPipelines(
+  ctx: Pick<ManagerContext, 'db'>,
+  filter: { kind?: string; subject?: string; status?: string; limit: number },
+): Promise<PipelineView[]> {
+  const where: SQL[] = [];
+  if (filter.kind) where.push(eq(pipelines.kind, filter.kind));
+  if (filter.subject) where.push(eq(pipelines.subject, filter.subject));
+  if (filter.status) where.push(eq(pipelines.status, filter.status));
+  const rows = await ctx.db
+    .select()
+    .from(pipelines)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(pipelines.createdAt), desc(pipelines.id))
+    .limit(filter.limit);
+  return withSteps(ctx.db, rows);
+}
+
+export async function retryPipeline(ctx: ManagerContext, id: string): Promise<PipelineView> {
+  const current = await getPipeline(ctx, id);
+  if (current.status !== 'failed') {
+    throw new ApiError('conflict', `pipeline ${id} is ${current.status}; only a failed pipeline can be retried`, { status: current.status });
+  }
+  if (!(await ctx.engine.retry(id))) throw new ApiError('conflict', `pipeline ${id} is no longer failed`);
+  return getPipeline(ctx, id);
+}

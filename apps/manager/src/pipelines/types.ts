@@ -1,0 +1,86 @@
+import type { Logger } from '../log.ts';
+import type { RetryPolicy } from '../db/schema.ts';
+
+export type { RetryPolicy };
+
+/** The seed's tasks. */
+export const PIPELINE_KINDS = [
+  'ADD_DOMAIN',
+  'REMOVE_DOMAIN',
+  'UPDATE_DOMAIN',
+  'ADD_NODE',
+  'REMOVE_NODE',
+  'FAULT_NODE',
+  'RECOVER_NODE',
+  'JOIN_NODE',
+] as const;
+export type PipelineKind = (typeof PIPELINE_KINDS)[number];
+
+/** The seed's modules that a step can run. */
+export type StepName =
+  | 'OCDN_MODIFI_DNS'
+  | 'OCDN_DEL_DNS'
+  | 'OCDN_SYNC_CONF'
+  | 'OCDN_DEL_CONF'
+  | 'OCDN_MAKE_CONF'
+  | 'OCDN_VER_CONF'
+  | 'OCDN_DOMAIN_STATUS'
+  | 'OCDN_NODE_RELOAD'
+  | 'OCDN_DOMAIN_NODE'
+  | 'OCDN_NODE_STATUS'
+  | 'OCDN_NODE_HEART';
+
+export const PIPELINE_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
+export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
+
+export interface StepSpec {
+  name: StepName;
+  /** The node ip or record the step acts on, shown in the API. */
+  target: string | null;
+  params: Record<string, unknown>;
+  policy: RetryPolicy;
+}
+
+export interface PipelineSpec {
+  kind: PipelineKind;
+  /** Domain name for domain pipelines, node id for node pipelines; runs on one subject never overlap. */
+  subject: string;
+  input: Record<string, unknown>;
+  steps: StepSpec[];
+}
+
+export interface StepContext {
+  pipelineId: string;
+  kind: PipelineKind;
+  subject: string;
+  target: string | null;
+  /** Aborted when the run is cancelled, loses its lease, or the manager stops. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/** Runs one step. Must be idempotent: after a crash the same step runs again. Throws to fail the attempt. */
+export type StepHandler = (ctx: StepContext, params: Record<string, unknown>) => Promise<void>;
+
+/** The step fails at its first error. */
+export const NO_RETRY: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, deadlineMs: 0 };
+
+/** The seed's "(No) retry..": retry with exponential backoff and jitter. */
+export const RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 200, maxDelayMs: 5_000, deadlineMs: 120_000 };
+
+/** Waiting for something outside our control (an agent's first heartbeat): keep trying for an hour. */
+export const WAIT_FOR_AGENT: RetryPolicy = {
+  maxAttempts: 1_000_000,
+  baseDelayMs: 250,
+  maxDelayMs: 5_000,
+  deadlineMs: 3_600_000,
+};
+
+/**
+ * Exponential backoff with "equal jitter": for attempt n the delay is between half and all of
+ * min(max, base·2^(n-1)), so retries of many steps spread out but never come back at once.
+ */
+export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.max(20, Math.round(cap / 2 + (cap / 2) * random()));
+}
