@@ -91,6 +91,14 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export const AgentFrame = z.union([AgentHeartbeatFrame, RpcResponseFrame, AgentEventFrame, ErrorFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
+/** The schema of each agent frame by its `type`, so an error names the field of the frame that was meant. */
+export const AgentFrameByType = {
+  heartbeat: AgentHeartbeatFrame,
+  response: RpcResponseFrame,
+  event: AgentEventFrame,
+  error: ErrorFrame,
+} as const;
+
 /** Every frame the agent accepts from the manager. */
 export const ManagerFrame = z.union([ManagerWelcomeFrame, RpcRequestFrame, ErrorFrame]);
 export type ManagerFrame = z.infer<typeof ManagerFrame>;

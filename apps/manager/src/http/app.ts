@@ -52,13 +52,9 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
   });
 
   app.use('/api/v1/*', async (c, next) => {
-    const method = c.req.method;
-    if ((method === 'POST' || method === 'PATCH' || method === 'PUT') && c.req.header('content-length') !== '0') {
-      const type = c.req.header('content-type') ?? '';
-      const hasBody = c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined;
-      if (hasBody && !/^application\/json\b/i.test(type)) {
-        throw new ApiError('bad_request', 'request body must be JSON (Content-Type: application/json)', [{ field: 'content-type', message: `got "${type}"` }]);
-      }
+    const type = c.req.header('content-type');
+    if (type !== undefined && ['POST', 'PATCH', 'PUT'].includes(c.req.method) && !/^application\/json\b/i.test(type)) {
+      throw new ApiError('bad_request', 'request body must be JSON (Content-Type: application/json)', [{ field: 'content-type', message: `got "${type}"` }]);
     }
     return next();
   });

@@ -3,7 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import {
-  AgentFrame,
+  AgentFrameByType,
+  type AgentFrame,
   AgentHelloFrame,
   CloseCode,
   MAX_FRAME_BYTES,
@@ -32,7 +33,7 @@ export interface AgentHubOptions {
 
 export interface AgentHubEvents {
   connected: [conn: AgentConnection];
-  disconnected: [nodeId: string, reason: string];
+  disconnected: [nodeId: string, reason: string, lastSeenAt: Date];
   event: [nodeId: string, name: string, data: unknown];
 }
 
@@ -132,7 +133,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same node');
 
     ws.on('message', (data, isBinary) => {
-      const frame = parseFrame(data, isBinary, AgentFrame);
+      const frame = parseFrame(data, isBinary, agentFrameSchema);
       if (!frame.ok) {
         log.warn({ reason: frame.reason }, 'invalid frame from agent');
         conn.send({ type: 'error', code: 'invalid_frame', message: frame.reason });
@@ -150,7 +151,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
       if (this.conns.get(node.nodeId) === conn) {
         this.conns.delete(node.nodeId);
         log.info({ code, reason: reasonBuf.toString() }, 'agent disconnected');
-        this.emit('disconnected', node.nodeId, reason);
+        this.emit('disconnected', node.nodeId, reason, new Date(conn.lastSeenAt));
       }
     });
 
@@ -178,6 +179,18 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     }
   }
 }
+
+/** Picks the schema by the frame's type, so that errors name the field of the frame that was meant. */
+const agentFrameSchema = {
+  safeParse(v: unknown) {
+    const type = (v as { type?: unknown } | null)?.type;
+    const schema = typeof type === 'string' ? AgentFrameByType[type as keyof typeof AgentFrameByType] : undefined;
+    if (!schema) {
+      return { success: false as const, error: { issues: [{ path: ['type'], message: `unknown frame type ${JSON.stringify(type)}` }] } };
+    }
+    return schema.safeParse(v) as { success: true; data: AgentFrame } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+};
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 

@@ -144,6 +144,15 @@ export class HealthMonitor {
   }
 }
 
+/** Stores when an agent was last heard (and its version) as it connects or disconnects; errors are only logged. */
+export function recordAgentSeen(ctx: ManagerContext, nodeId: string, at: Date, agentVersion?: string): void {
+  ctx.db
+    .update(nodes)
+    .set(agentVersion ? { lastHeartbeatAt: at, agentVersion } : { lastHeartbeatAt: at })
+    .where(eq(nodes.id, nodeId))
+    .catch((err: unknown) => ctx.log.warn({ err, nodeId }, 'could not record agent heartbeat'));
+}
+
 /**
  * Writes heartbeat timestamps of the agents connected here in one statement every few seconds, never one write per
  * beat: thousands of agents beat every second.

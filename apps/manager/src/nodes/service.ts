@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { and, asc, eq, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, or, sql } from 'drizzle-orm';
 import type { NodeRole, NodeStatus } from '@ocdn/protocol';
 import { sha256 } from '../admin/token.ts';
 import type { ManagerContext } from '../context.ts';
-import { nodes } from '../db/schema.ts';
+import { nodes, pipelines } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import { ApiError } from '../http/errors.ts';
 import { ADD_NODE, REMOVE_NODE } from '../pipelines/definitions.ts';
@@ -113,6 +113,11 @@ export async function deleteNode(ctx: ManagerContext, id: string): Promise<{ pip
     if (row.status === 'deleting' || row.status === 'delete') {
       throw new ApiError('conflict', `node ${id} is ${row.status === 'delete' ? 'deleted' : 'being deleted'}`, { status: row.status });
     }
+    const [removal] = await tx
+      .select({ id: pipelines.id })
+      .from(pipelines)
+      .where(and(eq(pipelines.subject, id), eq(pipelines.kind, 'REMOVE_NODE'), inArray(pipelines.status, ['pending', 'running'])));
+    if (removal) throw new ApiError('conflict', `node ${id} is being deleted (pipeline ${removal.id})`, { pipelineId: removal.id });
     const cancelled = await ctx.engine.cancelUnfinished(tx, id, ['ADD_NODE', 'FAULT_NODE', 'RECOVER_NODE'], 'node is being removed');
     const pipelineId = await ctx.engine.enqueue(tx, REMOVE_NODE({ id, ip: row.ip }));
     return { pipelineId, cancelled };

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { splitNodeToken } from '@ocdn/protocol';
+
+const port = z.coerce.number().int().min(0).max(65535);
+/** A command given as one string, split on spaces into an argument list (never run through a shell). */
+const command = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((s) => s.trim().split(/\s+/).filter(Boolean))
+    .refine((a) => a.length > 0, 'must name a program');
+
+/** Agent configuration (API.md lists these names). Parsed once at start-up; nothing else reads process.env. */
+export const AgentEnv = z.object({
+  /** http(s)://host:port of the manager. */
+  OCDN_MANAGER_URL: z
+    .string({ error: 'is required' })
+    .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://host:port'),
+  /** The token returned when the node was registered: `<nodeId>.<secret>`. */
+  OCDN_NODE_TOKEN: z
+    .string({ error: 'is required' })
+    .refine((t) => splitNodeToken(t) !== null, 'is not a node token (expected the token printed when the node was registered)'),
+  /** The agent's own HTTP API. */
+  OCDN_AGENT_HOST: z.string().min(1).default('0.0.0.0'),
+  OCDN_AGENT_PORT: port.default(8081),
+  /** cdn role: one nginx file per domain, the commands that test and reload nginx, and the proxy cache. */
+  OCDN_NGINX_CONF_DIR: z.string().min(1).default('/etc/nginx/conf.d/ocdn'),
+  OCDN_NGINX_TEST_CMD: command('nginx -t'),
+  OCDN_NGINX_RELOAD_CMD: command('nginx -s reload'),
+  OCDN_NGINX_CACHE_DIR: z.string().min(1).default('/var/cache/ocdn/nginx'),
+  /** dns role. */
+  OCDN_DNS_DRIVER: z.enum(['bind', 'unbound']).default('bind'),
+  OCDN_BIND_INCLUDE_DIR: z.string().min(1).default('/etc/bind/ocdn'),
+  OCDN_BIND_CHECKCONF_CMD: command('named-checkconf'),
+  OCDN_RNDC_CMD: command('rndc'),
+  OCDN_UNBOUND_INCLUDE_FILE: z.string().min(1).default('/etc/unbound/unbound.conf.d/ocdn-forward.conf'),
+  OCDN_UNBOUND_CHECKCONF_CMD: command('unbound-checkconf'),
+  OCDN_UNBOUND_CONTROL_CMD: command('unbound-control'),
+  /** vod / vod-source roles: the file directory (a source server's SAN mount). */
+  OCDN_FILES_DIR: z.string().min(1).default('/var/lib/ocdn/files'),
+  /** Log level: error, warn, info, debug. */
+  OCDN_LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  /** Reconnect backoff cap. */
+  OCDN_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(30_000),
+});
+export type AgentEnv = z.infer<typeof AgentEnv>;
+
+export function parseAgentEnv(source: Record<string, string | undefined>): AgentEnv {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const r = AgentEnv.safeParse(cleaned);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`invalid agent configuration:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,158 @@
+import WebSocket from 'ws';
+import {
+  CloseCode,
+  MAX_FRAME_BYTES,
+  ManagerFrame,
+  type AgentHelloFrame,
+  type ManagerWelcomeFrame,
+  type RpcRequestFrame,
+  type RpcResponseFrame,
+} from '@ocdn/protocol';
+import type { Logger } from './log.ts';
+import { AgentRpcError } from './rpc.ts';
+
+export interface LinkOptions {
+  managerUrl: string;
+  token: string;
+  log: Logger;
+  hello(): AgentHelloFrame;
+  onWelcome(welcome: ManagerWelcomeFrame): void;
+  onRequest(method: string, params: unknown): Promise<unknown>;
+  uptimeSeconds(): number;
+  reconnectMaxMs: number;
+  /** First backoff step after the immediate retry. */
+  reconnectBaseMs?: number;
+}
+
+/**
+ * The agent's WebSocket to the manager. One connection at a time; on loss it retries at once, then with exponential
+ * backoff and jitter up to a cap. After the welcome it sends a heartbeat every interval the manager asked for.
+ */
+export class ManagerLink {
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private stopped = false;
+  welcomed = false;
+
+  constructor(private readonly opts: LinkOptions) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.beatTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2_000);
+      ws.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      ws.close(CloseCode.goingAway, 'agent stopping');
+    });
+  }
+
+  /** Sends an event frame when connected; events are best-effort, the manager repairs drift on reconnect. */
+  sendEvent(name: string, data: unknown): void {
+    this.send({ type: 'event', name, data });
+  }
+
+  private wsUrl(): string {
+    const u = new URL('/api/v1/agent/ws', this.opts.managerUrl);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.toString();
+  }
+
+  private connect(): void {
+    if (this.stopped || this.ws) return; // never two connections
+    const log = this.opts.log;
+    const ws = new WebSocket(this.wsUrl(), {
+      headers: { authorization: `Bearer ${this.opts.token}` },
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+      perMessageDeflate: false,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.send(this.opts.hello());
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        log.error({ status: res.statusCode, body: body.slice(0, 300) }, 'manager refused the connection');
+        ws.terminate();
+      });
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(data.toString(), isBinary));
+    ws.on('error', (err) => log.warn({ err: err.message }, 'manager link error'));
+    ws.on('close', (code, reason) => {
+      clearInterval(this.beatTimer);
+      if (this.ws === ws) this.ws = null;
+      if (this.welcomed) log.warn({ code, reason: reason.toString() }, 'disconnected from manager');
+      else if (code !== 1006) log.error({ code, reason: reason.toString() }, 'manager closed the connection');
+      this.welcomed = false;
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    this.attempt++;
+    const base = this.opts.reconnectBaseMs ?? 250;
+    const delay =
+      this.attempt === 1 ? 0 : Math.min(this.opts.reconnectMaxMs, base * 2 ** (this.attempt - 2)) * (0.5 + Math.random() / 2);
+    this.opts.log.debug({ attempt: this.attempt, delayMs: Math.round(delay) }, 'reconnecting');
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private onMessage(text: string, isBinary: boolean): void {
+    let frame: ManagerFrame;
+    try {
+      if (isBinary) throw new Error('binary frame');
+      frame = ManagerFrame.parse(JSON.parse(text));
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message.slice(0, 300) }, 'ignoring invalid frame from manager');
+      return;
+    }
+    if (frame.type === 'welcome') {
+      this.welcomed = true;
+      this.attempt = 0;
+      this.opts.onWelcome(frame);
+      clearInterval(this.beatTimer);
+      this.beatTimer = setInterval(
+        () => this.send({ type: 'heartbeat', seq: this.seq++, uptimeSeconds: this.opts.uptimeSeconds() }),
+        frame.heartbeatIntervalMs,
+      );
+    } else if (frame.type === 'request') {
+      void this.answer(frame);
+    } else {
+      this.opts.log.warn({ code: frame.code, message: frame.message }, 'manager reported an error');
+    }
+  }
+
+  private async answer(req: RpcRequestFrame): Promise<void> {
+    let res: RpcResponseFrame;
+    try {
+      res = { type: 'response', id: req.id, ok: true, result: await this.opts.onRequest(req.method, req.params) };
+    } catch (err) {
+      const e = err instanceof AgentRpcError ? err : new AgentRpcError('internal', (err as Error).message ?? String(err));
+      res = { type: 'response', id: req.id, ok: false, error: { code: e.code, message: e.message, details: e.details } };
+    }
+    this.send(res);
+  }
+
+  private send(frame: object): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+}

@@ -1,0 +1,19 @@
+// Builds the manager into dist/main.js. npm packages stay external (PGlite ships wasm files, pg-boss its own SQL);
+// the workspace's own packages, which are TypeScript sources, are bundled in.
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+const external = Object.keys(pkg.dependencies).filter((name) => !name.startsWith('@ocdn/'));
+
+await build({
+  entryPoints: [new URL('./src/main.ts', import.meta.url).pathname],
+  outfile: new URL('./dist/main.js', import.meta.url).pathname,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  external: [...external, ...external.map((name) => `${name}/*`)],
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { eq, sql } from 'drizzle-orm';
+import type { Database } from '../src/db/client.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { pipelines, pipelineSteps } from '../src/db/schema.ts';
+import { createLogger } from '../src/log.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { PipelineEngine } from '../src/pipelines/engine.ts';
+import { NO_RETRY, RETRY, type PipelineSpec, type StepHandler, type StepName } from '../src/pipelines/types.ts';
+import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
+import { waitFor } from '../../../test/support/wait.ts';
+
+/** Step handlers the tests steer: each step's params name what it does. */
+function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, failures: Map<string, number>): Partial<Record<StepName, StepHandler>> {
+  const run: StepHandler = async (_ctx, params) => {
+    const key = String(params.key);
+    calls.push(key);
+    await gates.get(key);
+    const left = failures.get(key) ?? 0;
+    if (left > 0) {
+      failures.set(key, left - 1);
+      throw new Error(`${key} failed on purpose`);
+    }
+  };
+  return { OCDN_NODE_STATUS: run, OCDN_NODE_HEART: run };
+}
+
+const spec = (subject: string, keys: string[], policy = NO_RETRY): PipelineSpec => ({
+  kind: 'ADD_NODE',
+  subject,
+  input: {},
+  steps: keys.map((key) => ({ name: 'OCDN_NODE_STATUS', target: key, params: { key }, policy })),
+});
+
+for (const backend of testBackends()) {
+  describe(`pipeline engine on ${backend}`, () => {
+    let tdb: TestDatabase;
+    let database: Database;
+    let engine: PipelineEngine;
+    const calls: string[] = [];
+    const gates = new Map<string, Promise<void>>();
+    const failures = new Map<string, number>();
+
+    const status = async (id: string) => (await database.db.select().from(pipelines).where(eq(pipelines.id, id)))[0]!.status;
+    const steps = (id: string) => database.db.select().from(pipelineSteps).where(eq(pipelineSteps.pipelineId, id)).orderBy(pipelineSteps.idx);
+    const startRun = async (s: PipelineSpec) => {
+      const id = await engine.enqueue(database.db, s);
+      await engine.dispatch(id);
+      return id;
+    };
+
+    before(async () => {
+      tdb = await createTestDatabase(backend);
+      database = await tdb.open();
+      await migrate(database.db);
+      engine = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: scriptedHandlers(calls, gates, failures) });
+      await engine.start();
+    });
+    after(async () => {
+      await engine?.stop();
+      await database?.close();
+      await tdb?.cleanup();
+    });
+
+    it('runs the steps in order and records the outcome', async () => {
+      const id = await startRun(spec('s-order', ['a1', 'a2', 'a3']));
+      await waitFor('succeeded', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual(calls.filter((c) => c.startsWith('a')), ['a1', 'a2', 'a3']);
+      const rows = await steps(id);
+      assert.ok(rows.every((r) => r.status === 'succeeded' && r.attempts === 1 && r.finishedAt));
+    });
+
+    it('retries a retryable step with backoff until it succeeds', async () => {
+      failures.set('b1', 2);
+      const id = await startRun(spec('s-retry', ['b1', 'b2'], RETRY));
+      await waitFor('succeeded', async () => (await status(id)) === 'succeeded');
+      const [b1] = await steps(id);
+      assert.equal(b1!.attempts, 3);
+      assert.equal(b1!.error, null);
+    });
+
+    it('fails at a non-retryable step with its error, and resumes there on retry', async () => {
+      failures.set('c2', 1);
+      const id = await startRun(spec('s-fail', ['c1', 'c2', 'c3']));
+      await waitFor('failed', async () => (await status(id)) === 'failed');
+      const rows = await steps(id);
+      assert.deepEqual(rows.map((r) => r.status), ['succeeded', 'failed', 'pending']);
+      assert.equal(rows[1]!.error, 'c2 failed on purpose');
+      assert.ok(await engine.retry(id));
+      await waitFor('succeeded after retry', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual(calls.filter((c) => c.startsWith('c')), ['c1', 'c2', 'c2', 'c3'], 'c1 is not run again');
+      assert.equal(await engine.retry(id), false, 'a succeeded run is not retried');
+    });
+
+    it('runs pipelines of one subject one at a time, oldest first, and other subjects alongside', async () => {
+      let open!: () => void;
+      gates.set('d1', new Promise<void>((r) => (open = r)));
+      const first = await startRun(spec('s-serial', ['d1']));
+      await waitFor('first running', () => calls.includes('d1'));
+      const second = await startRun(spec('s-serial', ['d2']));
+      const other = await startRun(spec('s-other', ['e1']));
+      await waitFor('other subject done', async () => (await status(other)) === 'succeeded');
+      assert.equal(await status(second), 'pending');
+      assert.ok(!calls.includes('d2'));
+      open();
+      await waitFor('second done', async () => (await status(second)) === 'succeeded');
+      assert.equal(await status(first), 'succeeded');
+      assert.ok(calls.indexOf('d1') < calls.indexOf('d2'));
+    });
+
+    it('takes over a run whose executor died (expired lease) at the step it was in', async () => {
+      const id = await engine.enqueue(database.db, spec('s-orphan', ['f1', 'f2', 'f3']));
+      // What a replica killed in the middle of f2 leaves behind.
+      await database.db.execute(sql`update pipelines set status = 'running', lease_owner = 'dead-replica', lease_until = now() - interval '1 second' where id = ${id}`);
+      await database.db.execute(sql`update pipeline_steps set status = 'succeeded', attempts = 1 where pipeline_id = ${id} and idx = 0`);
+      await database.db.execute(sql`update pipeline_steps set status = 'running', attempts = 1 where pipeline_id = ${id} and idx = 1`);
+      assert.equal(await engine.resumeOrphans() >= 1, true);
+      await waitFor('resumed run done', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual(calls.filter((c) => c.startsWith('f')), ['f2', 'f3']);
+      const rows = await steps(id);
+      assert.equal(rows[1]!.attempts, 2);
+    });
+
+    it('leaves a run alone while another replica holds a live lease', async () => {
+      const id = await engine.enqueue(database.db, spec('s-held', ['g1']));
+      await database.db.execute(sql`update pipelines set status = 'running', lease_owner = 'other-replica', lease_until = now() + interval '1 hour' where id = ${id}`);
+      engine.kick(id);
+      await engine.settled(id);
+      assert.ok(!calls.includes('g1'));
+      assert.equal(await status(id), 'running');
+    });
+  });
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  AgentFrame,
+  AgentHelloFrame,
+  ManagerFrame,
+  PROTOCOL_VERSION,
+  RpcResponseFrame,
+  checkProtocolCompatibility,
+  splitNodeToken,
+} from './index.ts';
+
+describe('protocol version negotiation', () => {
+  it('accepts the same version and a newer or older minor of the same major', () => {
+    assert.deepEqual(checkProtocolCompatibility(PROTOCOL_VERSION), { ok: true });
+    assert.deepEqual(checkProtocolCompatibility('1.7', '1.0'), { ok: true });
+    assert.deepEqual(checkProtocolCompatibility('1.0', '1.3'), { ok: true });
+  });
+  it('refuses another major with a reason that names both', () => {
+    const r = checkProtocolCompatibility('2.0', '1.0');
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /major version 2 .* speaks 1\.x/);
+  });
+  it('refuses malformed versions', () => {
+    for (const v of ['1', 'x.y', '1.0.0', '', ' 1.0']) assert.equal(checkProtocolCompatibility(v).ok, false, v);
+  });
+});
+
+describe('frames', () => {
+  const hello = { type: 'hello', protocolVersion: '1.0', agentVersion: '0.1.0', roles: ['cdn'], configs: [] };
+  it('parses a valid hello', () => {
+    assert.deepEqual(AgentHelloFrame.parse(hello), hello);
+  });
+  it('refuses a hello with unknown fields, unknown roles or missing versions', () => {
+    assert.equal(AgentHelloFrame.safeParse({ ...hello, extra: 1 }).success, false);
+    assert.equal(AgentHelloFrame.safeParse({ ...hello, roles: ['mail'] }).success, false);
+    const { protocolVersion: _, ...noVersion } = hello;
+    assert.equal(AgentHelloFrame.safeParse(noVersion).success, false);
+  });
+  it('tells heartbeats, responses and events apart', () => {
+    assert.equal(AgentFrame.parse({ type: 'heartbeat', seq: 1, uptimeSeconds: 2 }).type, 'heartbeat');
+    const ok = RpcResponseFrame.parse({ type: 'response', id: 'a', ok: true, result: { x: 1 } });
+    assert.equal(ok.ok, true);
+    const err = AgentFrame.parse({ type: 'response', id: 'a', ok: false, error: { code: 'timeout', message: 'slow' } });
+    assert.equal(err.type === 'response' && !err.ok && err.error.code, 'timeout');
+    assert.equal(AgentFrame.safeParse({ type: 'response', id: 'a', ok: false, result: 1 }).success, false);
+    assert.equal(AgentFrame.safeParse({ type: 'nonsense' }).success, false);
+  });
+  it('parses manager frames', () => {
+    const w = ManagerFrame.parse({ type: 'welcome', nodeId: 'nod_x', protocolVersion: '1.0', managerVersion: '0.1.0', roles: [], heartbeatIntervalMs: 1000 });
+    assert.equal(w.type, 'welcome');
+    assert.equal(ManagerFrame.safeParse({ type: 'welcome', nodeId: 'n', protocolVersion: '1.0', managerVersion: 'x', roles: [], heartbeatIntervalMs: 0 }).success, false);
+  });
+});
+
+describe('node tokens', () => {
+  it('split into node id and secret', () => {
+    const secret = 'A'.repeat(43);
+    assert.deepEqual(splitNodeToken(`nod_abc123def456.${secret}`), { nodeId: 'nod_abc123def456', secret });
+  });
+  it('refuse anything else', () => {
+    for (const t of ['', 'nod_abc.short', 'xyz_abc123def456.' + 'A'.repeat(43), 'nod_abc123def456' + 'A'.repeat(43), `nod_abc123def456.${'A'.repeat(43)} `]) {
+      assert.equal(splitNodeToken(t), null, t);
+    }
+  });
+});
