@@ -13,6 +13,7 @@ import { backoffDelay, type PipelineKind, type PipelineSpec, type StepHandler, t
 const QUEUE = 'ocdn-pipeline';
 const LEASE_MS = 10_000;
 const RENEW_MS = 3_000;
+const ORPHAN_SCAN_MS = 5_000;
 /** pg-boss looks at a run only this long after it was created: the creating replica normally finishes it first. */
 const SAFETY_NET_DELAY_S = 15;
 
@@ -46,6 +47,7 @@ export class PipelineEngine {
   private readonly aborts = new Map<string, AbortController>();
   private readonly wakers = new Map<string, Set<() => void>>();
   private stopped = false;
+  private orphanTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
@@ -75,10 +77,16 @@ export class PipelineEngine {
         .where(inArray(pipelines.status, ['pending', 'running']));
     }
     await this.resumeOrphans();
+    // A replica that dies stops renewing its leases; whoever looks next takes its runs over.
+    this.orphanTimer = setInterval(() => {
+      this.resumeOrphans().catch((err: unknown) => this.opts.log.warn({ err }, 'orphan scan failed'));
+    }, ORPHAN_SCAN_MS);
+    this.orphanTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.orphanTimer);
     for (const ac of this.aborts.values()) ac.abort(new Cancelled('manager stopping'));
     await Promise.allSettled([...this.running.values()]);
     await this.boss.stop({ graceful: true, wait: true, timeout: 5_000 });

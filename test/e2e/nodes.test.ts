@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { Proc, MANAGER_JS, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../support/procs.ts';
+import { waitFor } from '../support/wait.ts';
+
+/**
+ * The foundation, end to end with real processes: the built manager, agent bundles on their own loopback
+ * addresses, kill -9 of an agent and of the manager. Runs on PostgreSQL when TEST_DATABASE_URL is set, else on
+ * the embedded database.
+ */
+describe('nodes end to end', () => {
+  const backend = process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite';
+  const dataDir = tempDir('e2e-nodes');
+  let tdb: TestDatabase | undefined;
+  let managerEnv: Record<string, string>;
+  let m: ManagerHandle;
+  const agents = new Map<string, Proc>();
+  const registered = new Map<string, { id: string; token: string; ip: string; port: number }>();
+
+  const node = (id: string) => m.json(`/api/v1/nodes/${id}`);
+  const register = async (name: string, ip: string) => {
+    const port = await freePort(ip);
+    const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name, ip, roles: ['cdn'], agentPort: port }) });
+    const entry = { id: r.node.id as string, token: r.token as string, ip, port };
+    registered.set(name, entry);
+    return { ...entry, pipelineId: r.pipeline.id as string };
+  };
+  const startAgent = (name: string) => {
+    const n = registered.get(name)!;
+    const p = startAgentProcess(m.url, n.token, n.ip, n.port, { OCDN_RECONNECT_MAX_MS: '2000' });
+    agents.set(name, p);
+    return p;
+  };
+  const statusIs = (id: string, status: string, timeoutMs = 15_000) =>
+    waitFor(`node ${id} ${status}`, async () => (await node(id)).status === status, { timeoutMs, intervalMs: 25 });
+
+  before(async () => {
+    if (backend === 'postgres') tdb = await createTestDatabase('postgres');
+    managerEnv = tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: dataDir.path };
+    m = await startManagerProcess(managerEnv);
+  });
+
+  after(async () => {
+    await Promise.all([...agents.values()].map((a) => a.stop()));
+    await m?.proc.stop();
+    await tdb?.cleanup();
+    dataDir.remove();
+  });
+
+  it('brings two agents on 127.0.0.2 and 127.0.0.3 to normal', async () => {
+    const a = await register('edge-a', '127.0.0.2');
+    const b = await register('edge-b', '127.0.0.3');
+    startAgent('edge-a');
+    startAgent('edge-b');
+    await statusIs(a.id, 'normal');
+    await statusIs(b.id, 'normal');
+    const na = await node(a.id);
+    assert.equal(na.connected, true);
+    assert.equal(na.agentVersion, '0.1.0');
+    const run = await m.json(`/api/v1/pipelines/${a.pipelineId}`);
+    assert.equal(run.status, 'succeeded');
+    assert.deepEqual(run.steps.map((s: { status: string }) => s.status), ['succeeded', 'succeeded']);
+  });
+
+  it("guards the agent's HTTP API with the node token", async () => {
+    const a = registered.get('edge-a')!;
+    const base = `http://${a.ip}:${a.port}`;
+    assert.equal((await fetch(`${base}/heartbeat`)).status, 401);
+    assert.equal((await fetch(`${base}/heartbeat`, { headers: { authorization: `Bearer ${registered.get('edge-b')!.token}` } })).status, 401);
+    const ok = await fetch(`${base}/heartbeat`, { headers: { authorization: `Bearer ${a.token}` } });
+    assert.equal(ok.status, 200);
+    const beat = (await ok.json()) as { nodeId: string; roles: string[] };
+    assert.equal(beat.nodeId, a.id);
+    assert.deepEqual(beat.roles, ['cdn']);
+  });
+
+  it('marks a kill -9ed agent fault within fault-after × interval + 1 s, and normal again after restart', async () => {
+    const a = registered.get('edge-a')!;
+    const b = registered.get('edge-b')!;
+    const killedAt = Date.now();
+    await agents.get('edge-a')!.kill9();
+    await statusIs(a.id, 'fault', 3 * 1000 + 1000);
+    const detectMs = Date.now() - killedAt;
+    assert.ok(detectMs <= 4000, `fault after ${detectMs} ms`);
+    assert.equal((await node(b.id)).status, 'normal', 'the other node is untouched');
+    const faults = await m.json(`/api/v1/pipelines?kind=FAULT_NODE&subject=${a.id}`);
+    assert.equal(faults.items.length, 1);
+
+    startAgent('edge-a');
+    await statusIs(a.id, 'normal');
+    const recovers = await m.json(`/api/v1/pipelines?kind=RECOVER_NODE&subject=${a.id}`);
+    assert.equal(recovers.items.length, 1);
+    assert.equal(recovers.items[0].status, 'succeeded');
+  });
+
+  it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async () => {
+    const c = await register('edge-c', '127.0.0.4');
+    await waitFor('ADD_NODE waiting for the agent', async () => {
+      const run = await m.json(`/api/v1/pipelines/${c.pipelineId}`);
+      return run.status === 'running' && run.steps[0].attempts >= 2;
+    });
+    await m.proc.kill9();
+    m = await startManagerProcess({ ...managerEnv, OCDN_HTTP_PORT: String(m.port) });
+    startAgent('edge-c');
+    await statusIs(c.id, 'normal', 30_000);
+    const runs = await m.json(`/api/v1/pipelines?kind=ADD_NODE&subject=${c.id}`);
+    assert.equal(runs.items.length, 1, 'one ADD_NODE run');
+    assert.equal(runs.items[0].status, 'succeeded');
+    assert.equal(runs.items[0].steps[1].attempts, 1, 'OCDN_NODE_STATUS ran once');
+    for (const name of ['edge-a', 'edge-b']) {
+      const id = registered.get(name)!.id;
+      await waitFor(`${name} reconnected`, async () => (await node(id)).connected === true, { timeoutMs: 15_000 });
+      assert.equal((await node(id)).status, 'normal');
+    }
+  });
+
+  it('removes a node: REMOVE_NODE ends in delete and the agent is disconnected', async () => {
+    const c = registered.get('edge-c')!;
+    const r = await m.json(`/api/v1/nodes/${c.id}`, { method: 'DELETE' });
+    await waitFor('REMOVE_NODE', async () => (await m.json(`/api/v1/pipelines/${r.pipeline.id}`)).status === 'succeeded');
+    const n = await node(c.id);
+    assert.equal(n.status, 'delete');
+    await waitFor('agent disconnected', async () => (await node(c.id)).connected === false);
+  });
+
+  it('stops an agent cleanly on SIGTERM', async () => {
+    const p = agents.get('edge-b')!;
+    const t0 = Date.now();
+    p.child.kill('SIGTERM');
+    const code = await p.exited;
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  it('refuses a second manager on the same embedded data directory', async () => {
+    const dir = tempDir('e2e-lock');
+    const first = await startManagerProcess({ OCDN_DATA_DIR: dir.path });
+    try {
+      const second = new Proc('manager-2', [MANAGER_JS], { OCDN_DATA_DIR: dir.path, OCDN_HTTP_PORT: String(await freePort()), OCDN_ADMIN_TOKEN: 'another-token-0123456789' });
+      const code = await second.exited;
+      assert.notEqual(code, 0);
+      assert.match(second.output, /another manager \(pid \d+\) is using the data directory/);
+      assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
+    } finally {
+      await first.proc.stop();
+      dir.remove();
+    }
+  });
+});
