@@ -48,6 +48,7 @@ export class PipelineEngine {
   private readonly wakers = new Map<string, Set<() => void>>();
   private stopped = false;
   private orphanTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
@@ -82,11 +83,35 @@ export class PipelineEngine {
       this.resumeOrphans().catch((err: unknown) => this.opts.log.warn({ err }, 'orphan scan failed'));
     }, ORPHAN_SCAN_MS);
     this.orphanTimer.unref();
+    this.renewTimer = setInterval(() => {
+      this.renewLeases().catch((err: unknown) => this.opts.log.warn({ err }, 'lease renewal failed'));
+    }, RENEW_MS);
+    this.renewTimer.unref();
+  }
+
+  /**
+   * Renews the leases of every run executing here in one statement (thousands of runs may be waiting at once);
+   * a run whose lease is gone (cancelled, or taken over after a stall) is aborted.
+   */
+  private async renewLeases(): Promise<void> {
+    if (this.aborts.size === 0) return;
+    // Only runs that were executing before the statement can be judged by its answer: a run leased while it was
+    // in flight is simply not in it yet.
+    const before = new Map(this.aborts);
+    const res = await this.db.execute<{ id: string }>(
+      sql`update pipelines set lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval
+          where lease_owner = ${this.owner} and status = 'running' returning id`,
+    );
+    const held = new Set(rowsOf<{ id: string }>(res).map((r) => r.id));
+    for (const [id, ac] of before) {
+      if (!held.has(id) && this.aborts.get(id) === ac) ac.abort(new Cancelled('lease lost'));
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.orphanTimer);
+    clearInterval(this.renewTimer);
     for (const ac of this.aborts.values()) ac.abort(new Cancelled('manager stopping'));
     await Promise.allSettled([...this.running.values()]);
     await this.boss.stop({ graceful: true, wait: true, timeout: 5_000 });
@@ -244,17 +269,6 @@ export class PipelineEngine {
     const log = this.opts.log.child({ pipelineId: id, kind, subject });
     const ac = new AbortController();
     this.aborts.set(id, ac);
-    const renew = setInterval(() => {
-      this.db
-        .execute<{ id: string }>(
-          sql`update pipelines set lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval
-              where id = ${id} and lease_owner = ${this.owner} and status = 'running' returning id`,
-        )
-        .then((r) => {
-          if (rowsOf(r).length === 0) ac.abort(new Cancelled('lease lost'));
-        })
-        .catch((err: unknown) => log.warn({ err }, 'lease renewal failed'));
-    }, RENEW_MS);
     const started = Date.now();
     let outcome: 'succeeded' | 'failed' | 'released' = 'released';
     try {
@@ -263,7 +277,6 @@ export class PipelineEngine {
       if (!(err instanceof Cancelled) && !(ac.signal.reason instanceof Cancelled)) throw err;
       log.info({ reason: String(ac.signal.reason?.message ?? err) }, 'pipeline execution stopped');
     } finally {
-      clearInterval(renew);
       this.aborts.delete(id);
       if (outcome === 'released') {
         await this.db
@@ -299,12 +312,13 @@ export class PipelineEngine {
       const handler = this.opts.handlers[step.name as StepName];
       const stepWhere = and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx), owned);
       const firstAttemptAt = Date.now();
+      if (signal.aborted) throw signal.reason;
+      await this.db
+        .update(pipelineSteps)
+        .set({ status: 'running', attempts: sql`${pipelineSteps.attempts} + 1`, startedAt: sql`coalesce(${pipelineSteps.startedAt}, now())` })
+        .where(stepWhere);
       for (let attempt = 1; ; attempt++) {
         if (signal.aborted) throw signal.reason;
-        await this.db
-          .update(pipelineSteps)
-          .set({ status: 'running', attempts: sql`${pipelineSteps.attempts} + 1`, startedAt: sql`coalesce(${pipelineSteps.startedAt}, now())` })
-          .where(stepWhere);
         const t0 = performance.now();
         let error: string | null = null;
         try {
@@ -328,9 +342,10 @@ export class PipelineEngine {
           log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
           return 'failed';
         }
-        await this.db.update(pipelineSteps).set({ error }).where(stepWhere);
         if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
         await this.sleep(subject, backoffDelay(policy, attempt), signal);
+        // One write per retry: the last error, and the attempt about to start.
+        await this.db.update(pipelineSteps).set({ error, attempts: sql`${pipelineSteps.attempts} + 1` }).where(stepWhere);
       }
     }
     await this.finish(id, 'succeeded');

@@ -68,11 +68,14 @@ export const NO_RETRY: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayM
 /** The seed's "(No) retry..": retry with exponential backoff and jitter. */
 export const RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 200, maxDelayMs: 5_000, deadlineMs: 120_000 };
 
-/** Waiting for something outside our control (an agent's first heartbeat): keep trying for an hour. */
+/**
+ * Waiting for something outside our control (an agent's first heartbeat): keep trying for an hour. The agent's
+ * connection wakes the waiting step at once, so the polling between can be slow.
+ */
 export const WAIT_FOR_AGENT: RetryPolicy = {
   maxAttempts: 1_000_000,
   baseDelayMs: 250,
-  maxDelayMs: 5_000,
+  maxDelayMs: 30_000,
   deadlineMs: 3_600_000,
 };
 
