@@ -84,6 +84,10 @@ describe('nodes end to end', () => {
     const detectMs = Date.now() - killedAt;
     assert.ok(detectMs <= 4000, `fault after ${detectMs} ms`);
     assert.equal((await node(b.id)).status, 'normal', 'the other node is untouched');
+    const dead = await node(a.id);
+    assert.equal(dead.connected, false);
+    assert.ok(dead.lastHeartbeatAt && Date.now() - Date.parse(dead.lastHeartbeatAt) < 10_000, 'last heartbeat kept');
+    assert.equal(dead.agentVersion, '0.1.0');
     const faults = await m.json(`/api/v1/pipelines?kind=FAULT_NODE&subject=${a.id}`);
     assert.equal(faults.items.length, 1);
 

@@ -12,7 +12,7 @@ import { createHttpApp, MANAGER_VERSION } from './http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { authenticateNodeToken } from './nodes/agent-auth.ts';
-import { HealthMonitor, HeartbeatFlusher, recordAgentSeen } from './nodes/health.ts';
+import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
@@ -75,11 +75,8 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     stops.push(() => ctx.engine.stop());
     hub.start();
     stops.push(() => hub.stop());
-    hub.on('connected', (conn) => {
-      ctx.engine.wake(conn.nodeId); // an ADD_NODE waiting for this agent need not wait out its backoff
-      recordAgentSeen(ctx, conn.nodeId, new Date(), conn.hello.agentVersion);
-    });
-    hub.on('disconnected', (nodeId, _reason, lastSeenAt) => recordAgentSeen(ctx, nodeId, lastSeenAt));
+    // An ADD_NODE waiting for this agent need not wait out its backoff.
+    hub.on('connected', (conn) => ctx.engine.wake(conn.nodeId));
 
     const flusher = new HeartbeatFlusher(ctx);
     flusher.start();

@@ -44,6 +44,8 @@ export interface AgentHubEvents {
 export class AgentHub extends EventEmitter<AgentHubEvents> {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   private readonly conns = new Map<string, AgentConnection>();
+  /** What was last known of agents that disconnected from this replica (shown until the database has it). */
+  private readonly departed = new Map<string, { lastSeenAt: number; agentVersion: string }>();
   private reaper: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentHubOptions) {
@@ -69,6 +71,13 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
 
   get(nodeId: string): AgentConnection | undefined {
     return this.conns.get(nodeId);
+  }
+
+  /** When the node's agent was last heard here, and its version: live for a connected agent, else as it left. */
+  lastKnown(nodeId: string): { lastSeenAt: number; agentVersion: string } | undefined {
+    const conn = this.conns.get(nodeId);
+    if (conn) return { lastSeenAt: conn.lastSeenAt, agentVersion: conn.hello.agentVersion };
+    return this.departed.get(nodeId);
   }
 
   connections(): IterableIterator<AgentConnection> {
@@ -130,6 +139,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     const previous = this.conns.get(node.nodeId);
     const conn = new AgentConnection(node.nodeId, ws, hello);
     this.conns.set(node.nodeId, conn);
+    this.departed.delete(node.nodeId);
     if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same node');
 
     ws.on('message', (data, isBinary) => {
@@ -150,6 +160,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
       conn.failPending(`connection closed (${reason})`);
       if (this.conns.get(node.nodeId) === conn) {
         this.conns.delete(node.nodeId);
+        this.departed.set(node.nodeId, { lastSeenAt: conn.lastSeenAt, agentVersion: hello.agentVersion });
         log.info({ code, reason: reasonBuf.toString() }, 'agent disconnected');
         this.emit('disconnected', node.nodeId, reason, new Date(conn.lastSeenAt));
       }

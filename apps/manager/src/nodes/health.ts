@@ -73,6 +73,8 @@ export class HealthMonitor {
       if (conn?.open && conn.lastSeenAt >= freshAfter) {
         this.record(h, true);
       } else if (!h.probing) {
+        // A probe still in flight (queued behind others when many nodes are down at once) counts when it lands,
+        // once: counting the tick as well would turn a slow queue into false faults.
         h.probing = true;
         this.probes
           .schedule(() => OCDN_NODE_HEART(this.ctx, h.node, Math.max(100, Math.floor(interval * 0.8))))
@@ -81,8 +83,6 @@ export class HealthMonitor {
             () => this.record(h, false),
           )
           .finally(() => (h.probing = false));
-      } else {
-        this.record(h, false); // the previous probe has not answered within an interval
       }
     }
   }
@@ -144,22 +144,24 @@ export class HealthMonitor {
   }
 }
 
-/** Stores when an agent was last heard (and its version) as it connects or disconnects; errors are only logged. */
-export function recordAgentSeen(ctx: ManagerContext, nodeId: string, at: Date, agentVersion?: string): void {
-  ctx.db
-    .update(nodes)
-    .set(agentVersion ? { lastHeartbeatAt: at, agentVersion } : { lastHeartbeatAt: at })
-    .where(eq(nodes.id, nodeId))
-    .catch((err: unknown) => ctx.log.warn({ err, nodeId }, 'could not record agent heartbeat'));
-}
-
 /**
- * Writes heartbeat timestamps of the agents connected here in one statement every few seconds, never one write per
- * beat: thousands of agents beat every second.
+ * Writes when each agent was last heard, and its version, in one statement every few seconds, never one write per
+ * beat or per connection: thousands of agents beat every second and reconnect together after a manager restart.
+ * Agents that disconnected since the last flush are written with the time they were last heard.
  */
 export class HeartbeatFlusher {
   private timer: NodeJS.Timeout | undefined;
   private lastFlush = 0;
+  private readonly gone = new Map<string, { at: Date; agentVersion: string }>();
+  private readonly onDisconnect = (nodeId: string, _reason: string, lastSeenAt: Date) => {
+    const version = this.versions.get(nodeId);
+    this.versions.delete(nodeId);
+    if (version) this.gone.set(nodeId, { at: lastSeenAt, agentVersion: version });
+  };
+  private readonly versions = new Map<string, string>();
+  private readonly onConnect = (conn: { nodeId: string; hello: { agentVersion: string } }) => {
+    this.versions.set(conn.nodeId, conn.hello.agentVersion);
+  };
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -167,28 +169,36 @@ export class HeartbeatFlusher {
   ) {}
 
   start(): void {
+    this.ctx.hub.on('connected', this.onConnect);
+    this.ctx.hub.on('disconnected', this.onDisconnect);
     this.timer = setInterval(() => void this.flush().catch((err: unknown) => this.ctx.log.warn({ err }, 'heartbeat flush failed')), this.periodMs);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.ctx.hub.off('connected', this.onConnect);
+    this.ctx.hub.off('disconnected', this.onDisconnect);
     await this.flush().catch(() => {});
   }
 
   async flush(): Promise<void> {
     const since = this.lastFlush;
     this.lastFlush = Date.now();
-    const beats: { id: string; at: Date }[] = [];
-    for (const c of this.ctx.hub.connections()) if (c.lastSeenAt > since) beats.push({ id: c.nodeId, at: new Date(c.lastSeenAt) });
+    const beats: { id: string; at: Date; version: string }[] = [];
+    for (const c of this.ctx.hub.connections()) {
+      if (c.lastSeenAt > since) beats.push({ id: c.nodeId, at: new Date(c.lastSeenAt), version: c.hello.agentVersion });
+    }
+    for (const [id, g] of this.gone) beats.push({ id, at: g.at, version: g.agentVersion });
+    this.gone.clear();
     for (let i = 0; i < beats.length; i += 1000) {
-      const chunk = beats.slice(i, i + 1000);
       const values = sql.join(
-        chunk.map((b) => sql`(${b.id}, ${b.at.toISOString()}::timestamptz)`),
+        beats.slice(i, i + 1000).map((b) => sql`(${b.id}, ${b.at.toISOString()}::timestamptz, ${b.version})`),
         sql`, `,
       );
       await this.ctx.db.execute(
-        sql`update nodes set last_heartbeat_at = v.at from (values ${values}) as v(id, at) where nodes.id = v.id`,
+        sql`update nodes set last_heartbeat_at = v.at, agent_version = v.version
+            from (values ${values}) as v(id, at, version) where nodes.id = v.id`,
       );
     }
   }

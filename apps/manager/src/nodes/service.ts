@@ -26,6 +26,7 @@ type NodeRow = typeof nodes.$inferSelect;
 
 export function toNodeView(ctx: Pick<ManagerContext, 'hub' | 'env'>, row: NodeRow): NodeView {
   const local = ctx.hub.get(row.id);
+  const known = ctx.hub.lastKnown(row.id);
   // A socket held by another replica shows as a recent heartbeat (flushed in batches every few seconds).
   const recent =
     row.lastHeartbeatAt !== null &&
@@ -38,9 +39,14 @@ export function toNodeView(ctx: Pick<ManagerContext, 'hub' | 'env'>, row: NodeRo
     agentPort: row.agentPort,
     status: row.status as NodeStatus,
     connected: local ? local.open : row.status !== 'delete' && recent,
-    lastHeartbeatAt: local ? new Date(local.lastSeenAt).toISOString() : (row.lastHeartbeatAt?.toISOString() ?? null),
-    agentVersion: local?.hello.agentVersion ?? row.agentVersion,
+    lastHeartbeatAt: latest(known?.lastSeenAt, row.lastHeartbeatAt),
+    agentVersion: known?.agentVersion ?? row.agentVersion,
   };
+}
+
+function latest(memory: number | undefined, stored: Date | null): string | null {
+  const t = Math.max(memory ?? 0, stored?.getTime() ?? 0);
+  return t > 0 ? new Date(t).toISOString() : null;
 }
 
 export interface CreateNodeInput {
