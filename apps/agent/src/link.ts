@@ -11,6 +11,16 @@ import {
 import type { Logger } from './log.ts';
 import { AgentRpcError } from './rpc.ts';
 
+/**
+ * Delay before reconnect attempt `attempt` (1-based): the first is immediate, then base·2^(n-2) capped at max,
+ * with jitter between half and all of it so that a fleet does not reconnect in lockstep.
+ */
+export function reconnectDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  if (attempt <= 1) return 0;
+  const step = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 2, 30));
+  return step * (0.5 + random() / 2);
+}
+
 export interface LinkOptions {
   managerUrl: string;
   token: string;
@@ -109,9 +119,7 @@ export class ManagerLink {
   private scheduleReconnect(): void {
     if (this.stopped) return;
     this.attempt++;
-    const base = this.opts.reconnectBaseMs ?? 250;
-    const delay =
-      this.attempt === 1 ? 0 : Math.min(this.opts.reconnectMaxMs, base * 2 ** (this.attempt - 2)) * (0.5 + Math.random() / 2);
+    const delay = reconnectDelay(this.attempt, this.opts.reconnectBaseMs ?? 250, this.opts.reconnectMaxMs);
     this.opts.log.debug({ attempt: this.attempt, delayMs: Math.round(delay) }, 'reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
