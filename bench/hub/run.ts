@@ -1,60 +1,101 @@
-// bench/hub: N simulated agents (a separate process) connect to one manager, hello and heartbeat at 1 s.
-// Reports connect time, the manager's CPU % and RSS at steady state; then fault-detection time over real agent kills.
-import { spawn } from 'node:child_process';
+// bench/hub: N simulated agents (a separate process) on one manager; hello and heartbeat at 1 s.
+//   setup    — nodes are registered through the API while their agents connect (as an operator rolls out a fleet)
+//   connect  — a fresh process connects all N agents at once (a reconnect storm): time until all are welcomed
+//   steady   — the manager's CPU % (10 s window) and RSS with N agents beating
+// Run on the embedded database and, when reachable, on PostgreSQL. Then fault detection over real agent kills.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import { ROOT, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../../test/support/procs.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { cpuPercent, percentile, row, rssMiB } from '../lib.ts';
 
 const sizes = (process.env.BENCH_HUB_N ?? '1000,5000').split(',').map(Number);
 const kills = Number(process.env.BENCH_HUB_KILLS ?? 20);
+const pgBase = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function registerMany(m: ManagerHandle, n: number): Promise<string[]> {
-  const tokens: string[] = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < n) {
-        const i = next++;
-        const ip = `127.${10 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
-        const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `sim-${i}`, ip, roles: ['cdn'], agentPort: 9 }) });
-        tokens[i] = r.token;
-      }
-    }),
+function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; done: Promise<{ welcomed: number; failed: number; connectMs: number }> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hub/sim.ts'), m.url, String(expected), '200'], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const done = new Promise<{ welcomed: number; failed: number; connectMs: number }>((resolve) =>
+    createInterface({ input: proc.stdout! }).once('line', (l) => resolve(JSON.parse(l))),
   );
-  return tokens;
+  return { proc, done };
 }
 
-async function hubRun(n: number): Promise<string[]> {
+async function allNormal(m: ManagerHandle, n: number): Promise<boolean> {
+  const { items } = await m.json('/api/v1/nodes');
+  return items.length === n && items.every((x: { status: string; connected: boolean }) => x.status === 'normal' && x.connected);
+}
+
+async function pgDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
+  try {
+    const admin = postgres(pgBase, { max: 1, onnotice: () => {}, connect_timeout: 3 });
+    const name = `ocdn_bench_${Date.now()}`;
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+    const url = new URL(pgBase);
+    url.pathname = `/${name}`;
+    return {
+      url: url.toString(),
+      async drop() {
+        const a = postgres(pgBase, { max: 1, onnotice: () => {} });
+        await a.unsafe(`drop database if exists ${name} with (force)`);
+        await a.end();
+      },
+    };
+  } catch {
+    return null;
+  }
+}
+
+async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string | null> {
   const dir = tempDir('bench-hub');
-  const m = await startManagerProcess({ OCDN_DATA_DIR: dir.path, OCDN_LOG_LEVEL: 'warn' });
+  const pg = backend === 'postgres' ? await pgDatabase() : null;
+  if (backend === 'postgres' && !pg) return null;
+  const m = await startManagerProcess({ ...(pg ? { DATABASE_URL: pg.url } : { OCDN_DATA_DIR: dir.path }), OCDN_LOG_LEVEL: 'warn' });
+  const sims: ChildProcess[] = [];
   try {
     const pid = m.proc.child.pid!;
+    // setup: register through the API while agents connect
     const t0 = performance.now();
-    const tokens = await registerMany(m, n);
-    const registerS = (performance.now() - t0) / 1000;
-    const sim = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hub/sim.ts'), m.url, '500'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-    sim.stdin.end(tokens.join('\n'));
-    const line = await new Promise<string>((resolve) => createInterface({ input: sim.stdout }).once('line', resolve));
-    const { welcomed, failed, connectMs } = JSON.parse(line) as { welcomed: number; failed: number; connectMs: number };
-    const tNormal = performance.now();
-    await waitFor(
-      'every node normal',
-      async () => {
-        const { items } = await m.json('/api/v1/nodes');
-        return items.every((x: { status: string }) => x.status === 'normal');
-      },
-      { timeoutMs: 300_000, intervalMs: 1000 },
+    const setupSim = startSim(m, n);
+    sims.push(setupSim.proc);
+    const tokens: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < n) {
+          const i = next++;
+          const ip = `127.${10 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
+          const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `sim-${i}`, ip, roles: ['cdn'], agentPort: 9 }) });
+          tokens.push(r.token);
+          setupSim.proc.stdin!.write(`${r.token}\n`);
+        }
+      }),
     );
-    const normalS = (performance.now() - tNormal) / 1000;
-    await new Promise((r) => setTimeout(r, 5000)); // settle: no ADD_NODE work left
+    await setupSim.done;
+    await waitFor('every node normal', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
+    const setupS = (performance.now() - t0) / 1000;
+    // connect: a fresh process connects all N at once
+    setupSim.proc.kill('SIGTERM');
+    await waitFor('manager to see the agents go', async () => ((await (await fetch(`${m.url}/healthz`)).json()) as { agentsConnected: number }).agentsConnected === 0, { timeoutMs: 60_000 });
+    const storm = startSim(m, n);
+    sims.push(storm.proc);
+    storm.proc.stdin!.end(tokens.join('\n') + '\n');
+    const { welcomed, failed, connectMs } = await storm.done;
+    await waitFor('every node normal again', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
+    await new Promise((r) => setTimeout(r, 5000)); // settle: nothing left to do but heartbeats
     const cpu = await cpuPercent(pid, 10_000);
     const rss = rssMiB(pid);
-    sim.kill('SIGTERM');
-    return [row([n, `${welcomed}/${failed}`, connectMs / 1000, normalS, cpu, rss, registerS])];
+    return row([backend, n, `${welcomed}/${failed}`, connectMs / 1000, cpu, rss, setupS]);
   } finally {
+    for (const s of sims) s.kill('SIGTERM');
     await m.proc.stop();
+    await pg?.drop();
     dir.remove();
   }
 }
@@ -70,8 +111,7 @@ async function faultDetection(): Promise<string[]> {
     for (let i = 0; i < kills; i++) {
       const agent = startAgentProcess(m.url, r.token, '127.0.0.2', port, { OCDN_LOG_LEVEL: 'warn' });
       await waitFor('normal', async () => (await status()) === 'normal', { timeoutMs: 30_000, intervalMs: 50 });
-      // Let the kill land at a random point of the heartbeat period.
-      await new Promise((res) => setTimeout(res, 1000 + Math.random() * 1000));
+      await new Promise((res) => setTimeout(res, 1000 + Math.random() * 1000)); // kill at a random point of the period
       const t0 = performance.now();
       await agent.kill9();
       await waitFor('fault', async () => (await status()) === 'fault', { timeoutMs: 30_000, intervalMs: 10 });
@@ -82,14 +122,17 @@ async function faultDetection(): Promise<string[]> {
     await m.proc.stop();
     dir.remove();
   }
-  return [
-    row(['kills', 'p50 ms', 'p99 ms', 'max ms']),
-    row([times.length, percentile(times, 50), percentile(times, 99), Math.max(...times)]),
-  ];
+  return [row(['kills', 'p50 ms', 'p99 ms', 'max ms']), row([times.length, percentile(times, 50), percentile(times, 99), Math.max(...times)])];
 }
 
-console.log('\n## bench/hub — simulated agents on one manager (embedded database, heartbeat 1 s)');
-console.log(row(['agents', 'ok/failed', 'connect s', 'all normal s', 'mgr CPU %', 'mgr RSS MiB', 'register s']));
-for (const n of sizes) for (const line of await hubRun(n)) console.log(line);
+console.log('\n## bench/hub — N simulated agents on one manager, heartbeat 1 s');
+console.log('connect s: a fresh process connects all N at once until all are welcomed; CPU and RSS at steady state');
+console.log(row(['database', 'agents', 'ok/failed', 'connect s', 'mgr CPU %', 'mgr RSS MiB', 'setup s']));
+for (const backend of ['pglite', 'postgres'] as const) {
+  for (const n of sizes) {
+    const line = await hubRun(n, backend);
+    console.log(line ?? row([backend, n, 'skipped: no PostgreSQL at ' + new URL(pgBase).host]));
+  }
+}
 console.log('\n## bench/hub — fault detection: agent killed -9 → node `fault` (defaults: 1 s × 3 misses)');
 for (const line of await faultDetection()) console.log(line);

@@ -1,57 +1,74 @@
-// Simulated agents for bench/hub: opens one WebSocket per node token read from stdin (one per line), says hello,
-// heartbeats at the interval the manager asks for, answers node.heartbeat. Prints one JSON line when all are welcomed.
+// Simulated agents for bench/hub. Reads node tokens from stdin, one per line, and opens one WebSocket per token as
+// it arrives (at most `concurrency` handshakes at once): hello, heartbeat at the interval the manager asks for,
+// answers node.heartbeat. Prints one JSON line when `expected` agents are welcomed.
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, splitNodeToken } from '@ocdn/protocol';
 
-const managerUrl = process.argv[2]!;
-const concurrency = Number(process.argv[3] ?? 200);
-const tokens: string[] = [];
-for await (const line of createInterface({ input: process.stdin })) if (line.trim()) tokens.push(line.trim());
+const [managerUrl, expectedArg, concurrencyArg] = process.argv.slice(2);
+const expected = Number(expectedArg);
+const concurrency = Number(concurrencyArg ?? 200);
+const wsUrl = managerUrl!.replace(/^http/, 'ws') + '/api/v1/agent/ws';
 
-const wsUrl = managerUrl.replace(/^http/, 'ws') + '/api/v1/agent/ws';
 let welcomed = 0;
 let failed = 0;
-const started = performance.now();
+let inFlight = 0;
+let started = 0;
+const queue: string[] = [];
 const sockets: WebSocket[] = [];
 
-function open(token: string): Promise<void> {
+function report(): void {
+  if (welcomed + failed === expected) {
+    process.stdout.write(JSON.stringify({ welcomed, failed, connectMs: performance.now() - started }) + '\n');
+  }
+}
+
+function pump(): void {
+  while (inFlight < concurrency && queue.length > 0) open(queue.shift()!);
+}
+
+function open(token: string): void {
+  if (!started) started = performance.now();
+  inFlight++;
   const nodeId = splitNodeToken(token)!.nodeId;
-  return new Promise((resolve) => {
-    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-    sockets.push(ws);
-    let beat: NodeJS.Timeout | undefined;
-    let seq = 0;
-    const t0 = Date.now();
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: 'sim', roles: ['cdn'], configs: [] })));
-    ws.on('message', (d) => {
-      const f = JSON.parse(d.toString());
-      if (f.type === 'welcome') {
-        welcomed++;
-        beat = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++, uptimeSeconds: (Date.now() - t0) / 1000 })), f.heartbeatIntervalMs);
-        resolve();
-      } else if (f.type === 'request') {
-        ws.send(JSON.stringify({ type: 'response', id: f.id, ok: true, result: { nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: 1, roles: ['cdn'] } }));
-      }
-    });
-    ws.on('error', () => {});
-    ws.on('close', () => {
-      clearInterval(beat);
-      if (ws.readyState !== WebSocket.OPEN) {
-        failed++;
-        resolve();
-      }
-    });
+  const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+  sockets.push(ws);
+  let beat: NodeJS.Timeout | undefined;
+  let seq = 0;
+  let settled = false;
+  const settle = (ok: boolean) => {
+    if (settled) return;
+    settled = true;
+    inFlight--;
+    if (ok) welcomed++;
+    else failed++;
+    report();
+    pump();
+  };
+  const t0 = Date.now();
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: 'sim', roles: ['cdn'], configs: [] })));
+  ws.on('message', (d) => {
+    const f = JSON.parse(d.toString());
+    if (f.type === 'welcome') {
+      beat = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++, uptimeSeconds: (Date.now() - t0) / 1000 })), f.heartbeatIntervalMs);
+      settle(true);
+    } else if (f.type === 'request') {
+      const result = { nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - t0) / 1000, roles: ['cdn'] };
+      ws.send(JSON.stringify({ type: 'response', id: f.id, ok: true, result }));
+    }
+  });
+  ws.on('error', () => {});
+  ws.on('close', () => {
+    clearInterval(beat);
+    settle(false);
   });
 }
 
-let next = 0;
-await Promise.all(
-  Array.from({ length: concurrency }, async () => {
-    while (next < tokens.length) await open(tokens[next++]!);
-  }),
-);
-process.stdout.write(JSON.stringify({ welcomed, failed, connectMs: performance.now() - started }) + '\n');
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (!line.trim()) return;
+  queue.push(line.trim());
+  pump();
+});
 process.on('SIGTERM', () => {
   for (const s of sockets) s.terminate();
   process.exit(0);

@@ -100,7 +100,7 @@ export async function startManagerProcess(env: Record<string, string>): Promise<
     api,
     async json(path, init) {
       const r = await api(path, init);
-      const body = await r.json();
+      const body = (await r.json()) as any;
       if (!r.ok) throw new Error(`${init?.method ?? 'GET'} ${path} → ${r.status} ${JSON.stringify(body)}`);
       return body;
     },
