@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { splitNodeToken } from '@ocdn/protocol';
+import { parseEnv, splitNodeToken } from '@ocdn/protocol';
 
 const port = z.coerce.number().int().min(0).max(65535);
 /** A command given as one string, split on spaces into an argument list (never run through a shell). */
@@ -45,12 +45,7 @@ export const AgentEnv = z.object({
 });
 export type AgentEnv = z.infer<typeof AgentEnv>;
 
+/** Parses the environment; throws an Error whose message names every bad variable. */
 export function parseAgentEnv(source: Record<string, string | undefined>): AgentEnv {
-  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const r = AgentEnv.safeParse(cleaned);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new Error(`invalid agent configuration:\n${lines.join('\n')}`);
-  }
-  return r.data;
+  return parseEnv(AgentEnv, source, 'agent');
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseEnv } from '@ocdn/protocol';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -40,11 +41,5 @@ export type ManagerEnv = z.infer<typeof ManagerEnv>;
 
 /** Parses the environment; throws an Error whose message names every bad variable. */
 export function parseManagerEnv(source: Record<string, string | undefined>): ManagerEnv {
-  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const r = ManagerEnv.safeParse(cleaned);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new Error(`invalid manager configuration:\n${lines.join('\n')}`);
-  }
-  return r.data;
+  return parseEnv(ManagerEnv, source, 'manager');
 }

@@ -3,3 +3,4 @@ export * from './roles.ts';
 export * from './frames.ts';
 export * from './rpc.ts';
 export * from './token.ts';
+export * from './env.ts';
