@@ -3,4 +3,5 @@ export * from './roles.ts';
 export * from './frames.ts';
 export * from './rpc.ts';
 export * from './token.ts';
+export * from './names.ts';
 export * from './env.ts';

@@ -64,3 +64,17 @@ describe('node tokens', () => {
     }
   });
 });
+
+import { DomainName } from './index.ts';
+
+describe('domain names', () => {
+  it('accepts ordinary names and lower-cases them', () => {
+    assert.equal(DomainName.parse('Example.COM'), 'example.com');
+    for (const d of ['a.b', 'cdn-1.example.co.uk', 'xn--bcher-kva.example', '1.2.3.example']) assert.equal(DomainName.safeParse(d).success, true, d);
+  });
+  it('refuses what is not a name, and anything that could escape a directory', () => {
+    for (const d of ['localhost', 'example.com.', '*.example.com', '-a.example', 'a-.example', 'a..b', '../etc/passwd', 'a/b.com', 'a b.com', 'a\u0000.com', `${'a'.repeat(64)}.com`, '', '.']) {
+      assert.equal(DomainName.safeParse(d).success, false, JSON.stringify(d));
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DomainName } from './names.ts';
 import { NodeRole } from './roles.ts';
 
 /**
@@ -19,9 +20,58 @@ export type NodeHeartbeatResponse = z.infer<typeof NodeHeartbeatResponse>;
 export const NodeHeartbeatRequest = z.object({}).strict();
 export type NodeHeartbeatRequest = z.infer<typeof NodeHeartbeatRequest>;
 
+/** One nginx config file the agent holds for a domain: its version (from the file's header) and content hash. */
+export const CdnConfInfo = z.object({
+  domain: DomainName,
+  version: z.number().int().nonnegative().nullable(),
+  hash: z.string().nullable(),
+});
+export type CdnConfInfo = z.infer<typeof CdnConfInfo>;
+
+/** OCDN_SYNC_CONF: write `<domain>.conf` (atomically; the previous file is kept until the next good reload). */
+export const CdnSyncConfRequest = z.strictObject({
+  domain: DomainName,
+  version: z.number().int().nonnegative(),
+  config: z.string().min(1).max(1024 * 1024),
+});
+export type CdnSyncConfRequest = z.infer<typeof CdnSyncConfRequest>;
+
+/** OCDN_DEL_CONF: delete `<domain>.conf`; deleting a missing file succeeds. */
+export const CdnDelConfRequest = z.strictObject({ domain: DomainName });
+export type CdnDelConfRequest = z.infer<typeof CdnDelConfRequest>;
+export const CdnDelConfResponse = z.object({ domain: DomainName, deleted: z.boolean() });
+export type CdnDelConfResponse = z.infer<typeof CdnDelConfResponse>;
+
+/**
+ * OCDN_NODE_RELOAD: test the whole nginx configuration and reload. Requests close together are coalesced into
+ * one reload. When the test fails, the files changed since the last good reload that nginx blames are restored,
+ * and the request for that domain fails with nginx's message.
+ */
+export const CdnReloadRequest = z.strictObject({ domain: DomainName.optional() });
+export type CdnReloadRequest = z.infer<typeof CdnReloadRequest>;
+export const CdnReloadResponse = z.object({
+  reloaded: z.boolean(),
+  /** How many reload requests this one reload served. */
+  coalesced: z.number().int().positive(),
+  ms: z.number().nonnegative(),
+});
+export type CdnReloadResponse = z.infer<typeof CdnReloadResponse>;
+
+/** OCDN_VER_CONF: what the agent holds for a domain. */
+export const CdnVerConfRequest = z.strictObject({ domain: DomainName });
+export type CdnVerConfRequest = z.infer<typeof CdnVerConfRequest>;
+
+export const CdnListConfResponse = z.object({ items: z.array(CdnConfInfo) });
+export type CdnListConfResponse = z.infer<typeof CdnListConfResponse>;
+
 /** The method table: name → params and result schemas. */
 export const RpcMethods = {
   'node.heartbeat': { params: NodeHeartbeatRequest, result: NodeHeartbeatResponse },
+  'cdn.syncConf': { params: CdnSyncConfRequest, result: CdnConfInfo },
+  'cdn.delConf': { params: CdnDelConfRequest, result: CdnDelConfResponse },
+  'cdn.reload': { params: CdnReloadRequest, result: CdnReloadResponse },
+  'cdn.verConf': { params: CdnVerConfRequest, result: CdnConfInfo },
+  'cdn.listConf': { params: z.strictObject({}), result: CdnListConfResponse },
 } as const;
 export type RpcMethodName = keyof typeof RpcMethods;
 export type RpcParams<M extends RpcMethodName> = z.infer<(typeof RpcMethods)[M]['params']>;
