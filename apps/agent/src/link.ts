@@ -25,7 +25,7 @@ export interface LinkOptions {
   managerUrl: string;
   token: string;
   log: Logger;
-  hello(): AgentHelloFrame;
+  hello(): Promise<AgentHelloFrame>;
   onWelcome(welcome: ManagerWelcomeFrame): void;
   onRequest(method: string, params: unknown): Promise<unknown>;
   uptimeSeconds(): number;
@@ -94,7 +94,13 @@ export class ManagerLink {
     });
     this.ws = ws;
     ws.on('open', () => {
-      this.send(this.opts.hello());
+      this.opts.hello().then(
+        (hello) => this.send(hello),
+        (err: unknown) => {
+          log.error({ err: (err as Error).message }, 'could not build the hello');
+          ws.close(CloseCode.goingAway, 'agent could not build its hello');
+        },
+      );
     });
     ws.on('unexpected-response', (_req, res) => {
       let body = '';

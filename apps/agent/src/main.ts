@@ -6,7 +6,8 @@ import { parseAgentEnv, type AgentEnv } from './env.ts';
 import { createAgentHttp } from './http.ts';
 import { ManagerLink } from './link.ts';
 import { createLogger, type Logger } from './log.ts';
-import { RpcDispatcher } from './rpc.ts';
+import { NginxDriver } from './cdn/nginx.ts';
+import { AgentRpcError, RpcDispatcher } from './rpc.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -26,6 +27,36 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   const rpc = new RpcDispatcher();
   rpc.register('node.heartbeat', async () => heartbeat());
 
+  // Role drivers. Roles come from the manager's welcome; until the first one, calls are not refused for role.
+  let rolesKnown = false;
+  const requireRole = (role: NodeRole) => {
+    if (rolesKnown && !roles.includes(role)) throw new AgentRpcError('role_not_enabled', `this node does not have the ${role} role`);
+  };
+  const nginx = new NginxDriver({
+    confDir: env.OCDN_NGINX_CONF_DIR,
+    cacheDir: env.OCDN_NGINX_CACHE_DIR,
+    testCmd: env.OCDN_NGINX_TEST_CMD,
+    reloadCmd: env.OCDN_NGINX_RELOAD_CMD,
+    log: log.child({ driver: 'nginx' }),
+  });
+  let nginxReady: Promise<void> | null = null;
+  const cdn = async () => {
+    requireRole('cdn');
+    nginxReady ??= nginx.start().catch((err: unknown) => {
+      nginxReady = null;
+      throw new AgentRpcError('driver_unavailable', `nginx driver cannot start: ${(err as Error).message}`);
+    });
+    await nginxReady;
+    return nginx;
+  };
+  rpc.register('cdn.syncConf', async (p) => (await cdn()).sync(p.domain, p.version, p.config));
+  rpc.register('cdn.delConf', async (p) => (await cdn()).remove(p.domain));
+  rpc.register('cdn.reload', async (p) => (await cdn()).reload(p.domain));
+  rpc.register('cdn.verConf', async (p) => (await cdn()).info(p.domain));
+  rpc.register('cdn.listConf', async () => ({ items: await (await cdn()).list() }));
+  const heldConfigs = async () =>
+    roles.includes('cdn') ? (await nginx.list()).map((c) => ({ kind: 'nginx', name: c.domain, version: c.version, hash: c.hash ?? '' })) : [];
+
   const app = createAgentHttp({ token: env.OCDN_NODE_TOKEN, rpc, heartbeat });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: env.OCDN_AGENT_HOST, port: env.OCDN_AGENT_PORT }, () => resolve(s as Server));
@@ -39,9 +70,11 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     log,
     reconnectMaxMs: env.OCDN_RECONNECT_MAX_MS,
     uptimeSeconds,
-    hello: () => ({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, roles, configs: [] }),
+    hello: async () => ({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, roles, configs: (await heldConfigs()).filter((c) => c.hash) }),
     onWelcome: (w) => {
       roles = w.roles;
+      rolesKnown = true;
+      if (roles.includes('cdn')) void cdn().catch((err: unknown) => log.error({ err: (err as Error).message }, 'cdn role unavailable'));
       log.info({ roles, heartbeatIntervalMs: w.heartbeatIntervalMs, managerVersion: w.managerVersion }, 'connected to manager');
     },
     onRequest: (method, params) => rpc.dispatch(method, params),
