@@ -28,6 +28,8 @@ export const ManagerEnv = z
     OCDN_DNS_HOST: z.string().min(1).default('127.0.0.1'),
     OCDN_DNS_PORT: port.default(5353),
     OCDN_DNS_TTL: positiveInt.default(30),
+    /** What generated nginx `listen` lines say; `{ip}` is replaced by the node's ip (e.g. `{ip}:8080`). */
+    OCDN_CDN_LISTEN: z.string().min(1).regex(/^[^;{}\n]*(\{ip\}[^;{}\n]*)*$/, 'must be a listen argument such as 80 or {ip}:8080').default('80'),
     /** Health check period, and consecutive misses / successes that change a node's health. */
     OCDN_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
     OCDN_FAULT_AFTER: positiveInt.default(3),

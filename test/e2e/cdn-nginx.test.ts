@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { NginxDriver } from '../../apps/agent/src/cdn/nginx.ts';
+import { confinedPath } from '../../apps/agent/src/cdn/files.ts';
+import { createLogger } from '../../apps/agent/src/log.ts';
+import { OCDN_MAKE_CONF } from '../../apps/manager/src/domains/make-conf.ts';
+import { freePort, tempDir } from '../support/procs.ts';
+import { requireProgram } from '../support/programs.ts';
+import { startNginx, type NginxInstance } from '../support/nginx.ts';
+import { waitFor } from '../support/wait.ts';
+
+const IP = '127.0.0.5';
+
+/** GET through nginx with a Host header; resolves with status, headers and body, or the connection error. */
+function get(port: number, host: string, path = '/'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: IP, port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RELOAD, OCDN_VER_CONF, OCDN_DEL_CONF)', () => {
+  const dir = tempDir('nginx');
+  let nginx: NginxInstance | undefined;
+  let driver: NginxDriver;
+  let origin: Server;
+  let originPort: number;
+  let port: number;
+  const conf = (domain: string, version: number, origins = [`http://127.0.0.1:${originPort}`]) =>
+    OCDN_MAKE_CONF({ domain, cname: `${domain.replaceAll('.', '-')}.cdn.ocdn.test`, origins, version, listen: `${IP}:${port}` });
+
+  before(async (t) => {
+    const nginxPath = requireProgram(t, 'nginx');
+    if (!nginxPath) return;
+    originPort = await freePort();
+    port = await freePort(IP);
+    origin = createServer((req, res) => {
+      res.setHeader('cache-control', 'no-store');
+      res.end(`origin says hi to ${req.headers.host} for ${req.url} xff=${req.headers['x-forwarded-for']}`);
+    }).listen(originPort, '127.0.0.1');
+    nginx = startNginx(nginxPath, dir.path);
+    driver = new NginxDriver({ confDir: nginx.confDir, cacheDir: nginx.cacheDir, testCmd: nginx.testCmd, reloadCmd: nginx.reloadCmd, log: createLogger('silent'), coalesceMs: 50 });
+    await driver.start();
+  });
+  after(() => {
+    nginx?.stop();
+    origin?.close();
+    dir.remove();
+  });
+
+  it('serves a synced domain through nginx from its origin', async (t) => {
+    if (!nginx) return t.skip('no nginx');
+    const info = await driver.sync('shop.example.com', 1, conf('shop.example.com', 1));
+    assert.equal(info.version, 1);
+    assert.match(info.hash!, /^[0-9a-f]{64}$/);
+    const r = await driver.reload('shop.example.com');
+    assert.equal(r.reloaded, true);
+    const res = await waitFor('nginx to serve the domain', async () => {
+      const x = await get(port, 'shop.example.com', '/a.mp4').catch(() => null);
+      return x?.status === 200 ? x : null;
+    });
+    assert.match(res.body, /^origin says hi to shop\.example\.com for \/a\.mp4 xff=127\.0\.0\.1/);
+    assert.equal(res.headers['x-ocdn-config-version'], '1');
+    const byCname = await get(port, 'shop-example-com.cdn.ocdn.test');
+    assert.equal(byCname.status, 200);
+    assert.deepEqual(await driver.info('shop.example.com'), info);
+  });
+
+  it('keeps the working config when nginx refuses a new one, and reports nginx\'s message', async (t) => {
+    if (!nginx) return t.skip('no nginx');
+    const broken = conf('shop.example.com', 2).replace('proxy_cache_lock on;', 'proxy_cache_lock on;\n        no_such_directive 1;');
+    await driver.sync('shop.example.com', 2, broken);
+    await assert.rejects(driver.reload('shop.example.com'), (e: Error) => /unknown directive "no_such_directive"/.test(e.message) && e.message.includes('shop.example.com.conf'));
+    assert.equal((await driver.info('shop.example.com')).version, 1, 'previous file restored');
+    const res = await get(port, 'shop.example.com');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-ocdn-config-version'], '1');
+  });
+
+  it('restores only the file nginx blames: other domains in the same reload go live', async (t) => {
+    if (!nginx) return t.skip('no nginx');
+    await driver.sync('good.example.com', 1, conf('good.example.com', 1));
+    await driver.sync('bad.example.com', 1, conf('bad.example.com', 1).replace('keepalive 16;', 'keepalive sixteen;'));
+    const [good, bad] = await Promise.allSettled([driver.reload('good.example.com'), driver.reload('bad.example.com')]);
+    assert.equal(good.status, 'fulfilled');
+    assert.equal(bad.status, 'rejected');
+    assert.equal(existsSync(join(nginx.confDir, 'bad.example.com.conf')), false, 'a new broken file is removed');
+    const res = await waitFor('good domain live', async () => {
+      const x = await get(port, 'good.example.com');
+      return x.body.includes('good.example.com') ? x : null;
+    });
+    assert.equal(res.status, 200);
+  });
+
+  it('coalesces reloads requested together into one', async () => {
+    const recDir = tempDir('reload-rec');
+    const log = join(recDir.path, 'calls');
+    const rec = new NginxDriver({
+      confDir: join(recDir.path, 'conf'),
+      cacheDir: join(recDir.path, 'cache'),
+      testCmd: [process.execPath, '-e', '0'],
+      reloadCmd: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(log)}, 'r\\n')`],
+      log: createLogger('silent'),
+      coalesceMs: 100,
+    });
+    await rec.start();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => rec.reload(`d${i}.example.com`)));
+    assert.ok(results.every((r) => r.coalesced === 20));
+    assert.equal(readFileSync(log, 'utf8'), 'r\n');
+    await rec.reload();
+    assert.equal(readFileSync(log, 'utf8'), 'r\nr\n', 'a later request gets its own reload');
+    recDir.remove();
+  });
+
+  it('deletes a domain: nginx stops serving it and the file is gone', async (t) => {
+    if (!nginx) return t.skip('no nginx');
+    assert.deepEqual(await driver.remove('shop.example.com'), { domain: 'shop.example.com', deleted: true });
+    assert.deepEqual(await driver.remove('good.example.com'), { domain: 'good.example.com', deleted: true });
+    await driver.reload();
+    assert.equal(existsSync(join(nginx.confDir, 'shop.example.com.conf')), false);
+    // No server block is left on that address: nginx stops listening there.
+    await waitFor('nginx to stop serving', async () => {
+      const x = await get(port, 'shop.example.com').catch((e: NodeJS.ErrnoException) => e.code);
+      return x === 'ECONNREFUSED';
+    });
+    assert.deepEqual(await driver.remove('shop.example.com'), { domain: 'shop.example.com', deleted: false });
+    assert.deepEqual(await driver.info('shop.example.com'), { domain: 'shop.example.com', version: null, hash: null });
+  });
+
+  it('refuses a config whose header does not name the domain and version, and names outside its directory', async (t) => {
+    if (!nginx) return t.skip('no nginx');
+    await assert.rejects(driver.sync('x.example.com', 3, conf('y.example.com', 3)), /must start with "# ocdn domain=x\.example\.com version=3"/);
+    for (const name of ['../evil.conf', '/etc/passwd', 'a/b.conf', 'a\0.conf']) assert.throws(() => confinedPath(nginx!.confDir, name), /leaves/);
+  });
+});
