@@ -57,7 +57,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
   });
 
   it('serves a synced domain through nginx from its origin', async (t) => {
-    if (!nginx) return t.skip('no nginx');
+    if (!nginx) return t.skip('missing program: nginx');
     const info = await driver.sync('shop.example.com', 1, conf('shop.example.com', 1));
     assert.equal(info.version, 1);
     assert.match(info.hash!, /^[0-9a-f]{64}$/);
@@ -75,7 +75,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
   });
 
   it('keeps the working config when nginx refuses a new one, and reports nginx\'s message', async (t) => {
-    if (!nginx) return t.skip('no nginx');
+    if (!nginx) return t.skip('missing program: nginx');
     const broken = conf('shop.example.com', 2).replace('proxy_cache_lock on;', 'proxy_cache_lock on;\n        no_such_directive 1;');
     await driver.sync('shop.example.com', 2, broken);
     await assert.rejects(driver.reload('shop.example.com'), (e: Error) => /unknown directive "no_such_directive"/.test(e.message) && e.message.includes('shop.example.com.conf'));
@@ -86,7 +86,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
   });
 
   it('restores only the file nginx blames: other domains in the same reload go live', async (t) => {
-    if (!nginx) return t.skip('no nginx');
+    if (!nginx) return t.skip('missing program: nginx');
     await driver.sync('good.example.com', 1, conf('good.example.com', 1));
     await driver.sync('bad.example.com', 1, conf('bad.example.com', 1).replace('keepalive 16;', 'keepalive sixteen;'));
     const [good, bad] = await Promise.allSettled([driver.reload('good.example.com'), driver.reload('bad.example.com')]);
@@ -121,7 +121,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
   });
 
   it('deletes a domain: nginx stops serving it and the file is gone', async (t) => {
-    if (!nginx) return t.skip('no nginx');
+    if (!nginx) return t.skip('missing program: nginx');
     assert.deepEqual(await driver.remove('shop.example.com'), { domain: 'shop.example.com', deleted: true });
     assert.deepEqual(await driver.remove('good.example.com'), { domain: 'good.example.com', deleted: true });
     await driver.reload();
@@ -136,7 +136,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
   });
 
   it('refuses a config whose header does not name the domain and version, and names outside its directory', async (t) => {
-    if (!nginx) return t.skip('no nginx');
+    if (!nginx) return t.skip('missing program: nginx');
     await assert.rejects(driver.sync('x.example.com', 3, conf('y.example.com', 3)), /must start with "# ocdn domain=x\.example\.com version=3"/);
     for (const name of ['../evil.conf', '/etc/passwd', 'a/b.conf', 'a\0.conf']) assert.throws(() => confinedPath(nginx!.confDir, name), /leaves/);
   });

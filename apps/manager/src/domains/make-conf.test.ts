@@ -26,7 +26,7 @@ describe('OCDN_MAKE_CONF', () => {
   });
   it('refuses origins that are not plain http(s) URLs, or mixed schemes', () => {
     for (const o of ['ftp://x.example', 'x.example', 'http://user:pw@x.example', 'http://x.example/path', 'http://x.example/?q=1', 'http://x.example;rm']) {
-      assert.throws(() => parseOrigin(o), undefined, o);
+      assert.throws(() => parseOrigin(o), Error, o);
     }
     assert.throws(() => OCDN_MAKE_CONF({ ...base, origins: ['http://a.example', 'https://b.example'] }), /same scheme/);
     assert.throws(() => OCDN_MAKE_CONF({ ...base, origins: [] }), /at least one origin/);
