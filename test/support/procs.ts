@@ -76,7 +76,7 @@ export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 /** Starts the built manager (apps/manager/dist/main.js) and waits for /healthz. */
 export async function startManagerProcess(env: Record<string, string>): Promise<ManagerHandle> {
   const port = env.OCDN_HTTP_PORT ? Number(env.OCDN_HTTP_PORT) : await freePort();
-  const proc = new Proc('manager', [MANAGER_JS], { OCDN_HTTP_PORT: String(port), OCDN_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
+  const proc = new Proc('manager', [MANAGER_JS], { OCDN_HTTP_PORT: String(port), OCDN_DNS_PORT: '0', OCDN_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     'manager /healthz',

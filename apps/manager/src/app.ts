@@ -6,6 +6,9 @@ import type { ManagerContext } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { migrate } from './db/migrate.ts';
 import type { ManagerEnv } from './env.ts';
+import { BuiltinDns } from './dns/builtin.ts';
+import { BuiltinProvider } from './dns/provider.ts';
+import { DnsRecordStore } from './dns/records.ts';
 import { AgentHub } from './hub/hub.ts';
 import { Traffic } from './hub/traffic.ts';
 import { createHttpApp, MANAGER_VERSION } from './http/app.ts';
@@ -60,7 +63,15 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       authenticate: (token) => authenticateNodeToken(database.db, token),
     });
     // The engine's step handlers need the context, so the engine joins it right after.
-    const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, traffic: new Traffic(hub), engine: null as unknown as PipelineEngine };
+    if (env.OCDN_DNS_PROVIDER !== 'builtin') {
+      throw new Error(`OCDN_DNS_PROVIDER=${env.OCDN_DNS_PROVIDER} is not available yet; use builtin`);
+    }
+    const store = new DnsRecordStore(database.db);
+    const server = new BuiltinDns({ zone: env.OCDN_DNS_ZONE, host: env.OCDN_DNS_HOST, port: env.OCDN_DNS_PORT, ttl: env.OCDN_DNS_TTL, store, log: log.child({ component: 'dns' }) });
+    await server.start();
+    stops.push(() => server.stop());
+    const dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
+    const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new Traffic(hub), engine: null as unknown as PipelineEngine };
     let health: HealthMonitor | undefined;
     ctx.engine = new PipelineEngine({
       database,

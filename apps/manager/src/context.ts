@@ -1,4 +1,7 @@
 import type { Database, Db } from './db/client.ts';
+import type { BuiltinDns } from './dns/builtin.ts';
+import type { DnsProvider } from './dns/provider.ts';
+import type { DnsRecordStore } from './dns/records.ts';
 import type { ManagerEnv } from './env.ts';
 import type { AgentHub } from './hub/hub.ts';
 import type { Traffic } from './hub/traffic.ts';
@@ -16,4 +19,5 @@ export interface ManagerContext {
   traffic: Traffic;
   engine: PipelineEngine;
   metrics: Metrics;
+  dns: { store: DnsRecordStore; provider: DnsProvider; server: BuiltinDns | null };
 }

@@ -22,7 +22,7 @@ export async function startHarness(
 ): Promise<Harness> {
   const tdb: TestDatabase = await createTestDatabase(backend);
   const database = await tdb.open();
-  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: ADMIN, OCDN_HTTP_PORT: '0', OCDN_LOG_LEVEL: 'silent', ...envOverrides });
+  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: ADMIN, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent', ...envOverrides });
   const manager = await startManager(env, { database, listen: opts.listen ?? false, log: createLogger(env.OCDN_LOG_LEVEL) });
   return {
     manager,

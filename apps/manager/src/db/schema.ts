@@ -89,3 +89,16 @@ export const pipelineSteps = pgTable(
   },
   (t) => [primaryKey({ columns: [t.pipelineId, t.idx] })],
 );
+
+/** Records the built-in DNS answers (and, with rfc2136, what was sent to the primary). */
+export const dnsRecords = pgTable(
+  'dns_records',
+  {
+    name: text('name').notNull(),
+    type: text('type').notNull(),
+    value: text('value').notNull(),
+    ttl: integer('ttl').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.name, t.type, t.value] })],
+);
