@@ -122,6 +122,39 @@ for (const backend of testBackends()) {
       assert.equal(rows[1]!.attempts, 2);
     });
 
+    it('runs groups side by side; a failing group holds back neither the others nor the steps after', async () => {
+      failures.set('h-b2', 1);
+      let open!: () => void;
+      gates.set('h-a1', new Promise<void>((r) => (open = r)));
+      const step = (key: string, group?: string) => ({ name: 'OCDN_NODE_STATUS' as const, target: key, group, params: { key }, policy: NO_RETRY });
+      const id = await startRun({
+        kind: 'ADD_DOMAIN',
+        subject: 's-groups',
+        input: {},
+        steps: [step('h-start'), step('h-a1', 'a'), step('h-a2', 'a'), step('h-b1', 'b'), step('h-b2', 'b'), step('h-b3', 'b'), step('h-end')],
+      });
+      await waitFor('group b to fail while a waits', () => calls.includes('h-b2'));
+      assert.ok(!calls.includes('h-a2'), 'group a is still in its first step');
+      open();
+      await waitFor('run to end', async () => (await status(id)) === 'failed');
+      const rows = await steps(id);
+      assert.deepEqual(rows.map((r) => r.status), ['succeeded', 'succeeded', 'succeeded', 'succeeded', 'failed', 'pending', 'succeeded']);
+      assert.ok(calls.indexOf('h-a1') < calls.indexOf('h-a2'));
+      assert.ok(calls.includes('h-end'), 'steps after the block ran for the group that succeeded');
+      assert.ok(await engine.retry(id));
+      await waitFor('retried run done', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual(calls.filter((c) => c === 'h-b2' || c === 'h-b3' || c === 'h-end' || c === 'h-a1'), ['h-a1', 'h-b2', 'h-end', 'h-b2', 'h-b3']);
+    });
+
+    it('fails the run when every group of a block fails', async () => {
+      failures.set('i-a', 1);
+      failures.set('i-b', 1);
+      const step = (key: string, group?: string) => ({ name: 'OCDN_NODE_STATUS' as const, target: key, group, params: { key }, policy: NO_RETRY });
+      const id = await startRun({ kind: 'ADD_DOMAIN', subject: 's-allfail', input: {}, steps: [step('i-a', 'a'), step('i-b', 'b'), step('i-end')] });
+      await waitFor('failed', async () => (await status(id)) === 'failed');
+      assert.ok(!calls.includes('i-end'));
+    });
+
     it('leaves a run alone while another replica holds a live lease', async () => {
       const id = await engine.enqueue(database.db, spec('s-held', ['g1']));
       await database.db.execute(sql`update pipelines set status = 'running', lease_owner = 'other-replica', lease_until = now() + interval '1 hour' where id = ${id}`);

@@ -1,4 +1,4 @@
-import { NO_RETRY, WAIT_FOR_AGENT, type PipelineKind, type PipelineSpec, type StepSpec } from './types.ts';
+import { NO_RETRY, RETRY, WAIT_FOR_AGENT, type PipelineKind, type PipelineSpec, type StepSpec } from './types.ts';
 
 /**
  * The seed's tasks as ordered steps. Each step names the seed module it runs; `target` is what it acts on.
@@ -39,3 +39,70 @@ export const FAULT_NODE = (node: NodeRef) => nodePipeline('FAULT_NODE', node, [n
 
 /** RECOVER_NODE: (resync configs, publish DNS) → OCDN_NODE_STATUS(normal). */
 export const RECOVER_NODE = (node: NodeRef) => nodePipeline('RECOVER_NODE', node, [nodeStatus(node, 'normal')]);
+
+interface DomainOnNodes {
+  domain: string;
+  nodes: NodeRef[];
+}
+
+const domainStep = (name: StepSpec['name'], domain: string, params: Record<string, unknown>, policy = NO_RETRY): StepSpec => ({
+  name,
+  target: domain,
+  params: { domain, ...params },
+  policy,
+});
+
+/** A step of one node's chain inside a domain pipeline (group = node: one node's trouble holds back no other). */
+const nodeStep = (name: StepSpec['name'], domain: string, node: NodeRef, params: Record<string, unknown>, policy = NO_RETRY): StepSpec => ({
+  name,
+  target: node.ip,
+  group: node.id,
+  params: { domain, nodeId: node.id, ip: node.ip, ...params },
+  policy,
+});
+
+/**
+ * ADD_DOMAIN: OCDN_DOMAIN_STATUS(normal) → OCDN_MAKE_CONF → per node: OCDN_SYNC_CONF → OCDN_NODE_RELOAD (retry)
+ * → OCDN_VER_CONF (retry) → OCDN_MODIFI_DNS (retry) → OCDN_DOMAIN_NODE(complete) → OCDN_DOMAIN_STATUS(complete).
+ * A node is published only after its config is verified.
+ */
+export function ADD_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
+  return {
+    kind: 'ADD_DOMAIN',
+    subject: domain,
+    input: { domain, nodeIds: nodes.map((n) => n.id) },
+    steps: [
+      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'normal' }),
+      domainStep('OCDN_MAKE_CONF', domain, {}),
+      ...nodes.flatMap((n) => [
+        nodeStep('OCDN_SYNC_CONF', domain, n, {}, RETRY),
+        nodeStep('OCDN_NODE_RELOAD', domain, n, {}, RETRY),
+        nodeStep('OCDN_VER_CONF', domain, n, {}, RETRY),
+        nodeStep('OCDN_MODIFI_DNS', domain, n, {}, RETRY),
+        nodeStep('OCDN_DOMAIN_NODE', domain, n, { status: 'complete' }),
+      ]),
+      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'complete' }),
+    ],
+  };
+}
+
+/**
+ * REMOVE_DOMAIN: OCDN_DOMAIN_STATUS(deleting) → per node: OCDN_DEL_DNS (retry) → OCDN_DEL_CONF (retry) →
+ * OCDN_DOMAIN_NODE(delete) → OCDN_DOMAIN_STATUS(delete). A node leaves DNS before its config is deleted.
+ */
+export function REMOVE_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
+  return {
+    kind: 'REMOVE_DOMAIN',
+    subject: domain,
+    input: { domain, nodeIds: nodes.map((n) => n.id) },
+    steps: [
+      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'deleting' }),
+      ...nodes.flatMap((n) => [
+        nodeStep('OCDN_DEL_DNS', domain, n, {}, RETRY),
+        nodeStep('OCDN_DEL_CONF', domain, n, {}, RETRY),
+        nodeStep('OCDN_DOMAIN_NODE', domain, n, { status: 'delete' }),
+      ]),
+      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'delete' }),
+    ],
+  };
+}

@@ -8,7 +8,7 @@ import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { backoffDelay, type PipelineKind, type PipelineSpec, type StepHandler, type StepName } from './types.ts';
+import { PermanentStepError, backoffDelay, type PipelineKind, type PipelineSpec, type StepHandler, type StepName } from './types.ts';
 
 const QUEUE = 'ocdn-pipeline';
 const LEASE_MS = 10_000;
@@ -21,6 +21,15 @@ type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 type DbOrTx = Db | Tx;
 
 class Cancelled extends Error {}
+
+type StepRow = typeof pipelineSteps.$inferSelect;
+interface StepRun {
+  id: string;
+  kind: PipelineKind;
+  subject: string;
+  signal: AbortSignal;
+  log: Logger;
+}
 
 export interface EngineOptions {
   database: Database;
@@ -128,6 +137,7 @@ export class PipelineEngine {
           idx,
           name: s.name,
           target: s.target,
+          group: s.group ?? null,
           params: s.params,
           policy: s.policy,
           status: 'pending',
@@ -306,50 +316,88 @@ export class PipelineEngine {
       .from(pipelineSteps)
       .where(eq(pipelineSteps.pipelineId, id))
       .orderBy(asc(pipelineSteps.idx));
-    const owned = sql`exists (select 1 from pipelines where id = ${id} and lease_owner = ${this.owner})`;
-    for (const step of steps) {
-      if (step.status === 'succeeded') continue;
-      const handler = this.opts.handlers[step.name as StepName];
-      const stepWhere = and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx), owned);
-      const firstAttemptAt = Date.now();
-      if (signal.aborted) throw signal.reason;
-      await this.db
-        .update(pipelineSteps)
-        .set({ status: 'running', attempts: sql`${pipelineSteps.attempts} + 1`, startedAt: sql`coalesce(${pipelineSteps.startedAt}, now())` })
-        .where(stepWhere);
-      for (let attempt = 1; ; attempt++) {
-        if (signal.aborted) throw signal.reason;
-        const t0 = performance.now();
-        let error: string | null = null;
-        try {
-          if (!handler) throw new Error(`no handler for step ${step.name}`);
-          await handler({ pipelineId: id, kind, subject, target: step.target, signal, log: log.child({ step: step.name, target: step.target }) }, step.params);
-        } catch (err) {
-          if (signal.aborted) throw signal.reason;
-          error = err instanceof Error ? err.message : String(err);
-        }
-        this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
-        if (error === null) {
-          await this.db.update(pipelineSteps).set({ status: 'succeeded', error: null, finishedAt: new Date() }).where(stepWhere);
-          log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
-          break;
-        }
-        const policy = step.policy;
-        const elapsed = Date.now() - firstAttemptAt;
-        if (attempt >= policy.maxAttempts || elapsed >= policy.deadlineMs) {
-          await this.db.update(pipelineSteps).set({ status: 'failed', error, finishedAt: new Date() }).where(stepWhere);
-          await this.finish(id, 'failed');
-          log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
-          return 'failed';
-        }
-        if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
-        await this.sleep(subject, backoffDelay(policy, attempt), signal);
-        // One write per retry: the last error, and the attempt about to start.
-        await this.db.update(pipelineSteps).set({ error, attempts: sql`${pipelineSteps.attempts} + 1` }).where(stepWhere);
+    const run: StepRun = { id, kind, subject, signal, log };
+    let someGroupFailed = false;
+    for (let i = 0; i < steps.length; ) {
+      const step = steps[i]!;
+      if (step.group === null) {
+        if (!(await this.runStep(run, step))) return this.failRun(id);
+        i++;
+        continue;
       }
+      // A block: each group's steps in order, the groups side by side.
+      let end = i;
+      while (end < steps.length && steps[end]!.group !== null) end++;
+      const chains = new Map<string, StepRow[]>();
+      for (const s of steps.slice(i, end)) {
+        const chain = chains.get(s.group!);
+        if (chain) chain.push(s);
+        else chains.set(s.group!, [s]);
+      }
+      const outcomes = await Promise.all(
+        [...chains.values()].map(async (chain) => {
+          for (const s of chain) if (!(await this.runStep(run, s))) return false;
+          return true;
+        }),
+      );
+      if (!outcomes.some(Boolean)) return this.failRun(id);
+      if (outcomes.some((ok) => !ok)) someGroupFailed = true;
+      i = end;
     }
+    // Runs with a failed group went on for the others; they end failed so that the failed steps can be retried.
+    if (someGroupFailed) return this.failRun(id);
     await this.finish(id, 'succeeded');
     return 'succeeded';
+  }
+
+  private async failRun(id: string): Promise<'failed'> {
+    await this.finish(id, 'failed');
+    return 'failed';
+  }
+
+  /** Runs one step with its retry policy; true when it succeeded (now or before), false when it failed for good. */
+  private async runStep(run: StepRun, step: StepRow): Promise<boolean> {
+    if (step.status === 'succeeded') return true;
+    const { id, kind, subject, signal, log } = run;
+    const handler = this.opts.handlers[step.name as StepName];
+    const owned = sql`exists (select 1 from pipelines where id = ${id} and lease_owner = ${this.owner})`;
+    const stepWhere = and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx), owned);
+    const firstAttemptAt = Date.now();
+    if (signal.aborted) throw signal.reason;
+    await this.db
+      .update(pipelineSteps)
+      .set({ status: 'running', attempts: sql`${pipelineSteps.attempts} + 1`, startedAt: sql`coalesce(${pipelineSteps.startedAt}, now())` })
+      .where(stepWhere);
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw signal.reason;
+      const t0 = performance.now();
+      let error: string | null = null;
+      let permanent = false;
+      try {
+        if (!handler) throw new Error(`no handler for step ${step.name}`);
+        await handler({ pipelineId: id, kind, subject, target: step.target, signal, log: log.child({ step: step.name, target: step.target }) }, step.params);
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        error = err instanceof Error ? err.message : String(err);
+        permanent = err instanceof PermanentStepError;
+      }
+      this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
+      if (error === null) {
+        await this.db.update(pipelineSteps).set({ status: 'succeeded', error: null, finishedAt: new Date() }).where(stepWhere);
+        log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
+        return true;
+      }
+      const policy = step.policy;
+      if (permanent || attempt >= policy.maxAttempts || Date.now() - firstAttemptAt >= policy.deadlineMs) {
+        await this.db.update(pipelineSteps).set({ status: 'failed', error, finishedAt: new Date() }).where(stepWhere);
+        log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
+        return false;
+      }
+      if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
+      await this.sleep(subject, backoffDelay(policy, attempt), signal);
+      // One write per retry: the last error, and the attempt about to start.
+      await this.db.update(pipelineSteps).set({ error, attempts: sql`${pipelineSteps.attempts} + 1` }).where(stepWhere);
+    }
   }
 
   private async finish(id: string, status: 'succeeded' | 'failed'): Promise<void> {

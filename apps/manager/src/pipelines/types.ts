@@ -37,6 +37,8 @@ export interface StepSpec {
   name: StepName;
   /** The node ip or record the step acts on, shown in the API. */
   target: string | null;
+  /** Steps of one group run in order; consecutive groups run side by side (see pipeline_steps.group). */
+  group?: string;
   params: Record<string, unknown>;
   policy: RetryPolicy;
 }
@@ -61,6 +63,11 @@ export interface StepContext {
 
 /** Runs one step. Must be idempotent: after a crash the same step runs again. Throws to fail the attempt. */
 export type StepHandler = (ctx: StepContext, params: Record<string, unknown>) => Promise<void>;
+
+/** Thrown by a step handler for an error that retrying cannot fix: the step fails at once, whatever its policy. */
+export class PermanentStepError extends Error {
+  override name = 'PermanentStepError';
+}
 
 /** The step fails at its first error. */
 export const NO_RETRY: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, deadlineMs: 0 };
