@@ -18,6 +18,7 @@ import { authenticateNodeToken } from './nodes/agent-auth.ts';
 import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
+import { domainStepHandlers } from './domains/steps.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
 
 export interface RunningManager {
@@ -77,7 +78,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       database,
       log: log.child({ component: 'pipelines' }),
       metrics,
-      handlers: { ...nodeStepHandlers(ctx) },
+      handlers: { ...nodeStepHandlers(ctx), ...domainStepHandlers(ctx) },
       onFinished: () => health?.invalidate(),
     });
     metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx) });

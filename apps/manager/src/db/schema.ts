@@ -78,6 +78,11 @@ export const pipelineSteps = pgTable(
     idx: integer('idx').notNull(),
     name: text('name').notNull(),
     target: text('target'),
+    /**
+     * Consecutive steps with a group form a block: each group's steps run in order, groups run side by side, and
+     * one group failing does not stop the others (one node's trouble does not hold back a domain).
+     */
+    group: text('group'),
     params: jsonb('params').$type<Record<string, unknown>>().notNull(),
     /** How the step is retried: the seed's "(No) retry.." steps retry with backoff, others fail at once. */
     policy: jsonb('policy').$type<RetryPolicy>().notNull(),
@@ -101,4 +106,35 @@ export const dnsRecords = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.name, t.type, t.value] })],
+);
+
+/** CDN domains. `status` uses the seed's names: normal (being set up), complete, deleting, delete. */
+export const domains = pgTable(
+  'domains',
+  {
+    domain: text('domain').primaryKey(),
+    subDomain: text('sub_domain').notNull(),
+    origins: jsonb('origins').$type<string[]>().notNull(),
+    status: text('status').notNull(),
+    configVersion: integer('config_version').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('domains_live_sub_domain').on(t.subDomain).where(sql`status <> 'delete'`)],
+);
+
+/** A domain on a node. `status` uses the seed's names: new, complete, fault, delete. */
+export const domainNodes = pgTable(
+  'domain_nodes',
+  {
+    domain: text('domain')
+      .notNull()
+      .references(() => domains.domain, { onDelete: 'cascade' }),
+    nodeId: text('node_id')
+      .notNull()
+      .references(() => nodes.id),
+    status: text('status').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.domain, t.nodeId] }), index('domain_nodes_node').on(t.nodeId)],
 );

@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm';
 import type { AdminAuth } from '../admin/token.ts';
 import type { ManagerContext } from '../context.ts';
 import { dnsRoutes } from '../dns/routes.ts';
+import { domainRoutes } from '../domains/routes.ts';
 import { nodeRoutes } from '../nodes/routes.ts';
 import { pipelineRoutes } from '../pipelines/routes.ts';
 import { ApiError, renderError, validationError } from './errors.ts';
@@ -77,6 +78,7 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
   nodeRoutes(ctx, app);
   pipelineRoutes(ctx, app);
   dnsRoutes(ctx, app);
+  domainRoutes(ctx, app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

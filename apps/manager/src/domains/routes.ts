@@ -1,0 +1,88 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { DomainName } from '@ocdn/protocol';
+import type { ManagerContext } from '../context.ts';
+import type { AppEnv } from '../http/app.ts';
+import { ErrorBody } from '../http/errors.ts';
+import { PipelineBody } from '../http/schemas.ts';
+import { createDomain, deleteDomain, getDomain, listDomains } from './service.ts';
+
+const DomainBody = z
+  .object({
+    domain: z.string(),
+    origins: z.array(z.string()),
+    subDomain: z.string(),
+    cname: z.string(),
+    status: z.enum(['normal', 'complete', 'deleting', 'delete']),
+    configVersion: z.number().int(),
+    nodes: z.array(z.object({ nodeId: z.string(), ip: z.string(), status: z.enum(['new', 'complete', 'fault', 'delete']) })),
+  })
+  .openapi('Domain');
+
+const DomainCreateBody = z
+  .strictObject({
+    domain: DomainName,
+    origins: z.array(z.string().max(300)).min(1, 'at least one origin').max(16),
+    subDomain: z.string().min(1).max(63).optional(),
+    nodeIds: z.array(z.string().max(64)).max(1000).optional(),
+  })
+  .openapi('DomainCreate');
+
+const DomainParam = z.object({ domain: DomainName });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
+
+export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/domains',
+      tags: ['domains'],
+      summary: 'Add a CDN domain (ADD_DOMAIN)',
+      request: { body: { required: true, content: { 'application/json': { schema: DomainCreateBody } } } },
+      responses: {
+        202: { description: 'ADD_DOMAIN started', content: { 'application/json': { schema: z.object({ domain: DomainBody, pipeline: PipelineBody }) } } },
+        400: err('invalid input'),
+        401: err('unauthorized'),
+        409: err('exists, subDomain taken, or no usable node'),
+      },
+    }),
+    async (c) => c.json(await createDomain(ctx, c.req.valid('json')), 202),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/domains',
+      tags: ['domains'],
+      summary: 'List domains',
+      responses: { 200: { description: 'domains', content: { 'application/json': { schema: z.object({ items: z.array(DomainBody) }) } } }, 401: err('unauthorized') },
+    }),
+    async (c) => c.json({ items: await listDomains(ctx) }, 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/domains/{domain}',
+      tags: ['domains'],
+      summary: 'One domain with its nodes',
+      request: { params: DomainParam },
+      responses: { 200: { description: 'the domain', content: { 'application/json': { schema: DomainBody } } }, 400: err('not a domain name'), 401: err('unauthorized'), 404: err('not found') },
+    }),
+    async (c) => c.json(await getDomain(ctx, c.req.valid('param').domain), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/v1/domains/{domain}',
+      tags: ['domains'],
+      summary: 'Remove a domain (REMOVE_DOMAIN)',
+      request: { params: DomainParam },
+      responses: {
+        202: { description: 'REMOVE_DOMAIN started', content: { 'application/json': { schema: z.object({ pipeline: PipelineBody }) } } },
+        400: err('not a domain name'),
+        401: err('unauthorized'),
+        404: err('not found'),
+        409: err('being deleted'),
+      },
+    }),
+    async (c) => c.json(await deleteDomain(ctx, c.req.valid('param').domain), 202),
+  );
+}

@@ -1,0 +1,144 @@
+import { and, asc, eq, inArray, ne } from 'drizzle-orm';
+import type { ManagerContext } from '../context.ts';
+import { domainNodes, domains, nodes, pipelines } from '../db/schema.ts';
+import { ApiError } from '../http/errors.ts';
+import { ADD_DOMAIN, REMOVE_DOMAIN } from '../pipelines/definitions.ts';
+import { getPipeline, type PipelineView } from '../pipelines/service.ts';
+import { parseOrigin } from './make-conf.ts';
+import type { DomainNodeStatus, DomainStatus } from './status.ts';
+import { cnameOf } from './steps.ts';
+
+export interface DomainView {
+  domain: string;
+  origins: string[];
+  subDomain: string;
+  cname: string;
+  status: DomainStatus;
+  configVersion: number;
+  nodes: { nodeId: string; ip: string; status: DomainNodeStatus }[];
+}
+
+export interface CreateDomainInput {
+  domain: string;
+  origins: string[];
+  subDomain?: string | undefined;
+  nodeIds?: string[] | undefined;
+}
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const bad = (field: string, message: string) => new ApiError('bad_request', `invalid ${field}: ${message}`, [{ field, message }]);
+
+/** Checks the origins: plain http(s)://host[:port], one scheme for all, no duplicates. Returns them normalised. */
+function checkOrigins(origins: string[]): string[] {
+  const out: string[] = [];
+  let scheme: string | undefined;
+  origins.forEach((o, i) => {
+    let parsed;
+    try {
+      parsed = parseOrigin(o);
+    } catch (err) {
+      throw bad(`origins.${i}`, (err as Error).message);
+    }
+    if (scheme && parsed.scheme !== scheme) throw bad(`origins.${i}`, 'all origins of a domain must use the same scheme');
+    scheme = parsed.scheme;
+    const host = parsed.host.includes(':') && !parsed.host.startsWith('[') ? `[${parsed.host}]` : parsed.host;
+    const norm = `${parsed.scheme}://${host}:${parsed.port}`;
+    if (out.includes(norm)) throw bad(`origins.${i}`, `duplicate origin ${o}`);
+    out.push(norm);
+  });
+  return out;
+}
+
+async function viewOf(ctx: ManagerContext, row: typeof domains.$inferSelect): Promise<DomainView> {
+  const onNodes = await ctx.db
+    .select({ nodeId: domainNodes.nodeId, ip: nodes.ip, status: domainNodes.status })
+    .from(domainNodes)
+    .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
+    .where(eq(domainNodes.domain, row.domain))
+    .orderBy(asc(nodes.ip));
+  return {
+    domain: row.domain,
+    origins: row.origins,
+    subDomain: row.subDomain,
+    cname: cnameOf(ctx, row.subDomain),
+    status: row.status as DomainStatus,
+    configVersion: row.configVersion,
+    nodes: onNodes.map((n) => ({ ...n, status: n.status as DomainNodeStatus })),
+  };
+}
+
+/** Creates a domain on its nodes and starts ADD_DOMAIN. */
+export async function createDomain(ctx: ManagerContext, input: CreateDomainInput): Promise<{ domain: DomainView; pipeline: PipelineView }> {
+  const origins = checkOrigins(input.origins);
+  const subDomain = (input.subDomain ?? input.domain.replaceAll('.', '-')).toLowerCase();
+  if (!LABEL.test(subDomain)) {
+    throw bad('subDomain', input.subDomain === undefined ? `"${subDomain}" (derived from the domain) is not a DNS label; give a subDomain` : 'not a DNS label (letters, digits, hyphens; 1–63)');
+  }
+  const { pipelineId } = await ctx.db.transaction(async (tx) => {
+    const [existing] = await tx.select().from(domains).where(eq(domains.domain, input.domain)).for('update');
+    if (existing && existing.status !== 'delete') {
+      throw new ApiError('conflict', `domain ${input.domain} exists already${existing.status === 'deleting' ? ' (being deleted)' : ''}`, { field: 'domain', status: existing.status });
+    }
+    const [clash] = await tx.select({ domain: domains.domain }).from(domains).where(and(eq(domains.subDomain, subDomain), ne(domains.status, 'delete')));
+    if (clash) throw new ApiError('conflict', `subDomain ${subDomain} is used by ${clash.domain}`, { field: 'subDomain', domain: clash.domain });
+
+    let chosen: { id: string; ip: string }[];
+    if (input.nodeIds) {
+      const ids = [...new Set(input.nodeIds)];
+      const rows = ids.length ? await tx.select().from(nodes).where(inArray(nodes.id, ids)) : [];
+      ids.forEach((id, i) => {
+        const n = rows.find((r) => r.id === id);
+        if (!n || n.status === 'delete') throw bad(`nodeIds.${i}`, `node ${id} does not exist`);
+        if (!(n.roles as string[]).includes('cdn')) throw bad(`nodeIds.${i}`, `node ${id} does not have the cdn role`);
+        if (n.status !== 'normal') throw new ApiError('conflict', `node ${id} is ${n.status}, not normal`, { field: `nodeIds.${i}`, nodeId: id, status: n.status });
+      });
+      chosen = ids.map((id) => rows.find((r) => r.id === id)!);
+    } else {
+      const rows = await tx.select().from(nodes).where(eq(nodes.status, 'normal')).orderBy(asc(nodes.ip));
+      chosen = rows.filter((r) => (r.roles as string[]).includes('cdn'));
+    }
+    if (chosen.length === 0) throw new ApiError('conflict', 'there is no normal cdn node to put the domain on', { field: 'nodeIds' });
+
+    if (existing) await tx.delete(domains).where(eq(domains.domain, input.domain)); // a deleted domain added again
+    await tx.insert(domains).values({ domain: input.domain, subDomain, origins, status: 'normal', configVersion: 1 });
+    await tx.insert(domainNodes).values(chosen.map((n) => ({ domain: input.domain, nodeId: n.id, status: 'new' })));
+    const pipelineId = await ctx.engine.enqueue(tx, ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) }));
+    return { pipelineId };
+  });
+  await ctx.engine.dispatch(pipelineId);
+  ctx.log.info({ domain: input.domain, pipelineId }, 'domain added');
+  return { domain: await getDomain(ctx, input.domain), pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+export async function listDomains(ctx: ManagerContext): Promise<DomainView[]> {
+  const rows = await ctx.db.select().from(domains).orderBy(asc(domains.domain));
+  return Promise.all(rows.map((r) => viewOf(ctx, r)));
+}
+
+export async function getDomain(ctx: ManagerContext, domain: string): Promise<DomainView> {
+  const [row] = await ctx.db.select().from(domains).where(eq(domains.domain, domain));
+  if (!row) throw new ApiError('not_found', `domain ${domain} not found`);
+  return viewOf(ctx, row);
+}
+
+/** Starts REMOVE_DOMAIN: withdraws the domain from DNS, then deletes its configs. */
+export async function deleteDomain(ctx: ManagerContext, domain: string): Promise<{ pipeline: PipelineView }> {
+  const pipelineId = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx.select().from(domains).where(eq(domains.domain, domain)).for('update');
+    if (!row || row.status === 'delete') throw new ApiError('not_found', `domain ${domain} not found`);
+    const [removal] = await tx
+      .select({ id: pipelines.id })
+      .from(pipelines)
+      .where(and(eq(pipelines.subject, domain), eq(pipelines.kind, 'REMOVE_DOMAIN'), inArray(pipelines.status, ['pending', 'running'])));
+    if (row.status === 'deleting' || removal) throw new ApiError('conflict', `domain ${domain} is being deleted`, { status: row.status, pipelineId: removal?.id });
+    const onNodes = await tx
+      .select({ id: nodes.id, ip: nodes.ip })
+      .from(domainNodes)
+      .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
+      .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete')));
+    return ctx.engine.enqueue(tx, REMOVE_DOMAIN({ domain, nodes: onNodes }));
+  });
+  await ctx.engine.dispatch(pipelineId);
+  ctx.log.info({ domain, pipelineId }, 'domain removal started');
+  return { pipeline: await getPipeline(ctx, pipelineId) };
+}

@@ -1,0 +1,30 @@
+import { and, eq, ne } from 'drizzle-orm';
+import type { ManagerContext } from '../context.ts';
+import { domainNodes, domains, nodes } from '../db/schema.ts';
+
+export type DomainStatus = 'normal' | 'complete' | 'deleting' | 'delete';
+export type DomainNodeStatus = 'new' | 'complete' | 'fault' | 'delete';
+
+/**
+ * OCDN_DOMAIN_STATUS — sets a domain's status and returns the nodes it is on (not deleted), as the seed says.
+ * Idempotent.
+ */
+export async function OCDN_DOMAIN_STATUS(ctx: ManagerContext, domain: string, status: DomainStatus): Promise<{ nodeId: string; ip: string }[]> {
+  const rows = await ctx.db.update(domains).set({ status, updatedAt: new Date() }).where(eq(domains.domain, domain)).returning({ domain: domains.domain });
+  if (rows.length === 0) throw new Error(`domain ${domain} does not exist`);
+  return ctx.db
+    .select({ nodeId: domainNodes.nodeId, ip: nodes.ip })
+    .from(domainNodes)
+    .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
+    .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete')));
+}
+
+/** OCDN_DOMAIN_NODE — sets the status of a domain on one node. Idempotent. */
+export async function OCDN_DOMAIN_NODE(ctx: ManagerContext, domain: string, nodeId: string, status: DomainNodeStatus): Promise<void> {
+  const rows = await ctx.db
+    .update(domainNodes)
+    .set({ status, updatedAt: new Date() })
+    .where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)))
+    .returning({ domain: domainNodes.domain });
+  if (rows.length === 0) throw new Error(`domain ${domain} is not on node ${nodeId}`);
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { startNginx, type NginxInstance } from '../support/nginx.ts';
+import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../support/procs.ts';
+import { requireProgram } from '../support/programs.ts';
+import { waitFor } from '../support/wait.ts';
+
+const run = promisify(execFile);
+const NODE_IPS = ['127.0.0.6', '127.0.0.7'];
+
+function get(ip: string, port: number, host: string): Promise<{ status: number; body: string; version?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: ip, port, path: '/video/a.mp4', headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, version: res.headers['x-ocdn-config-version'] as string | undefined }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * CDN domains end to end: the manager, two agents each driving its own real nginx, an origin, and dig against the
+ * built-in DNS. ADD_DOMAIN serves the domain through both nginx and publishes both addresses; REMOVE_DOMAIN takes
+ * it out of DNS and off the nodes.
+ */
+describe('CDN domains end to end (real nginx, built-in DNS)', () => {
+  const dir = tempDir('e2e-cdn');
+  let tdb: TestDatabase | undefined;
+  let m: ManagerHandle | undefined;
+  let dig: string | null = null;
+  let origin: Server;
+  let cdnPort: number;
+  let dnsPort: number;
+  const nginxes: NginxInstance[] = [];
+  const agents: Proc[] = [];
+  const nodeIds: string[] = [];
+  const digA = async (name: string) => {
+    const { stdout } = await run(dig!, ['@127.0.0.1', '-p', String(dnsPort), name, 'A', '+time=2', '+tries=1']);
+    return { status: /status: (\w+)/.exec(stdout)?.[1], ips: [...stdout.matchAll(/^\S+\s+\d+\s+IN\s+A\s+(\S+)$/gm)].map((x) => x[1]).sort() };
+  };
+  const pipelineDone = (id: string) =>
+    waitFor(`pipeline ${id}`, async () => {
+      const p = await m!.json(`/api/v1/pipelines/${id}`);
+      if (p.status === 'failed') throw new Error(`pipeline failed: ${JSON.stringify(p.steps.filter((s: { error: string | null }) => s.error))}`);
+      return p.status === 'succeeded' ? p : null;
+    }, { timeoutMs: 30_000, intervalMs: 20 });
+
+  before(async (t) => {
+    const nginxPath = requireProgram(t, 'nginx');
+    dig = requireProgram(t, 'dig');
+    if (!nginxPath || !dig) return;
+    const originPort = await freePort();
+    origin = createServer((req, res) => res.end(`origin body for ${req.headers.host}${req.url}`)).listen(originPort, '127.0.0.1');
+    cdnPort = await freePort(NODE_IPS[0]);
+    dnsPort = await freePort();
+    if (process.env.TEST_DATABASE_URL) tdb = await createTestDatabase('postgres');
+    m = await startManagerProcess({
+      ...(tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: join(dir.path, 'data') }),
+      OCDN_DNS_PORT: String(dnsPort),
+      OCDN_CDN_LISTEN: `{ip}:${cdnPort}`,
+    });
+    for (const [i, ip] of NODE_IPS.entries()) {
+      const nginx = startNginx(nginxPath, join(dir.path, `nginx-${i}`));
+      nginxes.push(nginx);
+      const agentPort = await freePort(ip);
+      const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `cdn-${i}`, ip, roles: ['cdn'], agentPort }) });
+      nodeIds.push(r.node.id);
+      agents.push(
+        startAgentProcess(m.url, r.token, ip, agentPort, {
+          OCDN_NGINX_CONF_DIR: nginx.confDir,
+          OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
+          OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
+          OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+        }),
+      );
+    }
+    for (const id of nodeIds) await waitFor(`node ${id} normal`, async () => (await m!.json(`/api/v1/nodes/${id}`)).status === 'normal');
+  });
+
+  after(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+    await m?.proc.stop();
+    for (const n of nginxes) n.stop();
+    origin?.close();
+    await tdb?.cleanup();
+    dir.remove();
+  });
+
+  it('ADD_DOMAIN: both nginx serve the origin, DNS answers both addresses, the domain is complete', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const t0 = performance.now();
+    const r = await m.api('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: 'Shop.Example.com', origins: [`http://127.0.0.1:${(origin.address() as { port: number }).port}`] }) });
+    assert.equal(r.status, 202);
+    const body = (await r.json()) as any;
+    assert.equal(body.domain.domain, 'shop.example.com');
+    assert.equal(body.domain.cname, 'shop-example-com.cdn.ocdn.test');
+    assert.equal(body.pipeline.kind, 'ADD_DOMAIN');
+    const p = await pipelineDone(body.pipeline.id);
+    const ms = performance.now() - t0;
+    t.diagnostic(`ADD_DOMAIN on 2 nginx nodes: ${Math.round(ms)} ms from POST to succeeded`);
+    const names = p.steps.map((s: { name: string }) => s.name);
+    assert.equal(names[0], 'OCDN_DOMAIN_STATUS');
+    assert.equal(names.at(-1), 'OCDN_DOMAIN_STATUS');
+    for (const ip of NODE_IPS) {
+      const mine = p.steps.filter((s: { target: string }) => s.target === ip).map((s: { name: string }) => s.name);
+      assert.deepEqual(mine, ['OCDN_SYNC_CONF', 'OCDN_NODE_RELOAD', 'OCDN_VER_CONF', 'OCDN_MODIFI_DNS', 'OCDN_DOMAIN_NODE'], 'published only after the config is verified');
+    }
+    const d = await m.json('/api/v1/domains/shop.example.com');
+    assert.equal(d.status, 'complete');
+    assert.deepEqual(d.nodes.map((n: { status: string }) => n.status), ['complete', 'complete']);
+    for (const ip of NODE_IPS) {
+      const res = await get(ip, cdnPort, 'shop.example.com');
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'origin body for shop.example.com/video/a.mp4');
+      assert.equal(res.version, '1');
+    }
+    const answer = await digA('shop-example-com.cdn.ocdn.test');
+    assert.equal(answer.status, 'NOERROR');
+    assert.deepEqual(answer.ips, NODE_IPS);
+    const records = await m.json('/api/v1/dns/records');
+    assert.equal(records.items.length, 2);
+  });
+
+  it('refuses bad domains with 400/404/409 that name the problem, changing nothing', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const origin0 = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
+    const cases: [unknown, number, string][] = [
+      [{ domain: 'not a domain', origins: [origin0] }, 400, 'domain'],
+      [{ domain: '*.wild.example.com', origins: [origin0] }, 400, 'domain'],
+      [{ domain: 'x.example.com', origins: ['ftp://o.example'] }, 400, 'origins.0'],
+      [{ domain: 'x.example.com', origins: [] }, 400, 'origins'],
+      [{ domain: 'x.example.com', origins: [origin0], nodeIds: ['nod_nope1234'] }, 400, 'nodeIds.0'],
+      [{ domain: 'x.example.com', origins: [origin0], subDomain: 'bad_label' }, 400, 'subDomain'],
+      [{ domain: 'shop.example.com', origins: [origin0] }, 409, 'domain'],
+      [{ domain: 'other.example.com', origins: [origin0], subDomain: 'shop-example-com' }, 409, 'subDomain'],
+    ];
+    for (const [body, status, field] of cases) {
+      const r = await m.api('/api/v1/domains', { method: 'POST', body: JSON.stringify(body) });
+      const json = (await r.json()) as any;
+      assert.equal(r.status, status, `${JSON.stringify(body)} → ${JSON.stringify(json)}`);
+      const fields = Array.isArray(json.error.details) ? json.error.details.map((x: { field: string }) => x.field) : [json.error.details?.field];
+      assert.ok(fields.includes(field), `${JSON.stringify(body)} → ${JSON.stringify(json)}`);
+    }
+    assert.equal((await m.json('/api/v1/domains')).items.length, 1);
+    assert.equal((await m.api('/api/v1/domains/nothing.example.com')).status, 404);
+    assert.equal((await m.api('/api/v1/domains/not_a_name')).status, 400);
+  });
+
+  it('REMOVE_DOMAIN: out of DNS first, then off both nginx; the name is NXDOMAIN and the files are gone', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const r = await m.json('/api/v1/domains/shop.example.com', { method: 'DELETE' });
+    assert.equal(r.pipeline.kind, 'REMOVE_DOMAIN');
+    const again = await m.api('/api/v1/domains/shop.example.com', { method: 'DELETE' });
+    assert.equal(again.status, 409);
+    const p = await pipelineDone(r.pipeline.id);
+    for (const ip of NODE_IPS) {
+      const mine = p.steps.filter((s: { target: string }) => s.target === ip).map((s: { name: string }) => s.name);
+      assert.deepEqual(mine, ['OCDN_DEL_DNS', 'OCDN_DEL_CONF', 'OCDN_DOMAIN_NODE']);
+    }
+    assert.equal((await m.json('/api/v1/domains/shop.example.com')).status, 'delete');
+    assert.equal((await digA('shop-example-com.cdn.ocdn.test')).status, 'NXDOMAIN');
+    for (const [i, ip] of NODE_IPS.entries()) {
+      assert.equal(existsSync(join(nginxes[i]!.confDir, 'shop.example.com.conf')), false);
+      await waitFor(`nginx on ${ip} to stop serving`, async () => (await get(ip, cdnPort, 'shop.example.com').catch((e: NodeJS.ErrnoException) => e.code)) === 'ECONNREFUSED');
+    }
+    assert.equal((await m.api('/api/v1/domains/shop.example.com', { method: 'DELETE' })).status, 404);
+  });
+});
