@@ -41,6 +41,11 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
   let dnsPort: number;
   const nginxes: NginxInstance[] = [];
   const agents: Proc[] = [];
+  const agentSpecs: { token: string; ip: string; port: number; env: Record<string, string> }[] = [];
+  const startAgent = (i: number) => {
+    const s = agentSpecs[i]!;
+    agents[i] = startAgentProcess(m!.url, s.token, s.ip, s.port, s.env);
+  };
   const nodeIds: string[] = [];
   const digA = async (name: string) => {
     const { stdout } = await run(dig!, ['@127.0.0.1', '-p', String(dnsPort), name, 'A', '+time=2', '+tries=1']);
@@ -73,14 +78,19 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
       const agentPort = await freePort(ip);
       const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `cdn-${i}`, ip, roles: ['cdn'], agentPort }) });
       nodeIds.push(r.node.id);
-      agents.push(
-        startAgentProcess(m.url, r.token, ip, agentPort, {
+      agentSpecs.push({
+        token: r.token,
+        ip,
+        port: agentPort,
+        env: {
           OCDN_NGINX_CONF_DIR: nginx.confDir,
           OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
           OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
           OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
-        }),
-      );
+          OCDN_RECONNECT_MAX_MS: '1000',
+        },
+      });
+      startAgent(i);
     }
     for (const id of nodeIds) await waitFor(`node ${id} normal`, async () => (await m!.json(`/api/v1/nodes/${id}`)).status === 'normal');
   });
@@ -152,6 +162,50 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     assert.equal((await m.json('/api/v1/domains')).items.length, 1);
     assert.equal((await m.api('/api/v1/domains/nothing.example.com')).status, 404);
     assert.equal((await m.api('/api/v1/domains/not_a_name')).status, 400);
+  });
+
+  it('FAULT_NODE takes a dead node out of DNS; RECOVER_NODE resyncs and publishes it again', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const name = 'shop-example-com.cdn.ocdn.test';
+    const killedAt = performance.now();
+    await agents[0]!.kill9();
+    await waitFor('the dead node to leave DNS', async () => (await digA(name)).ips.join() === NODE_IPS[1], { timeoutMs: 10_000, intervalMs: 50 });
+    t.diagnostic(`node killed → address gone from DNS: ${Math.round(performance.now() - killedAt)} ms`);
+    const d = await m.json('/api/v1/domains/shop.example.com');
+    assert.deepEqual(d.nodes.map((n: { status: string }) => n.status), ['fault', 'complete']);
+    assert.equal(d.failOpen, false);
+    assert.equal((await get(NODE_IPS[1]!, cdnPort, 'shop.example.com')).status, 200, 'the other node still serves');
+
+    startAgent(0);
+    await waitFor('the node back in DNS', async () => (await digA(name)).ips.join() === NODE_IPS.join(), { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('domain node complete', async () => (await m!.json('/api/v1/domains/shop.example.com')).nodes[0].status === 'complete');
+    assert.equal((await m.json(`/api/v1/nodes/${nodeIds[0]}`)).status, 'normal');
+    const recovers = await m.json(`/api/v1/pipelines?kind=RECOVER_NODE&subject=${nodeIds[0]}`);
+    const steps = recovers.items[0].steps.map((s: { name: string }) => s.name);
+    assert.deepEqual(steps, ['OCDN_SYNC_CONF', 'OCDN_NODE_RELOAD', 'OCDN_VER_CONF', 'OCDN_MODIFI_DNS', 'OCDN_DOMAIN_NODE', 'OCDN_NODE_STATUS']);
+  });
+
+  it('fails open: with every node down the domain keeps an address and says so; it heals when nodes return', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const name = 'shop-example-com.cdn.ocdn.test';
+    await Promise.all([agents[0]!.kill9(), agents[1]!.kill9()]);
+    for (const id of nodeIds) await waitFor(`node ${id} fault`, async () => (await m!.json(`/api/v1/nodes/${id}`)).status === 'fault');
+    await waitFor('FAULT_NODE runs to end', async () => {
+      const runs = await m!.json('/api/v1/pipelines?kind=FAULT_NODE&status=running');
+      const pending = await m!.json('/api/v1/pipelines?kind=FAULT_NODE&status=pending');
+      return runs.items.length === 0 && pending.items.length === 0;
+    });
+    const d = await m.json('/api/v1/domains/shop.example.com');
+    assert.equal(d.failOpen, true);
+    assert.ok((await digA(name)).ips.length >= 1, 'an address stays published');
+
+    startAgent(0);
+    startAgent(1);
+    await waitFor('both nodes back in DNS', async () => (await digA(name)).ips.join() === NODE_IPS.join(), { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('domain healthy', async () => {
+      const x = await m!.json('/api/v1/domains/shop.example.com');
+      return !x.failOpen && x.nodes.every((n: { status: string }) => n.status === 'complete');
+    });
   });
 
   it('REMOVE_DOMAIN: out of DNS first, then off both nginx; the name is NXDOMAIN and the files are gone', async (t) => {

@@ -44,6 +44,12 @@ export class DnsRecordStore {
     return rows.map((r) => ({ name: r.name, type: 'A', value: r.value, ttl: r.ttl }));
   }
 
+  /** The addresses published for one name. */
+  async addressesOf(name: string): Promise<string[]> {
+    const rows = await this.db.select({ value: dnsRecords.value }).from(dnsRecords).where(and(eq(dnsRecords.name, name), eq(dnsRecords.type, 'A')));
+    return rows.map((r) => r.value).sort();
+  }
+
   async serial(): Promise<number> {
     const [row] = await this.db.select({ value: settings.value }).from(settings).where(eq(settings.key, SERIAL_KEY));
     return row ? Number(row.value) : 1;

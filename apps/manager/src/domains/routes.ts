@@ -15,6 +15,7 @@ const DomainBody = z
     status: z.enum(['normal', 'complete', 'deleting', 'delete']),
     configVersion: z.number().int(),
     nodes: z.array(z.object({ nodeId: z.string(), ip: z.string(), status: z.enum(['new', 'complete', 'fault', 'delete']) })),
+    failOpen: z.boolean(),
   })
   .openapi('Domain');
 

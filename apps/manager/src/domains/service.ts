@@ -16,6 +16,8 @@ export interface DomainView {
   status: DomainStatus;
   configVersion: number;
   nodes: { nodeId: string; ip: string; status: DomainNodeStatus }[];
+  /** Every node of the domain is down and its addresses stay published anyway (fail open). */
+  failOpen: boolean;
 }
 
 export interface CreateDomainInput {
@@ -56,11 +58,15 @@ async function viewOf(ctx: ManagerContext, row: typeof domains.$inferSelect): Pr
     .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
     .where(eq(domainNodes.domain, row.domain))
     .orderBy(asc(nodes.ip));
+  const cname = cnameOf(ctx, row.subDomain);
+  const serving = onNodes.some((n) => n.status === 'complete');
+  const failOpen = (row.status === 'complete' || row.status === 'normal') && onNodes.length > 0 && !serving && (await ctx.dns.store.addressesOf(cname)).length > 0;
   return {
+    failOpen,
     domain: row.domain,
     origins: row.origins,
     subDomain: row.subDomain,
-    cname: cnameOf(ctx, row.subDomain),
+    cname,
     status: row.status as DomainStatus,
     configVersion: row.configVersion,
     nodes: onNodes.map((n) => ({ ...n, status: n.status as DomainNodeStatus })),

@@ -1,4 +1,4 @@
-import { and, eq, ne } from 'drizzle-orm';
+import { and, eq, inArray, ne, notInArray } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { domainNodes, domains, nodes } from '../db/schema.ts';
 
@@ -27,4 +27,24 @@ export async function OCDN_DOMAIN_NODE(ctx: ManagerContext, domain: string, node
     .where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)))
     .returning({ domain: domainNodes.domain });
   if (rows.length === 0) throw new Error(`domain ${domain} is not on node ${nodeId}`);
+}
+
+/** The live domains a node serves (not deleted on it, not being deleted): what the node pipelines act on. */
+export async function domainsOfNode(db: Pick<ManagerContext['db'], 'select'>, nodeId: string): Promise<string[]> {
+  const rows = await db
+    .select({ domain: domainNodes.domain })
+    .from(domainNodes)
+    .innerJoin(domains, eq(domains.domain, domainNodes.domain))
+    .where(and(eq(domainNodes.nodeId, nodeId), ne(domainNodes.status, 'delete'), notInArray(domains.status, ['deleting', 'delete'])))
+    .orderBy(domainNodes.domain);
+  return rows.map((r) => r.domain);
+}
+
+/** The ips of the other nodes of a domain in the given domain-node statuses, with their node status. */
+export async function otherNodesOf(ctx: ManagerContext, domain: string, nodeId: string, statuses: DomainNodeStatus[]): Promise<{ ip: string; nodeStatus: string }[]> {
+  return ctx.db
+    .select({ ip: nodes.ip, nodeStatus: nodes.status })
+    .from(domainNodes)
+    .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
+    .where(and(eq(domainNodes.domain, domain), ne(domainNodes.nodeId, nodeId), inArray(domainNodes.status, statuses)));
 }

@@ -5,7 +5,8 @@ import { RpcError } from '../hub/connection.ts';
 import { nodeEndpoint } from '../nodes/heart.ts';
 import { PermanentStepError, type StepHandler, type StepName } from '../pipelines/types.ts';
 import { OCDN_MAKE_CONF, listenFor } from './make-conf.ts';
-import { OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS, type DomainNodeStatus, type DomainStatus } from './status.ts';
+import { OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS, otherNodesOf, type DomainNodeStatus, type DomainStatus } from './status.ts';
+import { nodes } from '../db/schema.ts';
 
 
 async function loadDomain(ctx: ManagerContext, domain: string) {
@@ -75,19 +76,48 @@ export function domainStepHandlers(ctx: ManagerContext): Partial<Record<StepName
         throw new Error(`node ${node.ip} holds version ${held.version ?? 'none'} of ${d.domain}, expected ${d.configVersion}`);
       }
     },
-    async OCDN_MODIFI_DNS(_s, p) {
+    async OCDN_MODIFI_DNS(step, p) {
       const d = await loadDomain(ctx, str(p.domain));
-      await ctx.dns.provider.upsert(cnameOf(ctx, d.subDomain), str(p.ip));
+      const name = cnameOf(ctx, d.subDomain);
+      if (p.requireNormal) {
+        // A node that failed since the domain was planned is published by its RECOVER_NODE, not here.
+        const [n] = await ctx.db.select({ status: nodes.status }).from(nodes).where(eq(nodes.id, str(p.nodeId)));
+        if (n?.status !== 'normal') throw new PermanentStepError(`node ${str(p.ip)} is ${n?.status ?? 'gone'}; it is published when it recovers`);
+      }
+      await ctx.dns.provider.upsert(name, str(p.ip));
+      // Addresses kept only because every node was down (fail open) leave now that a node serves again.
+      for (const other of await otherNodesOf(ctx, d.domain, str(p.nodeId), ['fault'])) {
+        await ctx.dns.provider.remove(name, other.ip);
+        step.log.info({ domain: d.domain, ip: other.ip }, 'withdrew an address kept while every node was down');
+      }
     },
-    async OCDN_DEL_DNS(_s, p) {
+    async OCDN_DEL_DNS(step, p) {
       const d = await loadDomain(ctx, str(p.domain));
+      if (p.failOpen) {
+        const serving = (await otherNodesOf(ctx, d.domain, str(p.nodeId), ['complete'])).filter((o) => o.nodeStatus === 'normal');
+        if (serving.length === 0) {
+          // Fail open, like Route 53 health checks: with no healthy node left, answering with a dead address
+          // beats answering with none. The domain shows failOpen until a node recovers.
+          step.log.warn({ domain: d.domain, ip: str(p.ip) }, 'every node of the domain is down; keeping its address published');
+          return;
+        }
+      }
       await ctx.dns.provider.remove(cnameOf(ctx, d.subDomain), str(p.ip));
     },
-    async OCDN_DEL_CONF(_s, p) {
+    async OCDN_DEL_CONF(step, p) {
       const node = await nodeEndpoint(ctx, str(p.nodeId));
-      await ctx.traffic.call(node, 'cdn.delConf', { domain: str(p.domain) });
-      // Deleting the file alone would leave nginx serving the domain until its next reload.
-      await ctx.traffic.call(node, 'cdn.reload', {}, { timeoutMs: 60_000 });
+      try {
+        await ctx.traffic.call(node, 'cdn.delConf', { domain: str(p.domain) });
+        // Deleting the file alone would leave nginx serving the domain until its next reload.
+        await ctx.traffic.call(node, 'cdn.reload', {}, { timeoutMs: 60_000 });
+      } catch (err) {
+        // A node being removed may be dead; its DNS is withdrawn already, so its files do no harm.
+        if (p.bestEffort && err instanceof RpcError && ['not_connected', 'unreachable', 'timeout'].includes(err.code)) {
+          step.log.warn({ domain: str(p.domain), ip: node.ip, err: err.message }, 'node unreachable; its config is left behind');
+          return;
+        }
+        throw err;
+      }
     },
   };
 }

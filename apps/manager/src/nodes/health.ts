@@ -5,6 +5,7 @@ import { nodes, pipelines } from '../db/schema.ts';
 import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART } from './heart.ts';
+import { domainsOfNode } from '../domains/status.ts';
 
 const HEALTH_LOCK = 7_242_002;
 
@@ -115,7 +116,8 @@ export class HealthMonitor {
           .from(pipelines)
           .where(and(eq(pipelines.subject, id), eq(pipelines.kind, kind), inArray(pipelines.status, ['pending', 'running'])));
         if (open) return null;
-        return this.ctx.engine.enqueue(tx, kind === 'FAULT_NODE' ? FAULT_NODE({ id, ip }) : RECOVER_NODE({ id, ip }));
+        const domains = await domainsOfNode(tx, id);
+        return this.ctx.engine.enqueue(tx, kind === 'FAULT_NODE' ? FAULT_NODE({ id, ip }, domains) : RECOVER_NODE({ id, ip }, domains));
       })
       .then((pid) => (pid ? this.ctx.engine.dispatch(pid) : undefined))
       .catch((err: unknown) => this.ctx.log.error({ err, nodeId: id }, `could not start ${kind}`));

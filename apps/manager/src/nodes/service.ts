@@ -8,6 +8,7 @@ import { nodes, pipelines } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import { ApiError } from '../http/errors.ts';
 import { ADD_NODE, REMOVE_NODE } from '../pipelines/definitions.ts';
+import { domainsOfNode } from '../domains/status.ts';
 import { getPipeline, type PipelineView } from '../pipelines/service.ts';
 
 export interface NodeView {
@@ -125,7 +126,7 @@ export async function deleteNode(ctx: ManagerContext, id: string): Promise<{ pip
       .where(and(eq(pipelines.subject, id), eq(pipelines.kind, 'REMOVE_NODE'), inArray(pipelines.status, ['pending', 'running'])));
     if (removal) throw new ApiError('conflict', `node ${id} is being deleted (pipeline ${removal.id})`, { pipelineId: removal.id });
     const cancelled = await ctx.engine.cancelUnfinished(tx, id, ['ADD_NODE', 'FAULT_NODE', 'RECOVER_NODE'], 'node is being removed');
-    const pipelineId = await ctx.engine.enqueue(tx, REMOVE_NODE({ id, ip: row.ip }));
+    const pipelineId = await ctx.engine.enqueue(tx, REMOVE_NODE({ id, ip: row.ip }, await domainsOfNode(tx, id)));
     return { pipelineId, cancelled };
   });
   ctx.engine.abortLocal(cancelled);

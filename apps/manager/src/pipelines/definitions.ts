@@ -24,6 +24,15 @@ const nodePipeline = (kind: PipelineKind, node: NodeRef, steps: StepSpec[]): Pip
   steps,
 });
 
+/** A step of one domain on a node inside a node pipeline (group = domain). */
+const domainOnNode = (name: StepSpec['name'], domain: string, node: NodeRef, params: Record<string, unknown>, policy = NO_RETRY): StepSpec => ({
+  name,
+  target: domain,
+  group: domain,
+  params: { domain, nodeId: node.id, ip: node.ip, ...params },
+  policy,
+});
+
 /** ADD_NODE: OCDN_NODE_HEART(ip, token) → OCDN_NODE_STATUS(ip, normal). Waits for the agent with backoff. */
 export const ADD_NODE = (node: NodeRef) =>
   nodePipeline('ADD_NODE', node, [
@@ -31,14 +40,49 @@ export const ADD_NODE = (node: NodeRef) =>
     nodeStatus(node, 'normal'),
   ]);
 
-/** REMOVE_NODE: OCDN_NODE_STATUS(deleting) → (domain steps) → OCDN_NODE_STATUS(delete). */
-export const REMOVE_NODE = (node: NodeRef) => nodePipeline('REMOVE_NODE', node, [nodeStatus(node, 'deleting'), nodeStatus(node, 'delete')]);
+/**
+ * REMOVE_NODE: OCDN_NODE_STATUS(deleting) → per domain: OCDN_DEL_DNS (retry) → OCDN_DEL_CONF (retry; best effort
+ * on a node that cannot be reached) → OCDN_DOMAIN_NODE(delete) → OCDN_NODE_STATUS(delete).
+ */
+export const REMOVE_NODE = (node: NodeRef, domains: string[] = []) =>
+  nodePipeline('REMOVE_NODE', node, [
+    nodeStatus(node, 'deleting'),
+    ...domains.flatMap((d) => [
+      domainOnNode('OCDN_DEL_DNS', d, node, {}, RETRY),
+      domainOnNode('OCDN_DEL_CONF', d, node, { bestEffort: true }, RETRY),
+      domainOnNode('OCDN_DOMAIN_NODE', d, node, { status: 'delete' }),
+    ]),
+    nodeStatus(node, 'delete'),
+  ]);
 
-/** FAULT_NODE: OCDN_NODE_STATUS(fault) → (withdraw its DNS records). */
-export const FAULT_NODE = (node: NodeRef) => nodePipeline('FAULT_NODE', node, [nodeStatus(node, 'fault')]);
+/**
+ * FAULT_NODE: OCDN_NODE_STATUS(fault) → per domain: OCDN_DEL_DNS (retry; fail open: the last address of a domain
+ * stays published) → OCDN_DOMAIN_NODE(fault).
+ */
+export const FAULT_NODE = (node: NodeRef, domains: string[] = []) =>
+  nodePipeline('FAULT_NODE', node, [
+    nodeStatus(node, 'fault'),
+    ...domains.flatMap((d) => [
+      domainOnNode('OCDN_DEL_DNS', d, node, { failOpen: true }, RETRY),
+      domainOnNode('OCDN_DOMAIN_NODE', d, node, { status: 'fault' }),
+    ]),
+  ]);
 
-/** RECOVER_NODE: (resync configs, publish DNS) → OCDN_NODE_STATUS(normal). */
-export const RECOVER_NODE = (node: NodeRef) => nodePipeline('RECOVER_NODE', node, [nodeStatus(node, 'normal')]);
+/**
+ * RECOVER_NODE: per domain: OCDN_SYNC_CONF → OCDN_NODE_RELOAD (retry) → OCDN_VER_CONF (retry) → OCDN_MODIFI_DNS
+ * (retry) → OCDN_DOMAIN_NODE(complete) → OCDN_NODE_STATUS(normal). Published again only after it is verified.
+ */
+export const RECOVER_NODE = (node: NodeRef, domains: string[] = []) =>
+  nodePipeline('RECOVER_NODE', node, [
+    ...domains.flatMap((d) => [
+      domainOnNode('OCDN_SYNC_CONF', d, node, {}, RETRY),
+      domainOnNode('OCDN_NODE_RELOAD', d, node, {}, RETRY),
+      domainOnNode('OCDN_VER_CONF', d, node, {}, RETRY),
+      domainOnNode('OCDN_MODIFI_DNS', d, node, { recovering: true }, RETRY),
+      domainOnNode('OCDN_DOMAIN_NODE', d, node, { status: 'complete' }),
+    ]),
+    nodeStatus(node, 'normal'),
+  ]);
 
 interface DomainOnNodes {
   domain: string;
@@ -78,7 +122,7 @@ export function ADD_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
         nodeStep('OCDN_SYNC_CONF', domain, n, {}, RETRY),
         nodeStep('OCDN_NODE_RELOAD', domain, n, {}, RETRY),
         nodeStep('OCDN_VER_CONF', domain, n, {}, RETRY),
-        nodeStep('OCDN_MODIFI_DNS', domain, n, {}, RETRY),
+        nodeStep('OCDN_MODIFI_DNS', domain, n, { requireNormal: true }, RETRY),
         nodeStep('OCDN_DOMAIN_NODE', domain, n, { status: 'complete' }),
       ]),
       domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'complete' }),
