@@ -92,6 +92,9 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     const cpu = await cpuPercent(pid, 10_000);
     const rss = rssMiB(pid);
     return row([backend, n, `${welcomed}/${failed}`, connectMs / 1000, cpu, rss, setupS]);
+  } catch (err) {
+    const state = m.proc.running ? 'still running' : `exited with ${m.proc.child.exitCode ?? m.proc.child.signalCode}`;
+    throw new Error(`${backend} ${n}: ${(err as Error).message}; manager ${state}; its last output:\n${m.proc.output.slice(-3000)}`);
   } finally {
     for (const s of sims) s.kill('SIGTERM');
     await m.proc.stop();

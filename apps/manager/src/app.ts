@@ -104,6 +104,10 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
         const s = serve({ fetch: app.fetch, hostname: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT }, () => resolve(s as Server));
         (s as Server).once('error', reject);
       });
+      // Longer than the usual load balancer idle timeout, so that neither side closes a connection the other is
+      // about to use.
+      server.keepAliveTimeout = 65_000;
+      server.headersTimeout = 66_000;
       server.on('upgrade', (req, socket, head) => {
         const path = (req.url ?? '').split('?')[0];
         if (path === '/api/v1/agent/ws') return hub.handleUpgrade(req, socket, head);

@@ -47,6 +47,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   /** What was last known of agents that disconnected from this replica (shown until the database has it). */
   private readonly departed = new Map<string, { lastSeenAt: number; agentVersion: string }>();
   private reaper: NodeJS.Timeout | undefined;
+  private lastReap = Date.now();
 
   constructor(private readonly opts: AgentHubOptions) {
     super();
@@ -181,7 +182,14 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
 
   /** Agents that vanished without closing (power loss, cut cable) stop sending; terminate them. */
   private reapSilent(): void {
-    const limit = Date.now() - 3 * this.opts.heartbeatIntervalMs - 1000;
+    const now = Date.now();
+    const period = Math.max(250, this.opts.heartbeatIntervalMs);
+    const stalled = now - this.lastReap > period * 1.5 + 250;
+    this.lastReap = now;
+    // After this process itself stalled (a long synchronous stretch), heartbeats wait unread in the sockets:
+    // silence then says nothing about the agents. Judge again next round.
+    if (stalled) return;
+    const limit = now - 3 * this.opts.heartbeatIntervalMs - 1000;
     for (const conn of this.conns.values()) {
       if (conn.lastSeenAt < limit) {
         this.opts.log.warn({ nodeId: conn.nodeId }, 'agent silent for 3 heartbeat intervals; dropping its socket');

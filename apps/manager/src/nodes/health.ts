@@ -32,6 +32,7 @@ export class HealthMonitor {
   private lastRefresh = 0;
   private refreshing: Promise<void> | null = null;
   private stopped = false;
+  private tickDueAt = 0;
 
   constructor(private readonly ctx: ManagerContext) {}
 
@@ -54,6 +55,7 @@ export class HealthMonitor {
     if (this.stopped) return;
     const period = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
     const delay = period - (Date.now() % period); // align ticks to the period
+    this.tickDueAt = Date.now() + delay;
     this.timer = setTimeout(() => {
       this.tick()
         .catch((err: unknown) => this.ctx.log.error({ err }, 'health tick failed'))
@@ -66,8 +68,14 @@ export class HealthMonitor {
       this.release = await this.ctx.database.tryLock(HEALTH_LOCK);
       if (!this.release) return; // another replica runs the monitor
     }
-    if (Date.now() - this.lastRefresh > 5_000) await this.refresh();
     const interval = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
+    const late = Date.now() - this.tickDueAt;
+    if (late > interval / 2 + 100) {
+      // This process stalled: heartbeats are waiting unread, so silence now would blame healthy nodes.
+      this.ctx.log.warn({ lateMs: late }, 'manager stalled; health tick skipped');
+      return;
+    }
+    if (Date.now() - this.lastRefresh > 5_000) await this.refresh();
     const freshAfter = Date.now() - interval * 1.5 - 200;
     for (const h of this.health.values()) {
       const conn = this.ctx.hub.get(h.node.id);
@@ -193,9 +201,11 @@ export class HeartbeatFlusher {
     }
     for (const [id, g] of this.gone) beats.push({ id, at: g.at, version: g.agentVersion });
     this.gone.clear();
-    for (let i = 0; i < beats.length; i += 1000) {
+    // Small statements: on the embedded database each one runs on this thread and holds everything else up.
+    for (let i = 0; i < beats.length; i += 250) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
       const values = sql.join(
-        beats.slice(i, i + 1000).map((b) => sql`(${b.id}, ${b.at.toISOString()}::timestamptz, ${b.version})`),
+        beats.slice(i, i + 250).map((b) => sql`(${b.id}, ${b.at.toISOString()}::timestamptz, ${b.version})`),
         sql`, `,
       );
       await this.ctx.db.execute(
