@@ -13,10 +13,11 @@ import { waitFor } from '../support/wait.ts';
 
 const run = promisify(execFile);
 const NODE_IPS = ['127.0.0.6', '127.0.0.7'];
+const THIRD_IP = '127.0.0.8';
 
-function get(ip: string, port: number, host: string): Promise<{ status: number; body: string; version?: string }> {
+function get(ip: string, port: number, host: string, path = '/video/a.mp4'): Promise<{ status: number; body: string; version?: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: ip, port, path: '/video/a.mp4', headers: { host } }, (res) => {
+    const req = request({ host: ip, port, path, headers: { host } }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, version: res.headers['x-ocdn-config-version'] as string | undefined }));
@@ -37,11 +38,37 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
   let m: ManagerHandle | undefined;
   let dig: string | null = null;
   let origin: Server;
+  let origin2: Server;
   let cdnPort: number;
   let dnsPort: number;
   const nginxes: NginxInstance[] = [];
   const agents: Proc[] = [];
   const agentSpecs: { token: string; ip: string; port: number; env: Record<string, string> }[] = [];
+  /** Starts nginx and registers a cdn node for it on `ip`; returns its index in agentSpecs. */
+  const addCdnNode = async (nginxPath: string, ip: string): Promise<number> => {
+    const i = agentSpecs.length;
+    const nginx = startNginx(nginxPath, join(dir.path, `nginx-${i}`));
+    nginxes.push(nginx);
+    const agentPort = await freePort(ip);
+    const r = await m!.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `cdn-${i}`, ip, roles: ['cdn'], agentPort }) });
+    nodeIds.push(r.node.id);
+    agentSpecs.push({
+      token: r.token,
+      ip,
+      port: agentPort,
+      env: {
+        OCDN_NGINX_CONF_DIR: nginx.confDir,
+        OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
+        OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
+        OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+        OCDN_RECONNECT_MAX_MS: '1000',
+      },
+    });
+    startAgent(i);
+    await waitFor(`node ${r.node.id} normal`, async () => (await m!.json(`/api/v1/nodes/${r.node.id}`)).status === 'normal');
+    return i;
+  };
+  let nginxBin = '';
   const startAgent = (i: number) => {
     const s = agentSpecs[i]!;
     agents[i] = startAgentProcess(m!.url, s.token, s.ip, s.port, s.env);
@@ -64,6 +91,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     if (!nginxPath || !dig) return;
     const originPort = await freePort();
     origin = createServer((req, res) => res.end(`origin body for ${req.headers.host}${req.url}`)).listen(originPort, '127.0.0.1');
+    origin2 = createServer((req, res) => res.end(`second origin for ${req.headers.host}${req.url}`)).listen(await freePort(), '127.0.0.1');
     cdnPort = await freePort(NODE_IPS[0]);
     dnsPort = await freePort();
     if (process.env.TEST_DATABASE_URL) tdb = await createTestDatabase('postgres');
@@ -72,27 +100,8 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
       OCDN_DNS_PORT: String(dnsPort),
       OCDN_CDN_LISTEN: `{ip}:${cdnPort}`,
     });
-    for (const [i, ip] of NODE_IPS.entries()) {
-      const nginx = startNginx(nginxPath, join(dir.path, `nginx-${i}`));
-      nginxes.push(nginx);
-      const agentPort = await freePort(ip);
-      const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `cdn-${i}`, ip, roles: ['cdn'], agentPort }) });
-      nodeIds.push(r.node.id);
-      agentSpecs.push({
-        token: r.token,
-        ip,
-        port: agentPort,
-        env: {
-          OCDN_NGINX_CONF_DIR: nginx.confDir,
-          OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
-          OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-          OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
-          OCDN_RECONNECT_MAX_MS: '1000',
-        },
-      });
-      startAgent(i);
-    }
-    for (const id of nodeIds) await waitFor(`node ${id} normal`, async () => (await m!.json(`/api/v1/nodes/${id}`)).status === 'normal');
+    nginxBin = nginxPath;
+    for (const ip of NODE_IPS) await addCdnNode(nginxPath, ip);
   });
 
   after(async () => {
@@ -100,6 +109,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     await m?.proc.stop();
     for (const n of nginxes) n.stop();
     origin?.close();
+    origin2?.close();
     await tdb?.cleanup();
     dir.remove();
   });
@@ -206,6 +216,55 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
       const x = await m!.json('/api/v1/domains/shop.example.com');
       return !x.failOpen && x.nodes.every((n: { status: string }) => n.status === 'complete');
     });
+  });
+
+  it('JOIN_NODE puts a third node under the running domain: it serves and is published', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const i = await addCdnNode(nginxBin, THIRD_IP);
+    const r = await m.api('/api/v1/domains/shop.example.com/nodes', { method: 'POST', body: JSON.stringify({ nodeId: nodeIds[i] }) });
+    assert.equal(r.status, 202);
+    const body = (await r.json()) as any;
+    assert.equal(body.pipeline.kind, 'JOIN_NODE');
+    await pipelineDone(body.pipeline.id);
+    assert.equal((await get(THIRD_IP, cdnPort, 'shop.example.com')).status, 200);
+    assert.deepEqual((await digA('shop-example-com.cdn.ocdn.test')).ips, [...NODE_IPS, THIRD_IP]);
+    const again = await m.api('/api/v1/domains/shop.example.com/nodes', { method: 'POST', body: JSON.stringify({ nodeId: nodeIds[i] }) });
+    assert.equal(again.status, 409, 'a node already serving the domain');
+    const unknown = await m.api('/api/v1/domains/shop.example.com/nodes', { method: 'POST', body: JSON.stringify({ nodeId: 'nod_nope1234' }) });
+    assert.equal(unknown.status, 400);
+  });
+
+  it('PATCH origins rolls a new config version out to every node', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const r = await m.api('/api/v1/domains/shop.example.com', { method: 'PATCH', body: JSON.stringify({ origins: [`http://127.0.0.1:${(origin2.address() as { port: number }).port}`] }) });
+    assert.equal(r.status, 202);
+    const body = (await r.json()) as any;
+    assert.equal(body.domain.configVersion, 2);
+    await pipelineDone(body.pipeline.id);
+    for (const ip of [...NODE_IPS, THIRD_IP]) {
+      // nginx applies a reload asynchronously (new workers take over), so the new version shows a moment later.
+      const res = await waitFor(`version 2 on ${ip}`, async () => {
+        const x = await get(ip, cdnPort, 'shop.example.com', `/not-cached-yet/${ip}/${Date.now()}`);
+        return x.version === '2' ? x : null;
+      });
+      assert.match(res.body, /^second origin/, 'new objects come from the new origin (cached ones stay until they expire)');
+    }
+    const bad = await m.api('/api/v1/domains/shop.example.com', { method: 'PATCH', body: JSON.stringify({ origins: ['gopher://x'] }) });
+    assert.equal(bad.status, 400);
+    const extra = await m.api('/api/v1/domains/shop.example.com', { method: 'PATCH', body: JSON.stringify({ subDomain: 'x' }) });
+    assert.equal(extra.status, 400, 'only origins may change');
+  });
+
+  it('REMOVE_NODE takes the node out of DNS, then off its nginx', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const i = NODE_IPS.length; // the third node
+    const r = await m.json(`/api/v1/nodes/${nodeIds[i]}`, { method: 'DELETE' });
+    const p = await pipelineDone(r.pipeline.id);
+    assert.deepEqual(p.steps.map((s: { name: string }) => s.name), ['OCDN_NODE_STATUS', 'OCDN_DEL_DNS', 'OCDN_DEL_CONF', 'OCDN_DOMAIN_NODE', 'OCDN_NODE_STATUS']);
+    assert.deepEqual((await digA('shop-example-com.cdn.ocdn.test')).ips, NODE_IPS);
+    assert.equal(existsSync(join(nginxes[i]!.confDir, 'shop.example.com.conf')), false);
+    const d = await m.json('/api/v1/domains/shop.example.com');
+    assert.equal(d.nodes.find((n: { nodeId: string }) => n.nodeId === nodeIds[i]).status, 'delete');
   });
 
   it('REMOVE_DOMAIN: out of DNS first, then off both nginx; the name is NXDOMAIN and the files are gone', async (t) => {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export interface RetryPolicy {
   /** Attempts in one run of the step before it fails (1 = no retry). */
@@ -134,6 +134,8 @@ export const domainNodes = pgTable(
       .notNull()
       .references(() => nodes.id),
     status: text('status').notNull(),
+    /** The node's address stays published only because every node of the domain was down (fail open). */
+    dnsKept: boolean('dns_kept').notNull().default(false),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.domain, t.nodeId] }), index('domain_nodes_node').on(t.nodeId)],

@@ -4,7 +4,7 @@ import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { PipelineBody } from '../http/schemas.ts';
-import { createDomain, deleteDomain, getDomain, listDomains } from './service.ts';
+import { createDomain, deleteDomain, getDomain, joinNode, listDomains, updateDomain } from './service.ts';
 
 const DomainBody = z
   .object({
@@ -85,5 +85,42 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
       },
     }),
     async (c) => c.json(await deleteDomain(ctx, c.req.valid('param').domain), 202),
+  );
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/api/v1/domains/{domain}',
+      tags: ['domains'],
+      summary: 'Change the origins: a new config version rolled out to the nodes',
+      request: {
+        params: DomainParam,
+        body: { required: true, content: { 'application/json': { schema: z.strictObject({ origins: z.array(z.string().max(300)).min(1, 'at least one origin').max(16) }) } } },
+      },
+      responses: {
+        202: { description: 'rollout started', content: { 'application/json': { schema: z.object({ domain: DomainBody, pipeline: PipelineBody }) } } },
+        400: err('invalid input'),
+        401: err('unauthorized'),
+        404: err('not found'),
+        409: err('being deleted'),
+      },
+    }),
+    async (c) => c.json(await updateDomain(ctx, c.req.valid('param').domain, c.req.valid('json')), 202),
+  );
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/domains/{domain}/nodes',
+      tags: ['domains'],
+      summary: 'Put one more node under a running domain (JOIN_NODE)',
+      request: { params: DomainParam, body: { required: true, content: { 'application/json': { schema: z.strictObject({ nodeId: z.string().min(1).max(64) }) } } } },
+      responses: {
+        202: { description: 'JOIN_NODE started', content: { 'application/json': { schema: z.object({ pipeline: PipelineBody }) } } },
+        400: err('invalid input'),
+        401: err('unauthorized'),
+        404: err('not found'),
+        409: err('already serving, node not normal, or domain being deleted'),
+      },
+    }),
+    async (c) => c.json(await joinNode(ctx, c.req.valid('param').domain, c.req.valid('json').nodeId), 202),
   );
 }

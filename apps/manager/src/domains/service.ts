@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, ne } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { domainNodes, domains, nodes, pipelines } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
-import { ADD_DOMAIN, REMOVE_DOMAIN } from '../pipelines/definitions.ts';
+import { ADD_DOMAIN, JOIN_NODE, REMOVE_DOMAIN, UPDATE_DOMAIN } from '../pipelines/definitions.ts';
 import { getPipeline, type PipelineView } from '../pipelines/service.ts';
 import { parseOrigin } from './make-conf.ts';
 import type { DomainNodeStatus, DomainStatus } from './status.ts';
@@ -146,5 +146,51 @@ export async function deleteDomain(ctx: ManagerContext, domain: string): Promise
   });
   await ctx.engine.dispatch(pipelineId);
   ctx.log.info({ domain, pipelineId }, 'domain removal started');
+  return { pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+/** Locks and returns a live domain (not deleted, not being deleted), or throws 404/409. */
+async function liveDomainForUpdate(tx: Parameters<Parameters<ManagerContext['db']['transaction']>[0]>[0], domain: string) {
+  const [row] = await tx.select().from(domains).where(eq(domains.domain, domain)).for('update');
+  if (!row || row.status === 'delete') throw new ApiError('not_found', `domain ${domain} not found`);
+  if (row.status === 'deleting') throw new ApiError('conflict', `domain ${domain} is being deleted`, { status: row.status });
+  return row;
+}
+
+/** PATCH origins: a new config version is rolled out to the domain's nodes (UPDATE_DOMAIN). */
+export async function updateDomain(ctx: ManagerContext, domain: string, input: { origins: string[] }): Promise<{ domain: DomainView; pipeline: PipelineView }> {
+  const origins = checkOrigins(input.origins);
+  const pipelineId = await ctx.db.transaction(async (tx) => {
+    const row = await liveDomainForUpdate(tx, domain);
+    await tx.update(domains).set({ origins, configVersion: row.configVersion + 1, updatedAt: new Date() }).where(eq(domains.domain, domain));
+    const onNodes = await tx
+      .select({ id: nodes.id, ip: nodes.ip })
+      .from(domainNodes)
+      .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
+      .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete'), eq(nodes.status, 'normal')));
+    // Nodes that are down get the new version from their RECOVER_NODE.
+    return ctx.engine.enqueue(tx, UPDATE_DOMAIN({ domain, nodes: onNodes }));
+  });
+  await ctx.engine.dispatch(pipelineId);
+  ctx.log.info({ domain, pipelineId }, 'domain origins changed');
+  return { domain: await getDomain(ctx, domain), pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+/** Puts one more node under a running domain (JOIN_NODE). */
+export async function joinNode(ctx: ManagerContext, domain: string, nodeId: string): Promise<{ pipeline: PipelineView }> {
+  const pipelineId = await ctx.db.transaction(async (tx) => {
+    await liveDomainForUpdate(tx, domain);
+    const [n] = await tx.select().from(nodes).where(eq(nodes.id, nodeId));
+    if (!n || n.status === 'delete') throw bad('nodeId', `node ${nodeId} does not exist`);
+    if (!(n.roles as string[]).includes('cdn')) throw bad('nodeId', `node ${nodeId} does not have the cdn role`);
+    if (n.status !== 'normal') throw new ApiError('conflict', `node ${nodeId} is ${n.status}, not normal`, { field: 'nodeId', status: n.status });
+    const [on] = await tx.select().from(domainNodes).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
+    if (on && on.status !== 'delete') throw new ApiError('conflict', `node ${nodeId} serves ${domain} already`, { field: 'nodeId', status: on.status });
+    if (on) await tx.update(domainNodes).set({ status: 'new', updatedAt: new Date() }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
+    else await tx.insert(domainNodes).values({ domain, nodeId, status: 'new' });
+    return ctx.engine.enqueue(tx, JOIN_NODE(domain, { id: n.id, ip: n.ip }));
+  });
+  await ctx.engine.dispatch(pipelineId);
+  ctx.log.info({ domain, nodeId, pipelineId }, 'node joins domain');
   return { pipeline: await getPipeline(ctx, pipelineId) };
 }

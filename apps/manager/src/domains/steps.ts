@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { domains } from '../db/schema.ts';
 import { RpcError } from '../hub/connection.ts';
@@ -6,7 +6,7 @@ import { nodeEndpoint } from '../nodes/heart.ts';
 import { PermanentStepError, type StepHandler, type StepName } from '../pipelines/types.ts';
 import { OCDN_MAKE_CONF, listenFor } from './make-conf.ts';
 import { OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS, otherNodesOf, type DomainNodeStatus, type DomainStatus } from './status.ts';
-import { nodes } from '../db/schema.ts';
+import { domainNodes, nodes } from '../db/schema.ts';
 
 
 async function loadDomain(ctx: ManagerContext, domain: string) {
@@ -33,9 +33,27 @@ export async function configFor(ctx: ManagerContext, domain: string, ip: string)
   return { config, version: d.configVersion };
 }
 
+/** Runs DNS changes of one domain one at a time, so that publishing and fail-open withdrawals do not interleave. */
+function perKeyMutex() {
+  const tails = new Map<string, Promise<unknown>>();
+  return async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = tails.get(key) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    tails.set(key, next);
+    try {
+      return await next;
+    } finally {
+      if (tails.get(key) === next) tails.delete(key);
+    }
+  };
+}
+
 /** Pipeline step handlers of the domain modules. Each is idempotent: a step may run again after a crash. */
 export function domainStepHandlers(ctx: ManagerContext): Partial<Record<StepName, StepHandler>> {
   const str = (v: unknown) => String(v);
+  const dnsOf = perKeyMutex();
+  const setKept = (domain: string, nodeId: string, kept: boolean) =>
+    ctx.db.update(domainNodes).set({ dnsKept: kept }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
   return {
     async OCDN_DOMAIN_STATUS(_s, p) {
       await OCDN_DOMAIN_STATUS(ctx, str(p.domain), str(p.status) as DomainStatus);
@@ -84,25 +102,38 @@ export function domainStepHandlers(ctx: ManagerContext): Partial<Record<StepName
         const [n] = await ctx.db.select({ status: nodes.status }).from(nodes).where(eq(nodes.id, str(p.nodeId)));
         if (n?.status !== 'normal') throw new PermanentStepError(`node ${str(p.ip)} is ${n?.status ?? 'gone'}; it is published when it recovers`);
       }
-      await ctx.dns.provider.upsert(name, str(p.ip));
-      // Addresses kept only because every node was down (fail open) leave now that a node serves again.
-      for (const other of await otherNodesOf(ctx, d.domain, str(p.nodeId), ['fault'])) {
-        await ctx.dns.provider.remove(name, other.ip);
-        step.log.info({ domain: d.domain, ip: other.ip }, 'withdrew an address kept while every node was down');
-      }
+      await dnsOf(d.domain, async () => {
+        await ctx.dns.provider.upsert(name, str(p.ip));
+        await setKept(d.domain, str(p.nodeId), false);
+        // Addresses kept only because every node was down (fail open) leave now that a node serves again.
+        const kept = await ctx.db
+          .select({ nodeId: domainNodes.nodeId, ip: nodes.ip })
+          .from(domainNodes)
+          .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
+          .where(and(eq(domainNodes.domain, d.domain), eq(domainNodes.dnsKept, true)));
+        for (const other of kept) {
+          await ctx.dns.provider.remove(name, other.ip);
+          await setKept(d.domain, other.nodeId, false);
+          step.log.info({ domain: d.domain, ip: other.ip }, 'withdrew an address kept while every node was down');
+        }
+      });
     },
     async OCDN_DEL_DNS(step, p) {
       const d = await loadDomain(ctx, str(p.domain));
-      if (p.failOpen) {
-        const serving = (await otherNodesOf(ctx, d.domain, str(p.nodeId), ['complete'])).filter((o) => o.nodeStatus === 'normal');
-        if (serving.length === 0) {
-          // Fail open, like Route 53 health checks: with no healthy node left, answering with a dead address
-          // beats answering with none. The domain shows failOpen until a node recovers.
-          step.log.warn({ domain: d.domain, ip: str(p.ip) }, 'every node of the domain is down; keeping its address published');
-          return;
+      await dnsOf(d.domain, async () => {
+        if (p.failOpen) {
+          const serving = (await otherNodesOf(ctx, d.domain, str(p.nodeId), ['complete'])).filter((o) => o.nodeStatus === 'normal');
+          if (serving.length === 0) {
+            // Fail open, like Route 53 health checks: with no healthy node left, answering with a dead address
+            // beats answering with none. The domain shows failOpen until a node recovers.
+            await setKept(d.domain, str(p.nodeId), true);
+            step.log.warn({ domain: d.domain, ip: str(p.ip) }, 'every node of the domain is down; keeping its address published');
+            return;
+          }
         }
-      }
-      await ctx.dns.provider.remove(cnameOf(ctx, d.subDomain), str(p.ip));
+        await ctx.dns.provider.remove(cnameOf(ctx, d.subDomain), str(p.ip));
+        await setKept(d.domain, str(p.nodeId), false);
+      });
     },
     async OCDN_DEL_CONF(step, p) {
       const node = await nodeEndpoint(ctx, str(p.nodeId));

@@ -150,3 +150,44 @@ export function REMOVE_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
     ],
   };
 }
+
+/**
+ * JOIN_NODE: OCDN_DOMAIN_NODE(new) → OCDN_SYNC_CONF → OCDN_NODE_RELOAD (retry) → OCDN_VER_CONF (retry) →
+ * OCDN_MODIFI_DNS (retry) → OCDN_DOMAIN_NODE(complete). The seed's steps, with the reload and the version check
+ * that every node passes before it is published.
+ */
+export function JOIN_NODE(domain: string, node: NodeRef): PipelineSpec {
+  return {
+    kind: 'JOIN_NODE',
+    subject: domain,
+    input: { domain, nodeId: node.id },
+    steps: [
+      nodeStep('OCDN_DOMAIN_NODE', domain, node, { status: 'new' }),
+      nodeStep('OCDN_SYNC_CONF', domain, node, {}, RETRY),
+      nodeStep('OCDN_NODE_RELOAD', domain, node, {}, RETRY),
+      nodeStep('OCDN_VER_CONF', domain, node, {}, RETRY),
+      nodeStep('OCDN_MODIFI_DNS', domain, node, { requireNormal: true }, RETRY),
+      nodeStep('OCDN_DOMAIN_NODE', domain, node, { status: 'complete' }),
+    ],
+  };
+}
+
+/**
+ * UPDATE_DOMAIN (PATCH of origins): OCDN_MAKE_CONF → per node: OCDN_SYNC_CONF → OCDN_NODE_RELOAD (retry) →
+ * OCDN_VER_CONF (retry). DNS is untouched: the nodes keep serving, the old config until the new one is verified.
+ */
+export function UPDATE_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
+  return {
+    kind: 'UPDATE_DOMAIN',
+    subject: domain,
+    input: { domain, nodeIds: nodes.map((n) => n.id) },
+    steps: [
+      domainStep('OCDN_MAKE_CONF', domain, {}),
+      ...nodes.flatMap((n) => [
+        nodeStep('OCDN_SYNC_CONF', domain, n, {}, RETRY),
+        nodeStep('OCDN_NODE_RELOAD', domain, n, {}, RETRY),
+        nodeStep('OCDN_VER_CONF', domain, n, {}, RETRY),
+      ]),
+    ],
+  };
+}

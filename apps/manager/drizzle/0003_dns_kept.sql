@@ -1,0 +1,1 @@
+ALTER TABLE "domain_nodes" ADD COLUMN "dns_kept" boolean DEFAULT false NOT NULL;
