@@ -9,6 +9,7 @@ import type { ManagerEnv } from './env.ts';
 import { BuiltinDns } from './dns/builtin.ts';
 import { BuiltinProvider } from './dns/provider.ts';
 import { DnsRecordStore } from './dns/records.ts';
+import { Rfc2136Provider, parseServer } from './dns/rfc2136.ts';
 import { AgentHub } from './hub/hub.ts';
 import { Traffic } from './hub/traffic.ts';
 import { createHttpApp, MANAGER_VERSION } from './http/app.ts';
@@ -19,6 +20,7 @@ import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
 import { domainStepHandlers } from './domains/steps.ts';
+import { DriftRepair } from './domains/drift.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
 
 export interface RunningManager {
@@ -64,14 +66,24 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       authenticate: (token) => authenticateNodeToken(database.db, token),
     });
     // The engine's step handlers need the context, so the engine joins it right after.
-    if (env.OCDN_DNS_PROVIDER !== 'builtin') {
-      throw new Error(`OCDN_DNS_PROVIDER=${env.OCDN_DNS_PROVIDER} is not available yet; use builtin`);
-    }
     const store = new DnsRecordStore(database.db);
-    const server = new BuiltinDns({ zone: env.OCDN_DNS_ZONE, host: env.OCDN_DNS_HOST, port: env.OCDN_DNS_PORT, ttl: env.OCDN_DNS_TTL, store, log: log.child({ component: 'dns' }) });
-    await server.start();
-    stops.push(() => server.stop());
-    const dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
+    let dns: ManagerContext['dns'];
+    if (env.OCDN_DNS_PROVIDER === 'rfc2136') {
+      const provider = new Rfc2136Provider({
+        server: parseServer(env.OCDN_RFC2136_SERVER!)!,
+        zone: env.OCDN_DNS_ZONE,
+        key: { name: env.OCDN_RFC2136_TSIG_NAME!, algorithm: env.OCDN_RFC2136_TSIG_ALGORITHM, secret: Buffer.from(env.OCDN_RFC2136_TSIG_SECRET!, 'base64') },
+        ttl: env.OCDN_DNS_TTL,
+        store,
+        log: log.child({ component: 'dns' }),
+      });
+      dns = { store, server: null, provider };
+    } else {
+      const server = new BuiltinDns({ zone: env.OCDN_DNS_ZONE, host: env.OCDN_DNS_HOST, port: env.OCDN_DNS_PORT, ttl: env.OCDN_DNS_TTL, store, log: log.child({ component: 'dns' }) });
+      await server.start();
+      stops.push(() => server.stop());
+      dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
+    }
     const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new Traffic(hub), engine: null as unknown as PipelineEngine };
     let health: HealthMonitor | undefined;
     ctx.engine = new PipelineEngine({
@@ -93,6 +105,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     const flusher = new HeartbeatFlusher(ctx);
     flusher.start();
     stops.push(() => flusher.stop());
+    const drift = new DriftRepair(ctx);
+    drift.start();
+    stops.push(async () => drift.stop());
     health = new HealthMonitor(ctx);
     await health.start();
     stops.push(() => health!.stop());

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseEnv } from '@ocdn/protocol';
+import { parseServer } from './dns/rfc2136.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -28,6 +29,17 @@ export const ManagerEnv = z
     OCDN_DNS_HOST: z.string().min(1).default('127.0.0.1'),
     OCDN_DNS_PORT: port.default(5353),
     OCDN_DNS_TTL: positiveInt.default(30),
+    /** rfc2136 provider: `host:port` of the primary that takes updates, and the TSIG key (secret in base64). */
+    OCDN_RFC2136_SERVER: z
+      .string()
+      .refine((s) => parseServer(s) !== null, 'must be host:port (IPv6 as [addr]:port)')
+      .optional(),
+    OCDN_RFC2136_TSIG_NAME: z.string().min(1).max(253).optional(),
+    OCDN_RFC2136_TSIG_ALGORITHM: z.enum(['hmac-sha256', 'hmac-sha512', 'hmac-sha1']).default('hmac-sha256'),
+    OCDN_RFC2136_TSIG_SECRET: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')
+      .optional(),
     /** What generated nginx `listen` lines say; `{ip}` is replaced by the node's ip (e.g. `{ip}:8080`). */
     OCDN_CDN_LISTEN: z.string().min(1).regex(/^[^;{}\n]*(\{ip\}[^;{}\n]*)*$/, 'must be a listen argument such as 80 or {ip}:8080').default('80'),
     /** Health check period, and consecutive misses / successes that change a node's health. */
@@ -38,7 +50,14 @@ export const ManagerEnv = z
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Largest request body the HTTP API accepts, in bytes. */
     OCDN_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+    })
+  .superRefine((env, ctx) => {
+    if (env.OCDN_DNS_PROVIDER !== 'rfc2136') return;
+    for (const key of ['OCDN_RFC2136_SERVER', 'OCDN_RFC2136_TSIG_NAME', 'OCDN_RFC2136_TSIG_SECRET'] as const) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required with OCDN_DNS_PROVIDER=rfc2136' });
+    }
   });
+
 export type ManagerEnv = z.infer<typeof ManagerEnv>;
 
 /** Parses the environment; throws an Error whose message names every bad variable. */
