@@ -15,6 +15,7 @@ import {
 } from '@ocdn/protocol';
 import type { Logger } from '../log.ts';
 import { AgentConnection } from './connection.ts';
+import { LoopLag } from './lag.ts';
 
 export interface AuthenticatedNode {
   nodeId: string;
@@ -48,6 +49,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private readonly departed = new Map<string, { lastSeenAt: number; agentVersion: string }>();
   private reaper: NodeJS.Timeout | undefined;
   private lastReap = Date.now();
+  private readonly lag = new LoopLag();
 
   constructor(private readonly opts: AgentHubOptions) {
     super();
@@ -61,6 +63,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
 
   async stop(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
+    this.lag.stop();
     for (const conn of this.conns.values()) conn.close(CloseCode.goingAway, 'manager stopping');
     this.conns.clear();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -184,7 +187,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private reapSilent(): void {
     const now = Date.now();
     const period = Math.max(250, this.opts.heartbeatIntervalMs);
-    const stalled = now - this.lastReap > period * 1.5 + 250;
+    const lagMs = this.lag.takeMaxMs();
+    const stalled = now - this.lastReap > period * 1.5 + 250 || lagMs > period;
     this.lastReap = now;
     // After this process itself stalled (a long synchronous stretch), heartbeats wait unread in the sockets:
     // silence then says nothing about the agents. Judge again next round.

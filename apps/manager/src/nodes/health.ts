@@ -5,6 +5,7 @@ import { nodes, pipelines } from '../db/schema.ts';
 import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART } from './heart.ts';
+import { LoopLag } from '../hub/lag.ts';
 import { domainsOfNode } from '../domains/status.ts';
 
 const HEALTH_LOCK = 7_242_002;
@@ -33,6 +34,7 @@ export class HealthMonitor {
   private refreshing: Promise<void> | null = null;
   private stopped = false;
   private tickDueAt = 0;
+  private readonly lag = new LoopLag();
 
   constructor(private readonly ctx: ManagerContext) {}
 
@@ -43,6 +45,7 @@ export class HealthMonitor {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.lag.stop();
     await this.release?.().catch(() => {});
   }
 
@@ -70,9 +73,11 @@ export class HealthMonitor {
     }
     const interval = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
     const late = Date.now() - this.tickDueAt;
-    if (late > interval / 2 + 100) {
-      // This process stalled: heartbeats are waiting unread, so silence now would blame healthy nodes.
-      this.ctx.log.warn({ lateMs: late }, 'manager stalled; health tick skipped');
+    const lagMs = this.lag.takeMaxMs();
+    if (late > interval / 2 + 100 || lagMs > interval / 2 + 100) {
+      // This process stalled or is overloaded: heartbeats are waiting unread, so silence now would blame healthy
+      // nodes. (Under sustained overload no fault is detected; the warning says so.)
+      this.ctx.log.warn({ lateMs: late, loopLagMs: Math.round(lagMs) }, 'manager overloaded; health tick skipped');
       return;
     }
     if (Date.now() - this.lastRefresh > 5_000) await this.refresh();

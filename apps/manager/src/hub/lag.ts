@@ -1,0 +1,25 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+/**
+ * How late this process's event loop has been. When the manager is overloaded (on the embedded database, every
+ * query runs on this thread), heartbeats wait unread in the sockets; silence then says nothing about the agents,
+ * and whoever judges agents by silence must ask this first.
+ */
+export class LoopLag {
+  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+
+  constructor() {
+    this.histogram.enable();
+  }
+
+  /** The longest event-loop delay in ms since the previous call. */
+  takeMaxMs(): number {
+    const max = this.histogram.max / 1e6;
+    this.histogram.reset();
+    return max;
+  }
+
+  stop(): void {
+    this.histogram.disable();
+  }
+}
