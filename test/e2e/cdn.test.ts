@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +36,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
   const dir = tempDir('e2e-cdn');
   let tdb: TestDatabase | undefined;
   let m: ManagerHandle | undefined;
+  let managerEnv: Record<string, string> = {};
   let dig: string | null = null;
   let origin: Server;
   let origin2: Server;
@@ -95,11 +96,12 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     cdnPort = await freePort(NODE_IPS[0]);
     dnsPort = await freePort();
     if (process.env.TEST_DATABASE_URL) tdb = await createTestDatabase('postgres');
-    m = await startManagerProcess({
+    managerEnv = {
       ...(tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: join(dir.path, 'data') }),
       OCDN_DNS_PORT: String(dnsPort),
       OCDN_CDN_LISTEN: `{ip}:${cdnPort}`,
-    });
+    };
+    m = await startManagerProcess(managerEnv);
     nginxBin = nginxPath;
     for (const ip of NODE_IPS) await addCdnNode(nginxPath, ip);
   });
@@ -255,6 +257,20 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     assert.equal(extra.status, 400, 'only origins may change');
   });
 
+  it('repairs drift when an agent reconnects: a lost config comes back, a stray one goes', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const confDir = nginxes[0]!.confDir;
+    const own = join(confDir, 'shop.example.com.conf');
+    const ghost = join(confDir, 'ghost.example.com.conf');
+    await agents[0]!.kill9();
+    rmSync(own);
+    writeFileSync(ghost, `# ocdn domain=ghost.example.com version=1\nserver { listen ${NODE_IPS[0]}:${cdnPort}; server_name ghost.example.com; return 204; }\n`);
+    startAgent(0);
+    await waitFor('the lost config back and the stray one gone', () => existsSync(own) && !existsSync(ghost), { timeoutMs: 20_000 });
+    assert.match(readFileSync(own, 'utf8'), /^# ocdn domain=shop\.example\.com version=2 /);
+    await waitFor('node 0 normal', async () => (await m!.json(`/api/v1/nodes/${nodeIds[0]}`)).status === 'normal');
+  });
+
   it('REMOVE_NODE takes the node out of DNS, then off its nginx', async (t) => {
     if (!m) return t.skip('missing program: nginx or dig');
     const i = NODE_IPS.length; // the third node
@@ -265,6 +281,45 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     assert.equal(existsSync(join(nginxes[i]!.confDir, 'shop.example.com.conf')), false);
     const d = await m.json('/api/v1/domains/shop.example.com');
     assert.equal(d.nodes.find((n: { nodeId: string }) => n.nodeId === nodeIds[i]).status, 'delete');
+  });
+
+  it('finishes an ADD_DOMAIN once after the manager is killed -9 in the middle, without duplicate records', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    const origin0 = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
+    const r = await m.json('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: 'video.example.com', origins: [origin0] }) });
+    await m.proc.kill9();
+    m = await startManagerProcess({ ...managerEnv, OCDN_HTTP_PORT: String(m.port) });
+    await pipelineDone(r.pipeline.id);
+    const runs = await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&subject=video.example.com');
+    assert.equal(runs.items.length, 1);
+    assert.deepEqual((await digA('video-example-com.cdn.ocdn.test')).ips, NODE_IPS);
+    const records = (await m.json('/api/v1/dns/records')).items.filter((x: { name: string }) => x.name === 'video-example-com.cdn.ocdn.test');
+    assert.equal(records.length, 2);
+    for (const ip of NODE_IPS) await waitFor(`video on ${ip}`, async () => (await get(ip, cdnPort, 'video.example.com')).status === 200);
+    for (const id of nodeIds.slice(0, 2)) await waitFor('agents back', async () => (await m!.json(`/api/v1/nodes/${id}`)).connected === true);
+  });
+
+  it('a broken template fails at OCDN_NODE_RELOAD with nginx\'s message, and the old config keeps serving', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    await m.proc.stop();
+    m = await startManagerProcess({ ...managerEnv, OCDN_HTTP_PORT: String(m.port), OCDN_CDN_LISTEN: '{ip}:99999' });
+    for (const id of nodeIds.slice(0, 2)) await waitFor('agents back', async () => (await m!.json(`/api/v1/nodes/${id}`)).connected === true);
+    const r = await m.json('/api/v1/domains/video.example.com', { method: 'PATCH', body: JSON.stringify({ origins: [`http://127.0.0.1:${(origin2.address() as { port: number }).port}`] }) });
+    const failed = await waitFor('UPDATE_DOMAIN to fail', async () => {
+      const p = await m!.json(`/api/v1/pipelines/${r.pipeline.id}`);
+      return p.status === 'failed' ? p : null;
+    }, { timeoutMs: 30_000 });
+    const reload = failed.steps.filter((s: { name: string; status: string }) => s.status === 'failed');
+    assert.ok(reload.length > 0 && reload.every((s: { name: string }) => s.name === 'OCDN_NODE_RELOAD'), JSON.stringify(failed.steps));
+    assert.match(reload[0].error, /invalid port in "127\.0\.0\.\d:99999"/);
+    for (const ip of NODE_IPS) {
+      const res = await get(ip, cdnPort, 'video.example.com', `/still-serving/${Date.now()}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.version, '1', 'the old config serves');
+    }
+    await m.proc.stop();
+    m = await startManagerProcess({ ...managerEnv, OCDN_HTTP_PORT: String(m.port) });
+    for (const id of nodeIds.slice(0, 2)) await waitFor('agents back', async () => (await m!.json(`/api/v1/nodes/${id}`)).connected === true);
   });
 
   it('REMOVE_DOMAIN: out of DNS first, then off both nginx; the name is NXDOMAIN and the files are gone', async (t) => {
@@ -280,10 +335,13 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     }
     assert.equal((await m.json('/api/v1/domains/shop.example.com')).status, 'delete');
     assert.equal((await digA('shop-example-com.cdn.ocdn.test')).status, 'NXDOMAIN');
-    for (const [i, ip] of NODE_IPS.entries()) {
-      assert.equal(existsSync(join(nginxes[i]!.confDir, 'shop.example.com.conf')), false);
+    for (const i of NODE_IPS.keys()) assert.equal(existsSync(join(nginxes[i]!.confDir, 'shop.example.com.conf')), false);
+    assert.equal((await m.api('/api/v1/domains/shop.example.com', { method: 'DELETE' })).status, 404);
+    // With the last domain gone too, nothing is left listening on the CDN address.
+    const last = await m.json('/api/v1/domains/video.example.com', { method: 'DELETE' });
+    await pipelineDone(last.pipeline.id);
+    for (const ip of NODE_IPS) {
       await waitFor(`nginx on ${ip} to stop serving`, async () => (await get(ip, cdnPort, 'shop.example.com').catch((e: NodeJS.ErrnoException) => e.code)) === 'ECONNREFUSED');
     }
-    assert.equal((await m.api('/api/v1/domains/shop.example.com', { method: 'DELETE' })).status, 404);
   });
 });
