@@ -14,6 +14,7 @@ const QUEUE = 'ocdn-pipeline';
 const LEASE_MS = 10_000;
 const RENEW_MS = 3_000;
 const ORPHAN_SCAN_MS = 5_000;
+const SHOW_RUNNING_AFTER_MS = 250;
 /** pg-boss looks at a run only this long after it was created: the creating replica normally finishes it first. */
 const SAFETY_NET_DELAY_S = 15;
 
@@ -363,16 +364,19 @@ export class PipelineEngine {
     const owned = sql`exists (select 1 from pipelines where id = ${id} and lease_owner = ${this.owner})`;
     const stepWhere = and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx), owned);
     const firstAttemptAt = Date.now();
-    if (signal.aborted) throw signal.reason;
-    await this.db
-      .update(pipelineSteps)
-      .set({ status: 'running', attempts: sql`${pipelineSteps.attempts} + 1`, startedAt: sql`coalesce(${pipelineSteps.startedAt}, now())` })
-      .where(stepWhere);
+    const startedAt = sql`coalesce(${pipelineSteps.startedAt}, now())`;
+    const oneMoreAttempt = sql`${pipelineSteps.attempts} + 1`;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) throw signal.reason;
       const t0 = performance.now();
       let error: string | null = null;
       let permanent = false;
+      // Most steps take milliseconds: their outcome is the one write. A step still going after a moment is shown
+      // as running (and a crash meanwhile leaves it pending or running; it runs again either way).
+      let marking: Promise<unknown> | null = null;
+      const slow = setTimeout(() => {
+        marking = this.db.update(pipelineSteps).set({ status: 'running', startedAt }).where(stepWhere).catch(() => {});
+      }, SHOW_RUNNING_AFTER_MS);
       try {
         if (!handler) throw new Error(`no handler for step ${step.name}`);
         await handler({ pipelineId: id, kind, subject, target: step.target, signal, log: log.child({ step: step.name, target: step.target }) }, step.params);
@@ -380,23 +384,32 @@ export class PipelineEngine {
         if (signal.aborted) throw signal.reason;
         error = err instanceof Error ? err.message : String(err);
         permanent = err instanceof PermanentStepError;
+      } finally {
+        clearTimeout(slow);
+        if (marking) await marking;
       }
       this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
       if (error === null) {
-        await this.db.update(pipelineSteps).set({ status: 'succeeded', error: null, finishedAt: new Date() }).where(stepWhere);
+        await this.db
+          .update(pipelineSteps)
+          .set({ status: 'succeeded', error: null, attempts: oneMoreAttempt, startedAt, finishedAt: new Date() })
+          .where(stepWhere);
         log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
         return true;
       }
       const policy = step.policy;
       if (permanent || attempt >= policy.maxAttempts || Date.now() - firstAttemptAt >= policy.deadlineMs) {
-        await this.db.update(pipelineSteps).set({ status: 'failed', error, finishedAt: new Date() }).where(stepWhere);
+        await this.db
+          .update(pipelineSteps)
+          .set({ status: 'failed', error, attempts: oneMoreAttempt, startedAt, finishedAt: new Date() })
+          .where(stepWhere);
         log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
         return false;
       }
+      // One write per retry: running, the attempt just made and its error.
+      await this.db.update(pipelineSteps).set({ status: 'running', error, attempts: oneMoreAttempt, startedAt }).where(stepWhere);
       if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
       await this.sleep(subject, backoffDelay(policy, attempt), signal);
-      // One write per retry: the last error, and the attempt about to start.
-      await this.db.update(pipelineSteps).set({ error, attempts: sql`${pipelineSteps.attempts} + 1` }).where(stepWhere);
     }
   }
 
