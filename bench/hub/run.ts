@@ -13,6 +13,8 @@ import { cpuPercent, percentile, row, rssMiB } from '../lib.ts';
 
 const sizes = (process.env.BENCH_HUB_N ?? '1000,5000').split(',').map(Number);
 const kills = Number(process.env.BENCH_HUB_KILLS ?? 20);
+/** `pglite`, `postgres` or both (default). */
+const backends = (process.env.BENCH_HUB_DB ?? 'pglite,postgres').split(',') as ('pglite' | 'postgres')[];
 const pgBase = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; done: Promise<{ welcomed: number; failed: number; connectMs: number }> } {
@@ -131,7 +133,7 @@ async function faultDetection(): Promise<string[]> {
 console.log('\n## bench/hub — N simulated agents on one manager, heartbeat 1 s');
 console.log('connect s: a fresh process connects all N at once until all are welcomed; CPU and RSS at steady state');
 console.log(row(['database', 'agents', 'ok/failed', 'connect s', 'mgr CPU %', 'mgr RSS MiB', 'setup s']));
-for (const backend of ['pglite', 'postgres'] as const) {
+for (const backend of backends) {
   for (const n of sizes) {
     const line = await hubRun(n, backend);
     console.log(line ?? row([backend, n, 'skipped: no PostgreSQL at ' + new URL(pgBase).host]));
