@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import PgBoss from 'pg-boss';
 import type { Database, Db } from '../db/client.ts';
-import { rowsOf } from '../db/migrate.ts';
+import { claimLease, renewLeases } from './leases.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
@@ -11,7 +11,6 @@ import type { Metrics } from '../metrics.ts';
 import { PermanentStepError, backoffDelay, type PipelineKind, type PipelineSpec, type StepHandler, type StepName } from './types.ts';
 
 const QUEUE = 'ocdn-pipeline';
-const LEASE_MS = 10_000;
 const RENEW_MS = 3_000;
 const ORPHAN_SCAN_MS = 5_000;
 const SHOW_RUNNING_AFTER_MS = 250;
@@ -108,11 +107,7 @@ export class PipelineEngine {
     // Only runs that were executing before the statement can be judged by its answer: a run leased while it was
     // in flight is simply not in it yet.
     const before = new Map(this.aborts);
-    const res = await this.db.execute<{ id: string }>(
-      sql`update pipelines set lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval
-          where lease_owner = ${this.owner} and status = 'running' returning id`,
-    );
-    const held = new Set(rowsOf<{ id: string }>(res).map((r) => r.id));
+    const held = await renewLeases(this.db, this.owner);
     for (const [id, ac] of before) {
       if (!held.has(id) && this.aborts.get(id) === ac) ac.abort(new Cancelled('lease lost'));
     }
@@ -249,28 +244,8 @@ export class PipelineEngine {
     return row?.status ?? null;
   }
 
-  /** Takes the lease if the run is free and no earlier run on its subject is unfinished. */
-  private async lease(id: string): Promise<{ kind: PipelineKind; subject: string } | null> {
-    return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .select({ subject: pipelines.subject, kind: pipelines.kind, status: pipelines.status })
-        .from(pipelines)
-        .where(eq(pipelines.id, id));
-      if (!row || (row.status !== 'pending' && row.status !== 'running')) return null;
-      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${'ocdn.pipeline:' + row.subject}))`);
-      const res = await tx.execute<{ id: string }>(sql`
-        update pipelines p set status = 'running', lease_owner = ${this.owner},
-          lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval, updated_at = now()
-        where p.id = ${id} and p.status in ('pending', 'running')
-          and (p.lease_owner is null or p.lease_until < now() or p.lease_owner = ${this.owner})
-          and not exists (
-            select 1 from pipelines o
-            where o.subject = p.subject and o.id <> p.id and o.status in ('pending', 'running')
-              and ((o.created_at, o.id) < (p.created_at, p.id) or (o.status = 'running' and o.lease_until > now()))
-          )
-        returning p.id`);
-      return rowsOf(res).length === 1 ? { kind: row.kind as PipelineKind, subject: row.subject } : null;
-    });
+  private lease(id: string): Promise<{ kind: PipelineKind; subject: string } | null> {
+    return claimLease(this.db, id, this.owner);
   }
 
   private async drive(id: string): Promise<void> {
