@@ -9,7 +9,7 @@ export const LEASE_MS = 10_000;
 
 /** Takes the lease of run `id` for `owner` if the run is free and no earlier run on its subject is unfinished. */
 export async function claimLease(db: Db, id: string, owner: string): Promise<{ kind: PipelineKind; subject: string } | null> {
-return db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
     const [row] = await tx
       .select({ subject: pipelines.subject, kind: pipelines.kind, status: pipelines.status })
       .from(pipelines)
