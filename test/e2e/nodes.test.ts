@@ -58,8 +58,11 @@ describe('nodes end to end', () => {
     const na = await node(a.id);
     assert.equal(na.connected, true);
     assert.equal(na.agentVersion, '0.1.0');
-    const run = await m.json(`/api/v1/pipelines/${a.pipelineId}`);
-    assert.equal(run.status, 'succeeded');
+    // The node is normal once the last step ran; the run itself is marked succeeded right after.
+    const run = await waitFor('ADD_NODE succeeded', async () => {
+      const p = await m.json(`/api/v1/pipelines/${a.pipelineId}`);
+      return p.status === 'succeeded' ? p : null;
+    });
     assert.deepEqual(run.steps.map((s: { status: string }) => s.status), ['succeeded', 'succeeded']);
   });
 
@@ -93,9 +96,11 @@ describe('nodes end to end', () => {
 
     startAgent('edge-a');
     await statusIs(a.id, 'normal');
-    const recovers = await m.json(`/api/v1/pipelines?kind=RECOVER_NODE&subject=${a.id}`);
+    const recovers = await waitFor('RECOVER_NODE succeeded', async () => {
+      const r = await m.json(`/api/v1/pipelines?kind=RECOVER_NODE&subject=${a.id}`);
+      return r.items.length > 0 && r.items.every((p: { status: string }) => p.status === 'succeeded') ? r : null;
+    });
     assert.equal(recovers.items.length, 1);
-    assert.equal(recovers.items[0].status, 'succeeded');
   });
 
   it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async () => {
@@ -108,9 +113,11 @@ describe('nodes end to end', () => {
     m = await startManagerProcess({ ...managerEnv, OCDN_HTTP_PORT: String(m.port) });
     startAgent('edge-c');
     await statusIs(c.id, 'normal', 30_000);
-    const runs = await m.json(`/api/v1/pipelines?kind=ADD_NODE&subject=${c.id}`);
+    const runs = await waitFor('ADD_NODE succeeded', async () => {
+      const r = await m.json(`/api/v1/pipelines?kind=ADD_NODE&subject=${c.id}`);
+      return r.items.every((p: { status: string }) => p.status === 'succeeded') ? r : null;
+    });
     assert.equal(runs.items.length, 1, 'one ADD_NODE run');
-    assert.equal(runs.items[0].status, 'succeeded');
     assert.equal(runs.items[0].steps[1].attempts, 1, 'OCDN_NODE_STATUS ran once');
     for (const name of ['edge-a', 'edge-b']) {
       const id = registered.get(name)!.id;
