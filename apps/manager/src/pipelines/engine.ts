@@ -336,8 +336,20 @@ export class PipelineEngine {
     if (step.status === 'succeeded') return true;
     const { id, kind, subject, signal, log } = run;
     const handler = this.opts.handlers[step.name as StepName];
-    const owned = sql`exists (select 1 from pipelines where id = ${id} and lease_owner = ${this.owner})`;
-    const stepWhere = and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx), owned);
+    /**
+     * Writes the step only while this replica holds the run. The run's row is locked (FOR SHARE) first, so a
+     * cancellation that changes the run's lease waits for this write or makes it a no-op; a subquery alone is not
+     * re-checked by PostgreSQL after a lock wait and let stale writes land over a cancellation.
+     */
+    const writeStep = (set: Partial<typeof pipelineSteps.$inferInsert> | Record<string, unknown>) =>
+      this.db.transaction(async (tx) => {
+        const [held] = await tx
+          .select({ id: pipelines.id })
+          .from(pipelines)
+          .where(and(eq(pipelines.id, id), eq(pipelines.leaseOwner, this.owner)))
+          .for('share');
+        if (held) await tx.update(pipelineSteps).set(set).where(and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.idx, step.idx)));
+      });
     const firstAttemptAt = Date.now();
     const startedAt = sql`coalesce(${pipelineSteps.startedAt}, now())`;
     const oneMoreAttempt = sql`${pipelineSteps.attempts} + 1`;
@@ -350,7 +362,7 @@ export class PipelineEngine {
       // as running (and a crash meanwhile leaves it pending or running; it runs again either way).
       let marking: Promise<unknown> | null = null;
       const slow = setTimeout(() => {
-        marking = this.db.update(pipelineSteps).set({ status: 'running', startedAt }).where(stepWhere).catch(() => {});
+        marking = writeStep({ status: 'running', startedAt }).catch(() => {});
       }, SHOW_RUNNING_AFTER_MS);
       try {
         if (!handler) throw new Error(`no handler for step ${step.name}`);
@@ -365,24 +377,18 @@ export class PipelineEngine {
       }
       this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
       if (error === null) {
-        await this.db
-          .update(pipelineSteps)
-          .set({ status: 'succeeded', error: null, attempts: oneMoreAttempt, startedAt, finishedAt: new Date() })
-          .where(stepWhere);
+        await writeStep({ status: 'succeeded', error: null, attempts: oneMoreAttempt, startedAt, finishedAt: new Date() });
         log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
         return true;
       }
       const policy = step.policy;
       if (permanent || attempt >= policy.maxAttempts || Date.now() - firstAttemptAt >= policy.deadlineMs) {
-        await this.db
-          .update(pipelineSteps)
-          .set({ status: 'failed', error, attempts: oneMoreAttempt, startedAt, finishedAt: new Date() })
-          .where(stepWhere);
+        await writeStep({ status: 'failed', error, attempts: oneMoreAttempt, startedAt, finishedAt: new Date() });
         log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
         return false;
       }
       // One write per retry: running, the attempt just made and its error.
-      await this.db.update(pipelineSteps).set({ status: 'running', error, attempts: oneMoreAttempt, startedAt }).where(stepWhere);
+      await writeStep({ status: 'running', error, attempts: oneMoreAttempt, startedAt });
       if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
       await this.sleep(subject, backoffDelay(policy, attempt), signal);
     }
