@@ -5,3 +5,4 @@ export * from './rpc.ts';
 export * from './token.ts';
 export * from './names.ts';
 export * from './env.ts';
+export * from './vod.ts';

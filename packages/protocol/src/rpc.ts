@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DomainName } from './names.ts';
 import { NodeRole } from './roles.ts';
+import { VodDeleteFileRequest, VodDeleteFileResponse, VodDfResponse, VodFilesResponse, VodTasksChangedRequest, VodTasksChangedResponse } from './vod.ts';
 
 /**
  * Methods the manager calls on an agent, over the socket (RPC frames) or over the agent's HTTP API.
@@ -72,6 +73,10 @@ export const RpcMethods = {
   'cdn.reload': { params: CdnReloadRequest, result: CdnReloadResponse },
   'cdn.verConf': { params: CdnVerConfRequest, result: CdnConfInfo },
   'cdn.listConf': { params: z.strictObject({}), result: CdnListConfResponse },
+  'vod.files': { params: z.strictObject({}), result: VodFilesResponse },
+  'vod.df': { params: z.strictObject({}), result: VodDfResponse },
+  'vod.deleteFile': { params: VodDeleteFileRequest, result: VodDeleteFileResponse },
+  'vod.tasksChanged': { params: VodTasksChangedRequest, result: VodTasksChangedResponse },
 } as const;
 export type RpcMethodName = keyof typeof RpcMethods;
 export type RpcParams<M extends RpcMethodName> = z.infer<(typeof RpcMethods)[M]['params']>;
