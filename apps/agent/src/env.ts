@@ -38,6 +38,14 @@ export const AgentEnv = z.object({
   OCDN_UNBOUND_CONTROL_CMD: command('unbound-control'),
   /** vod / vod-source roles: the file directory (a source server's SAN mount). */
   OCDN_FILES_DIR: z.string().min(1).default('/var/lib/ocdn/files'),
+  /** When set, the file directory counts as a disk of this many bytes (GET /df reports it); else the real disk. */
+  OCDN_FILES_CAPACITY_BYTES: z.coerce.number().int().positive().optional(),
+  /** vod role: how often the worker asks for its tasks (the manager also tells it at once when they change). */
+  OCDN_VOD_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  /** vod role: downloads at once from one source server. */
+  OCDN_VOD_DOWNLOAD_CONCURRENCY: z.coerce.number().int().positive().default(2),
+  /** vod role: cap on the bytes per second of all downloads together; 0 means no cap. */
+  OCDN_VOD_BANDWIDTH_BPS: z.coerce.number().int().nonnegative().default(0),
   /** Log level: error, warn, info, debug. */
   OCDN_LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
   /** Reconnect backoff cap. */

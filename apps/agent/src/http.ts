@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { NodeHeartbeatResponse } from '@ocdn/protocol';
+import type { ServedStats } from './vod/serve.ts';
+import type { FileStore } from './vod/store.ts';
 import { bearerMatches } from './auth.ts';
 import { AgentRpcError, type RpcDispatcher } from './rpc.ts';
 
@@ -8,6 +10,8 @@ export interface AgentHttpDeps {
   token: string;
   rpc: RpcDispatcher;
   heartbeat(): NodeHeartbeatResponse;
+  /** The vod / vod-source file API; `store()` throws role_not_enabled on a node without either role. */
+  vod?: { store(): Promise<FileStore>; stats: ServedStats };
 }
 
 const RPC_STATUS: Record<string, 400 | 404 | 409 | 500 | 503> = {
@@ -38,6 +42,19 @@ export function createAgentHttp(deps: AgentHttpDeps): Hono {
   });
 
   app.get('/heartbeat', (c) => c.json(deps.heartbeat()));
+
+  const vod = deps.vod;
+  if (vod) {
+    // GET|HEAD /files/:name is served before this app (straight to the socket); see createFileHandler.
+    app.get('/files', async (c) => c.json({ items: await (await vod.store()).list() }));
+    app.get('/df', async (c) => c.json(await (await vod.store()).df()));
+    app.delete('/files/:name', async (c) => {
+      const r = await (await vod.store()).remove(c.req.param('name'));
+      if (!r.deleted) return c.json({ error: { code: 'not_found', message: `no file ${r.name}` } }, 404);
+      return c.body(null, 204);
+    });
+    app.get('/stats', (c) => c.json({ served: vod.stats }));
+  }
 
   app.post('/rpc/:method', async (c) => {
     const text = await c.req.text();

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { PROTOCOL_VERSION, splitNodeToken, type NodeHeartbeatResponse, type NodeRole } from '@ocdn/protocol';
 import { parseAgentEnv, type AgentEnv } from './env.ts';
 import { createAgentHttp } from './http.ts';
@@ -8,6 +8,9 @@ import { ManagerLink } from './link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { NginxDriver } from './cdn/nginx.ts';
 import { AgentRpcError, RpcDispatcher } from './rpc.ts';
+import { createFileHandler, type ServedStats } from './vod/serve.ts';
+import { FileStore } from './vod/store.ts';
+import { VodWorker } from './vod/worker.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -57,10 +60,60 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   const heldConfigs = async () =>
     roles.includes('cdn') ? (await nginx.list()).map((c) => ({ kind: 'nginx', name: c.domain, version: c.version, hash: c.hash ?? '' })) : [];
 
-  const app = createAgentHttp({ token: env.OCDN_NODE_TOKEN, rpc, heartbeat });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: env.OCDN_AGENT_HOST, port: env.OCDN_AGENT_PORT }, () => resolve(s as Server));
-    (s as Server).once('error', reject);
+  // vod / vod-source: the file directory (a source's SAN mount) and, on a VOD server, the worker.
+  const files = new FileStore({ dir: env.OCDN_FILES_DIR, capacityBytes: env.OCDN_FILES_CAPACITY_BYTES });
+  let filesReady: Promise<void> | null = null;
+  const store = async () => {
+    if (rolesKnown && !roles.includes('vod') && !roles.includes('vod-source')) {
+      throw new AgentRpcError('role_not_enabled', 'this node has neither the vod nor the vod-source role');
+    }
+    filesReady ??= files.start().catch((err: unknown) => {
+      filesReady = null;
+      throw new AgentRpcError('driver_unavailable', `file directory ${env.OCDN_FILES_DIR} unusable: ${(err as Error).message}`);
+    });
+    await filesReady;
+    return files;
+  };
+  const worker = new VodWorker({
+    store: files,
+    managerUrl: env.OCDN_MANAGER_URL,
+    token: env.OCDN_NODE_TOKEN,
+    log: log.child({ component: 'vod-worker' }),
+    pollMs: env.OCDN_VOD_POLL_MS,
+    perSourceConcurrency: env.OCDN_VOD_DOWNLOAD_CONCURRENCY,
+    bandwidthBps: env.OCDN_VOD_BANDWIDTH_BPS,
+  });
+  let workerStarted = false;
+  rpc.register('vod.files', async () => ({ items: await (await store()).list() }));
+  rpc.register('vod.df', async () => (await store()).df());
+  rpc.register('vod.deleteFile', async (p) => (await store()).remove(p.name));
+  rpc.register('vod.tasksChanged', async () => {
+    if (workerStarted) worker.kick();
+    return { accepted: workerStarted };
+  });
+  const served: ServedStats = {};
+  const serveFile = createFileHandler({ store: files, token: env.OCDN_NODE_TOKEN, log, stats: served });
+
+  const app = createAgentHttp({ token: env.OCDN_NODE_TOKEN, rpc, heartbeat, vod: { store, stats: served } });
+  const honoListener = getRequestListener(app.fetch);
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const m = /^\/files\/([^/]+)$/.exec(url.pathname);
+    if (m && (req.method === 'GET' || req.method === 'HEAD')) {
+      store()
+        .then(() => serveFile(req, res, m[1]!, url.searchParams))
+        .catch((err: unknown) => {
+          if (res.headersSent) return void res.destroy();
+          const status = err instanceof AgentRpcError && err.code === 'role_not_enabled' ? 409 : 500;
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: (err as AgentRpcError).code ?? 'internal', message: (err as Error).message } }));
+        });
+      return;
+    }
+    void honoListener(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(env.OCDN_AGENT_PORT, env.OCDN_AGENT_HOST, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
 
@@ -75,6 +128,11 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
       roles = w.roles;
       rolesKnown = true;
       if (roles.includes('cdn')) void cdn().catch((err: unknown) => log.error({ err: (err as Error).message }, 'cdn role unavailable'));
+      if (roles.includes('vod') || roles.includes('vod-source')) void store().catch((err: unknown) => log.error({ err: (err as Error).message }, 'vod role unavailable'));
+      if (roles.includes('vod') && !workerStarted) {
+        workerStarted = true;
+        void store().then(() => worker.start(), () => {});
+      }
       log.info({ roles, heartbeatIntervalMs: w.heartbeatIntervalMs, managerVersion: w.managerVersion }, 'connected to manager');
     },
     onRequest: (method, params) => rpc.dispatch(method, params),
@@ -85,6 +143,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   return {
     port,
     async stop() {
+      await worker.stop();
       await link.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
