@@ -22,6 +22,7 @@ import { nodeStepHandlers } from './nodes/steps.ts';
 import { domainStepHandlers } from './domains/steps.ts';
 import { DriftRepair } from './domains/drift.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
+import { VodPlacement } from './vod/placement.ts';
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -111,6 +112,10 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     health = new HealthMonitor(ctx);
     await health.start();
     stops.push(() => health!.stop());
+    const vod = new VodPlacement(ctx);
+    vod.start();
+    stops.push(() => vod.stop());
+    ctx.vod = vod;
 
     const app = createHttpApp(ctx, admin);
     let port = env.OCDN_HTTP_PORT;

@@ -8,6 +8,7 @@ import type { Traffic } from './hub/traffic.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PipelineEngine } from './pipelines/engine.ts';
+import type { VodPlacement } from './vod/placement.ts';
 
 /** Everything a service needs; built once in app.ts and passed down. */
 export interface ManagerContext {
@@ -20,4 +21,6 @@ export interface ManagerContext {
   engine: PipelineEngine;
   metrics: Metrics;
   dns: { store: DnsRecordStore; provider: DnsProvider; server: BuiltinDns | null };
+  /** VOD placement loops (off without OCDN_VOD_META_DIR); set once started. */
+  vod?: VodPlacement;
 }

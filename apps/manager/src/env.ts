@@ -50,8 +50,24 @@ export const ManagerEnv = z
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Largest request body the HTTP API accepts, in bytes. */
     OCDN_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+    /** VOD placement: folder of `.hitcount.history` and `.grade.info`; placement is off when unset. */
+    OCDN_VOD_META_DIR: z.string().min(1).optional(),
+    /** Period of each VOD loop (heartbeat, file remover, task manager). */
+    OCDN_VOD_LOOP_MS: z.coerce.number().int().min(100).default(10_000),
+    /** Disk use % of a VOD server that starts eviction, and where eviction stops. */
+    OCDN_VOD_DISK_HIGH: z.coerce.number().min(1).max(100).default(90),
+    OCDN_VOD_DISK_LOW: z.coerce.number().min(0).max(100).default(80),
+    /** A task unchanged this long is taken out of the queue. */
+    OCDN_VOD_TASK_TIMEOUT_MS: z.coerce.number().int().min(1000).default(1_800_000),
+    /** Tasks at once per source server. */
+    OCDN_VOD_SOURCE_CONCURRENCY: positiveInt.default(2),
+    /** Lifetime of the signed URLs through which VOD servers fetch files from the sources. */
+    OCDN_VOD_URL_TTL_S: positiveInt.default(3600),
     })
   .superRefine((env, ctx) => {
+    if (env.OCDN_VOD_DISK_LOW >= env.OCDN_VOD_DISK_HIGH) {
+      ctx.addIssue({ code: 'custom', path: ['OCDN_VOD_DISK_LOW'], message: `must be below OCDN_VOD_DISK_HIGH (${env.OCDN_VOD_DISK_HIGH})` });
+    }
     if (env.OCDN_DNS_PROVIDER !== 'rfc2136') return;
     for (const key of ['OCDN_RFC2136_SERVER', 'OCDN_RFC2136_TSIG_NAME', 'OCDN_RFC2136_TSIG_SECRET'] as const) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required with OCDN_DNS_PROVIDER=rfc2136' });

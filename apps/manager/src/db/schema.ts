@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export interface RetryPolicy {
   /** Attempts in one run of the step before it fails (1 = no retry). */
@@ -140,3 +140,47 @@ export const domainNodes = pgTable(
   },
   (t) => [primaryKey({ columns: [t.domain, t.nodeId] }), index('domain_nodes_node').on(t.nodeId)],
 );
+
+/**
+ * VOD distribution tasks (the seed's "배포 schedule"): copy `file` from a source server onto a VOD server.
+ * `status`: ready, working, done, failed. A task the task manager takes out of the queue keeps its row, with
+ * `removedAt` and the reason, so that operators can still see it.
+ */
+export const vodTasks = pgTable(
+  'vod_tasks',
+  {
+    id: text('id').primaryKey(),
+    file: text('file').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    nodeId: text('node_id')
+      .notNull()
+      .references(() => nodes.id),
+    sourceNodeId: text('source_node_id')
+      .notNull()
+      .references(() => nodes.id),
+    status: text('status').notNull(),
+    bytesDone: bigint('bytes_done', { mode: 'number' }).notNull().default(0),
+    error: text('error'),
+    removedAt: ts('removed_at'),
+    removedReason: text('removed_reason'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('vod_tasks_queued_node').on(t.nodeId).where(sql`removed_at is null`),
+    index('vod_tasks_removed').on(t.removedAt),
+  ],
+);
+
+/** What each VOD or source server held when the placement loops last looked: its files and its disk. */
+export const vodInventory = pgTable('vod_inventory', {
+  nodeId: text('node_id')
+    .primaryKey()
+    .references(() => nodes.id),
+  /** [name, size] pairs. */
+  files: jsonb('files').$type<[string, number][]>().notNull(),
+  df: jsonb('df').$type<{ total: number; free: number; used: number; usedPercent: number } | null>(),
+  /** sha256 of the file list, so an unchanged list is not written again. */
+  filesHash: text('files_hash').notNull(),
+  checkedAt: ts('checked_at').notNull().defaultNow(),
+});

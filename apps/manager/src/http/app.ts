@@ -8,9 +8,10 @@ import { dnsRoutes } from '../dns/routes.ts';
 import { domainRoutes } from '../domains/routes.ts';
 import { nodeRoutes } from '../nodes/routes.ts';
 import { pipelineRoutes } from '../pipelines/routes.ts';
+import { vodRoutes } from '../vod/routes.ts';
 import { ApiError, renderError, validationError } from './errors.ts';
 
-export type AppEnv = { Variables: { requestStart: number } };
+export type AppEnv = { Variables: { requestStart: number; /** the calling node, on agent routes */ nodeId?: string } };
 
 export const MANAGER_VERSION = '0.1.0';
 
@@ -79,8 +80,10 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
   pipelineRoutes(ctx, app);
   dnsRoutes(ctx, app);
   domainRoutes(ctx, app);
+  vodRoutes(ctx, app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'nodeToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'ocdn manager API', version: MANAGER_VERSION, description: 'Admin API of the ocdn control plane' },

@@ -1,0 +1,109 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protocol';
+import type { ManagerContext } from '../context.ts';
+import type { AppEnv } from '../http/app.ts';
+import { ApiError, ErrorBody } from '../http/errors.ts';
+import { authenticateNodeToken } from '../nodes/agent-auth.ts';
+import { catalog } from './catalog.ts';
+import { agentTasks, listTasks, patchTask } from './tasks.ts';
+
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
+
+const CatalogItem = z
+  .object({
+    name: z.string(),
+    size: z.number().nullable(),
+    rank: z.number().nullable(),
+    locations: z.array(z.string()),
+    sources: z.array(z.string()),
+  })
+  .openapi('VodFile');
+const TaskBody = VodTask.extend({ queued: z.boolean(), removedReason: z.string().nullable() }).openapi('VodTask');
+
+export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/vod/files',
+      tags: ['vod'],
+      summary: 'The VOD catalog: every file with its rank, the VOD servers holding it and its sources',
+      request: {
+        query: z.strictObject({
+          limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'catalog page, by rank',
+          content: {
+            'application/json': {
+              schema: z.object({ items: z.array(CatalogItem), total: z.number().int(), issues: z.array(z.object({ file: z.string(), line: z.number(), message: z.string() })) }),
+            },
+          },
+        },
+        400: err('bad query'),
+        401: err('unauthorized'),
+      },
+    }),
+    async (c) => c.json(await catalog(ctx, c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/vod/tasks',
+      tags: ['vod'],
+      summary: 'Distribution tasks, queued and recently removed from the queue',
+      request: { query: z.strictObject({ status: VodTaskStatus.optional() }) },
+      responses: { 200: { description: 'tasks', content: { 'application/json': { schema: z.object({ items: z.array(TaskBody) }) } } }, 400: err('bad status'), 401: err('unauthorized') },
+    }),
+    async (c) => c.json({ items: await listTasks(ctx, c.req.valid('query').status) }, 200),
+  );
+
+  // The VOD servers' own routes: node token, not the admin token.
+  app.use('/api/v1/agent/vod/*', async (c, next) => {
+    const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    if (!token) throw new ApiError('unauthorized', 'missing bearer token (Authorization: Bearer <node token>)');
+    const node = await authenticateNodeToken(ctx.db, token);
+    if (!node) throw new ApiError('unauthorized', 'unknown or invalid node token');
+    if (!node.roles.includes('vod')) throw new ApiError('forbidden', 'this node does not have the vod role');
+    c.set('nodeId', node.nodeId);
+    return next();
+  });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/agent/vod/tasks',
+      tags: ['agent'],
+      summary: "The calling VOD server's queued tasks, with signed source URLs",
+      security: [{ nodeToken: [] }],
+      responses: { 200: { description: 'tasks', content: { 'application/json': { schema: z.object({ items: z.array(AgentVodTask) }) } } }, 401: err('unauthorized'), 403: err('not a vod node') },
+    }),
+    async (c) => c.json({ items: await agentTasks(ctx, c.get('nodeId')!) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/api/v1/agent/vod/tasks/{id}',
+      tags: ['agent'],
+      summary: 'Report progress or the outcome of a task: ready → working → done | failed',
+      security: [{ nodeToken: [] }],
+      request: {
+        params: z.object({ id: z.string().min(1).max(64) }),
+        body: { required: true, content: { 'application/json': { schema: VodTaskPatch } } },
+      },
+      responses: {
+        200: { description: 'the task', content: { 'application/json': { schema: TaskBody } } },
+        400: err('invalid input'),
+        401: err('unauthorized'),
+        403: err('task of another node'),
+        404: err('no such task'),
+        409: err('illegal transition, or the task left the queue'),
+      },
+    }),
+    async (c) => c.json(await patchTask(ctx, c.get('nodeId')!, c.req.valid('param').id, c.req.valid('json')), 200),
+  );
+}
