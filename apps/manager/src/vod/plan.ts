@@ -44,7 +44,8 @@ const byNodeId = (a: { nodeId: string }, b: { nodeId: string }) => (a.nodeId < b
 /**
  * The file remover. First, a file on more than one VOD server stays only on the one with the most free space.
  * Then, on a server above `highPercent` used, files go from the lowest rank (unranked first) up until it is at or
- * below `lowPercent`. A file with a task in progress (`busy`) is never deleted.
+ * below `lowPercent` (the copy a duplicate kept waits for the next cycle). A file with a task in progress (`busy`)
+ * is never deleted.
  */
 export function planRemovals(input: {
   ranks: Map<string, number>;
@@ -58,6 +59,8 @@ export function planRemovals(input: {
   const deletions: Deletion[] = [];
   const freed = new Map<string, number>();
   const gone = new Set<string>(); // `${nodeId}\n${name}`
+  // The copy a duplicate keeps is not evicted in the same cycle: that would leave the file on no server.
+  const kept = new Set<string>();
 
   const holders = new Map<string, ServerView[]>();
   for (const s of servers) {
@@ -71,6 +74,7 @@ export function planRemovals(input: {
     if (list.length < 2 || busy.has(name)) continue;
     let keep = list[0]!;
     for (const s of list) if ((s.df?.free ?? -1) > (keep.df?.free ?? -1)) keep = s;
+    kept.add(`${keep.nodeId}\n${name}`);
     for (const s of list) {
       if (s === keep) continue;
       const size = s.files!.get(name)!;
@@ -86,7 +90,7 @@ export function planRemovals(input: {
     let used = s.df.used - (freed.get(s.nodeId) ?? 0);
     if (pct(used) <= input.highPercent) continue;
     const candidates = [...s.files!]
-      .filter(([name]) => !busy.has(name) && !gone.has(`${s.nodeId}\n${name}`))
+      .filter(([name]) => !busy.has(name) && !gone.has(`${s.nodeId}\n${name}`) && !kept.has(`${s.nodeId}\n${name}`))
       .sort(([a], [b]) => rankOf(ranks, b) - rankOf(ranks, a) || (a < b ? -1 : a > b ? 1 : 0));
     for (const [name, size] of candidates) {
       if (pct(used) <= input.lowPercent) break;
