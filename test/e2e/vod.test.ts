@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../support/procs.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -33,6 +34,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   const tmp = tempDir('vod-e2e');
   const metaDir = join(tmp.path, 'meta');
   let m: ManagerHandle;
+  let tdb: TestDatabase | undefined;
   const servers: Record<'vod1' | 'vod2' | 'src', Server> = {} as never;
   // 8 small files ranked 1..8 on the source.
   const small = Array.from({ length: 8 }, (_, i) => `f${i + 1}.mpg`);
@@ -58,8 +60,9 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
 
   before(async () => {
     mkdirSync(metaDir);
+    if (process.env.TEST_DATABASE_URL) tdb = await createTestDatabase('postgres');
     m = await startManagerProcess({
-      OCDN_DATA_DIR: join(tmp.path, 'data'),
+      ...(tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: join(tmp.path, 'data') }),
       OCDN_VOD_META_DIR: metaDir,
       OCDN_VOD_LOOP_MS: '300',
       OCDN_VOD_SOURCE_CONCURRENCY: '1',
@@ -94,6 +97,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   after(async () => {
     await Promise.all(Object.values(servers).map((s) => s.proc?.stop()));
     await m?.proc.stop();
+    await tdb?.cleanup();
     tmp.remove();
   });
 
