@@ -50,7 +50,7 @@ describe('VOD file API of an agent', () => {
   });
 
   it('lists complete files only: no partial downloads, no symlink leaving the directory', async () => {
-    const r = await (await get('/files')).json();
+    const r = (await (await get("/files")).json()) as any;
     assert.deepEqual(r.items.map((f: { name: string }) => f.name), ['inside.mpg', 'movie.mpg', 'other.mpg']);
     assert.equal(r.items[1].size, body.length);
   });
@@ -94,7 +94,7 @@ describe('VOD file API of an agent', () => {
     for (const path of ['/files/..%2Fsecret', '/files/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd', '/files/%2Fetc%2Fpasswd', '/files/a%00b', '/files/.movie2.mpg.part', '/files/%ZZ', '/files/..%5Csecret']) {
       const r = await get(path);
       assert.equal(r.status, 400, path);
-      assert.match((await r.json()).error.message, /file name|percent-encoding/);
+      assert.match(((await r.json()) as any).error.message, /file name|percent-encoding/);
     }
     assert.equal((await get('/files/escape.mpg')).status, 404);
     assert.equal(await (await get('/files/inside.mpg')).text(), 'other', 'a symlink inside the directory is served');
@@ -116,7 +116,7 @@ describe('VOD file API of an agent', () => {
   });
 
   it('reports its configured capacity in /df, and deletes a file: 204, then 404', async () => {
-    const df = await (await get('/df')).json();
+    const df = (await (await get("/df")).json()) as any;
     assert.equal(df.total, 1024 * 1024);
     assert.ok(df.used >= body.length && df.free === df.total - df.used);
     writeFileSync(join(dir, 'gone.mpg'), 'x');
