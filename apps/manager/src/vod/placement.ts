@@ -4,7 +4,7 @@ import type { ManagerContext } from '../context.ts';
 import { nodes, vodInventory } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { MetaLoader, type VodMeta } from './meta.ts';
-import { planRemovals, planTasks, rankedOrder, withUnranked, type ServerView } from './plan.ts';
+import { planRemovals, planTasks, rankedOrder, unrankedOnSources, type ServerView } from './plan.ts';
 import { busyFiles, insertTasks, purgeRemoved, queuedTasks, removeFromQueue } from './tasks.ts';
 
 /** Advisory lock key: one replica runs the VOD loops. */
@@ -218,7 +218,8 @@ export class VodPlacement {
     const sources = all.filter((n) => n.roles.includes('vod-source')).map((n) => views.get(n.id)!);
     const queue = await queuedTasks(this.ctx);
     const plan = planTasks({
-      order: withUnranked(order, meta.ranks, sources),
+      order,
+      unranked: () => unrankedOnSources(meta.ranks, sources),
       sizes: meta.sizes,
       tasks: queue,
       vods,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { planRemovals, planTasks, rankedOrder, withUnranked, type QueuedTask, type ServerView } from './plan.ts';
+import { planRemovals, planTasks, rankedOrder, unrankedOnSources, type QueuedTask, type ServerView } from './plan.ts';
 
 const server = (nodeId: string, files: Record<string, number>, df?: { total: number; used: number }, healthy = true): ServerView => ({
   nodeId,
@@ -142,9 +142,17 @@ describe('task manager plan', () => {
     );
   });
 
-  it('ranks files the rank list does not name last, by name', () => {
+  it('ranks files the rank list does not name last, by name, and looks at them only when the ranked ones run out', () => {
     const r = ranks(['b']);
-    assert.deepEqual(withUnranked(rankedOrder(r), r, [server('s', { z: 1, b: 1, a: 1 })]), ['b', 'a', 'z']);
+    const sources = [server('s', { z: 1, b: 1, a: 1 })];
+    assert.deepEqual(unrankedOnSources(r, sources), ['a', 'z']);
+    const vods = [server('v', {}, { total: 100, used: 0 })];
+    let asked = 0;
+    const unranked = () => (asked++, unrankedOnSources(r, sources));
+    const one = planTasks({ ...base, concurrency: 1, order: rankedOrder(r), unranked, tasks: [], vods, sources });
+    assert.deepEqual([one.create.map((t) => t.file), asked], [['b'], 0]);
+    const three = planTasks({ ...base, concurrency: 3, order: rankedOrder(r), unranked, tasks: [], vods, sources });
+    assert.deepEqual(three.create.map((t) => t.file), ['b', 'a', 'z']);
   });
 
   it('never queues a file twice, never beyond the concurrency per source, never onto an unhealthy server (property)', () => {

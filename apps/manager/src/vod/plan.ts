@@ -110,18 +110,18 @@ export interface NewTask {
   sourceNodeId: string;
 }
 
-/**
- * The names in placement order: ranked files from rank 1 down, then files that the sources hold but the rank list
- * does not name (they rank last), by name. Built once per meta load; see `withUnranked`.
- */
+/** The ranked names from rank 1 down (ties by name). Built once per meta load. */
 export function rankedOrder(ranks: Map<string, number>): string[] {
-  return [...ranks.keys()].sort((a, b) => ranks.get(a)! - ranks.get(b)! || (a < b ? -1 : a > b ? 1 : 0));
+  const entries = [...ranks];
+  entries.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return entries.map((e) => e[0]);
 }
 
-export function withUnranked(order: string[], ranks: Map<string, number>, sources: ServerView[]): string[] {
+/** Files the sources hold that the rank list does not name: they rank last, by name. */
+export function unrankedOnSources(ranks: Map<string, number>, sources: ServerView[]): string[] {
   const extra = new Set<string>();
   for (const s of sources) if (s.files) for (const name of s.files.keys()) if (!ranks.has(name)) extra.add(name);
-  return extra.size ? order.concat([...extra].sort()) : order;
+  return [...extra].sort();
 }
 
 /**
@@ -133,6 +133,8 @@ export function withUnranked(order: string[], ranks: Map<string, number>, source
  */
 export function planTasks(input: {
   order: string[];
+  /** Names after `order`, asked for only when the ranked ones run out before the sources are full. */
+  unranked?: () => string[];
   sizes: Map<string, number>;
   tasks: QueuedTask[];
   vods: ServerView[];
@@ -171,11 +173,10 @@ export function planTasks(input: {
   for (const s of input.vods) if (s.files) for (const name of s.files.keys()) onVod.add(name);
 
   const create: NewTask[] = [];
-  const open = () => sources.some((s) => (perSource.get(s.nodeId) ?? 0) < input.concurrency);
-  if (vods.length === 0) return { remove, create };
-  for (const name of input.order) {
-    if (!open()) break;
-    if (queued.has(name) || onVod.has(name)) continue;
+  if (vods.length === 0 || sources.length === 0) return { remove, create };
+  let full = sources.filter((s) => (perSource.get(s.nodeId) ?? 0) >= input.concurrency).length;
+  const consider = (name: string): void => {
+    if (queued.has(name) || onVod.has(name)) return;
     let source: ServerView | undefined;
     let sourceLoad = Number.POSITIVE_INFINITY;
     for (const s of sources) {
@@ -185,7 +186,7 @@ export function planTasks(input: {
         sourceLoad = n;
       }
     }
-    if (!source) continue;
+    if (!source) return;
     const size = source.files!.get(name) ?? input.sizes.get(name) ?? 0;
     let target: ServerView | undefined;
     let targetRoom = -1;
@@ -197,11 +198,22 @@ export function planTasks(input: {
         targetRoom = room;
       }
     }
-    if (!target) continue;
+    if (!target) return;
     create.push({ file: name, size, nodeId: target.nodeId, sourceNodeId: source.nodeId });
-    perSource.set(source.nodeId, (perSource.get(source.nodeId) ?? 0) + 1);
+    perSource.set(source.nodeId, sourceLoad + 1);
+    if (sourceLoad + 1 >= input.concurrency) full++;
     reserved.set(target.nodeId, (reserved.get(target.nodeId) ?? 0) + size);
     queued.add(name);
+  };
+  for (const name of input.order) {
+    if (full >= sources.length) return { remove, create };
+    consider(name);
+  }
+  if (input.unranked && full < sources.length) {
+    for (const name of input.unranked()) {
+      if (full >= sources.length) break;
+      consider(name);
+    }
   }
   return { remove, create };
 }
