@@ -6,3 +6,4 @@ export * from './token.ts';
 export * from './names.ts';
 export * from './env.ts';
 export * from './vod.ts';
+export * from './forwarding.ts';

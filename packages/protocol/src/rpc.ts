@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DomainName } from './names.ts';
 import { NodeRole } from './roles.ts';
+import { DnsApplyRequest, DnsApplyResponse } from './forwarding.ts';
 import { VodDeleteFileRequest, VodDeleteFileResponse, VodDfResponse, VodFilesResponse, VodTasksChangedRequest, VodTasksChangedResponse } from './vod.ts';
 
 /**
@@ -73,6 +74,7 @@ export const RpcMethods = {
   'cdn.reload': { params: CdnReloadRequest, result: CdnReloadResponse },
   'cdn.verConf': { params: CdnVerConfRequest, result: CdnConfInfo },
   'cdn.listConf': { params: z.strictObject({}), result: CdnListConfResponse },
+  'dns.apply': { params: DnsApplyRequest, result: DnsApplyResponse },
   'vod.files': { params: z.strictObject({}), result: VodFilesResponse },
   'vod.df': { params: z.strictObject({}), result: VodDfResponse },
   'vod.deleteFile': { params: VodDeleteFileRequest, result: VodDeleteFileResponse },
