@@ -23,6 +23,7 @@ import { domainStepHandlers } from './domains/steps.ts';
 import { DriftRepair } from './domains/drift.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
 import { VodPlacement } from './vod/placement.ts';
+import { ForwardSync } from './forwarding/sync.ts';
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -116,6 +117,10 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     vod.start();
     stops.push(() => vod.stop());
     ctx.vod = vod;
+    const forwarding = new ForwardSync(ctx);
+    forwarding.start();
+    stops.push(() => forwarding.stop());
+    ctx.forwarding = forwarding;
 
     const app = createHttpApp(ctx, admin);
     let port = env.OCDN_HTTP_PORT;

@@ -9,6 +9,7 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PipelineEngine } from './pipelines/engine.ts';
 import type { VodPlacement } from './vod/placement.ts';
+import type { ForwardSync } from './forwarding/sync.ts';
 
 /** Everything a service needs; built once in app.ts and passed down. */
 export interface ManagerContext {
@@ -23,4 +24,6 @@ export interface ManagerContext {
   dns: { store: DnsRecordStore; provider: DnsProvider; server: BuiltinDns | null };
   /** VOD placement loops (off without OCDN_VOD_META_DIR); set once started. */
   vod?: VodPlacement;
+  /** Forward-zone scheduler and push to the DNS nodes; set once started. */
+  forwarding?: ForwardSync;
 }

@@ -50,6 +50,21 @@ export const ManagerEnv = z
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Largest request body the HTTP API accepts, in bytes. */
     OCDN_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+    /** IANA zone for time schedulers without their own; unset: the system's zone. */
+    OCDN_TZ: z
+      .string()
+      .min(1)
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be an IANA time zone such as Europe/Berlin')
+      .optional(),
+    /** Period of the forward-zone scheduler; ticks fall on its boundaries. */
+    OCDN_FORWARD_TICK_MS: z.coerce.number().int().min(100).default(60_000),
     /** VOD placement: folder of `.hitcount.history` and `.grade.info`; placement is off when unset. */
     OCDN_VOD_META_DIR: z.string().min(1).optional(),
     /** Period of each VOD loop (heartbeat, file remover, task manager). */

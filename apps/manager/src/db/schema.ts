@@ -184,3 +184,67 @@ export const vodInventory = pgTable('vod_inventory', {
   filesHash: text('files_hash').notNull(),
   checkedAt: ts('checked_at').notNull().defaultNow(),
 });
+
+/** DNS forwarding: views (`default` always exists). */
+export const fwdViews = pgTable('fwd_views', {
+  name: text('name').primaryKey(),
+  matchClients: jsonb('match_clients').$type<string[]>().notNull(),
+  comment: text('comment').notNull().default(''),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Forwarder groups: resolver addresses (`ip` or `ip:port`, IPv6 as `[ip]:port`). */
+export const fwdForwarderGroups = pgTable('fwd_forwarder_groups', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  addresses: jsonb('addresses').$type<string[]>().notNull(),
+  comment: text('comment').notNull().default(''),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Domain groups: no domain of one group equals, contains or is contained by a domain of another. */
+export const fwdDomainGroups = pgTable('fwd_domain_groups', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  domains: jsonb('domains').$type<string[]>().notNull(),
+  comment: text('comment').notNull().default(''),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Time schedulers; `version` grows with every change (overlap results are cached by it). */
+export const fwdTimeSchedulers = pgTable('fwd_time_schedulers', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  timeType: text('time_type').notNull(),
+  timePeriods: jsonb('time_periods').$type<{ beginTime: string; endTime: string }[]>().notNull(),
+  timezone: text('timezone'),
+  comment: text('comment').notNull().default(''),
+  version: integer('version').notNull().default(1),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Forward zones under a view. `active`: in effect on the DNS nodes as of the last tick or change. */
+export const fwdZones = pgTable(
+  'fwd_zones',
+  {
+    id: text('id').primaryKey(),
+    view: text('view')
+      .notNull()
+      .references(() => fwdViews.name),
+    forwardItemType: text('forward_item_type').notNull(),
+    domain: text('domain'),
+    domainGroupIds: jsonb('domain_group_ids').$type<string[]>().notNull(),
+    forwarderGroupIds: jsonb('forwarder_group_ids').$type<string[]>().notNull(),
+    timeScheduler: text('time_scheduler').references(() => fwdTimeSchedulers.id),
+    forwardStyle: text('forward_style').notNull(),
+    comment: text('comment').notNull().default(''),
+    active: boolean('active').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('fwd_zones_view').on(t.view)],
+);

@@ -9,6 +9,7 @@ import { domainRoutes } from '../domains/routes.ts';
 import { nodeRoutes } from '../nodes/routes.ts';
 import { pipelineRoutes } from '../pipelines/routes.ts';
 import { vodRoutes } from '../vod/routes.ts';
+import { forwardingRoutes } from '../forwarding/routes.ts';
 import { ApiError, renderError, validationError } from './errors.ts';
 
 export type AppEnv = { Variables: { requestStart: number; /** the calling node, on agent routes */ nodeId?: string } };
@@ -81,6 +82,7 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
   dnsRoutes(ctx, app);
   domainRoutes(ctx, app);
   vodRoutes(ctx, app);
+  forwardingRoutes(ctx, app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'nodeToken', { type: 'http', scheme: 'bearer' });

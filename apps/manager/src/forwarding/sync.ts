@@ -1,0 +1,129 @@
+import { inArray, ne } from 'drizzle-orm';
+import type { DnsApplyRequest } from '@ocdn/protocol';
+import type { ManagerContext } from '../context.ts';
+import { fwdZones, nodes } from '../db/schema.ts';
+import type { AgentConnection } from '../hub/connection.ts';
+import { evaluate, loadModel } from './model.ts';
+import { defaultTz } from './service.ts';
+
+/** Advisory lock key: one replica runs the tick. */
+const TICK_LOCK = 7_242_202;
+
+/**
+ * The forward-zone scheduler and the push to the DNS nodes. Every OCDN_FORWARD_TICK_MS, on the period's
+ * boundaries, one replica evaluates every zone: zones whose state flipped are marked, and when the desired state of
+ * the DNS nodes differs from what a node last took, it is sent (nothing changed → nothing sent). A change through
+ * the API is sent at once; a node that connects with another state than the desired one gets it.
+ */
+export class ForwardSync {
+  private timer: NodeJS.Timeout | undefined;
+  private release: (() => Promise<void>) | null = null;
+  /** nodeId → hash of the state it last took. */
+  private readonly applied = new Map<string, string>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private readonly onConnect = (conn: AgentConnection) => {
+    // The hello says what forwarding state the node holds (an agent that does not know its roles yet says none);
+    // push() sends the desired one to dns nodes that lack it.
+    const held = conn.hello.configs.find((c) => c.kind === 'dns')?.hash;
+    if (held) this.applied.set(conn.nodeId, held);
+    else this.applied.delete(conn.nodeId);
+    this.changed();
+  };
+
+  constructor(private readonly ctx: ManagerContext) {}
+
+  start(): void {
+    this.ctx.hub.on('connected', this.onConnect);
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ctx.hub.off('connected', this.onConnect);
+    await this.running?.catch(() => {});
+    await this.release?.().catch(() => {});
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const period = this.ctx.env.OCDN_FORWARD_TICK_MS;
+    const wait = period - (Date.now() % period) + 5; // just past the boundary
+    this.timer = setTimeout(() => {
+      void this.tick().finally(() => this.schedule());
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** One tick: only the replica holding the lock evaluates. */
+  async tick(): Promise<void> {
+    this.release ??= await this.ctx.database.tryLock(TICK_LOCK).catch(() => null);
+    if (!this.release) return;
+    await this.run('tick');
+  }
+
+  /** Something changed (API, a node connected): bring the DNS nodes up to date now. */
+  changed(): void {
+    void this.run('change');
+  }
+
+  private run(why: 'tick' | 'change'): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    const run: Promise<void> = this.sync(why)
+      .then(() => {})
+      .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message, component: 'forwarding' }, 'forwarding sync failed; trying again next tick'))
+      .finally(() => {
+        this.running = null;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          void this.run('change');
+        }
+      });
+    this.running = run;
+    return run;
+  }
+
+  /** Evaluates every zone at `now`, records flipped states, and pushes the state to nodes that lack it. */
+  async sync(why: string, now = Date.now()): Promise<{ flipped: number; pushed: string[] }> {
+    const t0 = performance.now();
+    const model = await loadModel(this.ctx.db, defaultTz(this.ctx));
+    const { active, desired } = evaluate(model, now);
+    const on = model.zones.filter((z) => active.get(z.id) && !z.active).map((z) => z.id);
+    const off = model.zones.filter((z) => !active.get(z.id) && z.active).map((z) => z.id);
+    if (on.length) await this.ctx.db.update(fwdZones).set({ active: true }).where(inArray(fwdZones.id, on));
+    if (off.length) await this.ctx.db.update(fwdZones).set({ active: false }).where(inArray(fwdZones.id, off));
+    const pushed = await this.push(desired);
+    const evalMs = Math.round(performance.now() - t0);
+    if (why === 'tick' || on.length || off.length || pushed.length) {
+      this.ctx.log.info({ component: 'forwarding', why, zones: model.zones.length, on: on.length, off: off.length, pushed, ms: evalMs }, 'forwarding cycle');
+    }
+    return { flipped: on.length + off.length, pushed };
+  }
+
+  private async push(desired: DnsApplyRequest): Promise<string[]> {
+    const rows = await this.ctx.db.select().from(nodes).where(ne(nodes.status, 'delete'));
+    const targets = rows.filter((n) => (n.roles as string[]).includes('dns') && n.status === 'normal' && this.applied.get(n.id) !== desired.hash);
+    const pushed: string[] = [];
+    await Promise.all(
+      targets.map(async (n) => {
+        const log = this.ctx.log.child({ component: 'forwarding', nodeId: n.id });
+        try {
+          const r = await this.ctx.traffic.call({ id: n.id, ip: n.ip, agentPort: n.agentPort, token: n.token }, 'dns.apply', desired, { timeoutMs: 60_000 });
+          this.applied.set(n.id, r.hash);
+          pushed.push(n.id);
+          if (r.warnings.length) log.warn({ warnings: r.warnings }, 'DNS node applied forwarding with warnings');
+          log.info({ driver: r.driver, changed: r.changed, flushed: r.flushed.length }, 'forwarding applied');
+        } catch (err) {
+          this.applied.delete(n.id);
+          log.warn({ err: (err as Error).message }, 'DNS node refused or missed the forwarding state; it keeps its last good one');
+        }
+      }),
+    );
+    return pushed;
+  }
+}
