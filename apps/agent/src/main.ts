@@ -7,6 +7,7 @@ import { createAgentHttp } from './http.ts';
 import { ManagerLink } from './link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { NginxDriver } from './cdn/nginx.ts';
+import { DnsDriver } from './dns/driver.ts';
 import { AgentRpcError, RpcDispatcher } from './rpc.ts';
 import { createFileHandler, type ServedStats } from './vod/serve.ts';
 import { FileStore } from './vod/store.ts';
@@ -57,8 +58,24 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   rpc.register('cdn.reload', async (p) => (await cdn()).reload(p.domain));
   rpc.register('cdn.verConf', async (p) => (await cdn()).info(p.domain));
   rpc.register('cdn.listConf', async () => ({ items: await (await cdn()).list() }));
-  const heldConfigs = async () =>
-    roles.includes('cdn') ? (await nginx.list()).map((c) => ({ kind: 'nginx', name: c.domain, version: c.version, hash: c.hash ?? '' })) : [];
+  const dns = new DnsDriver({
+    driver: env.OCDN_DNS_DRIVER,
+    bindIncludeDir: env.OCDN_BIND_INCLUDE_DIR,
+    bindCheckconfCmd: env.OCDN_BIND_CHECKCONF_CMD,
+    rndcCmd: env.OCDN_RNDC_CMD,
+    unboundIncludeFile: env.OCDN_UNBOUND_INCLUDE_FILE,
+    unboundCheckconfCmd: env.OCDN_UNBOUND_CHECKCONF_CMD,
+    unboundControlCmd: env.OCDN_UNBOUND_CONTROL_CMD,
+    log: log.child({ driver: env.OCDN_DNS_DRIVER }),
+  });
+  rpc.register('dns.apply', async (p) => {
+    requireRole('dns');
+    return dns.apply(p);
+  });
+  const heldConfigs = async () => [
+    ...(roles.includes('cdn') ? (await nginx.list()).map((c) => ({ kind: 'nginx', name: c.domain, version: c.version, hash: c.hash ?? '' })) : []),
+    ...(roles.includes('dns') ? await dns.held().then((h) => (h ? [{ kind: 'dns', name: 'forwarding', version: null, hash: h.hash }] : []), () => []) : []),
+  ];
 
   // vod / vod-source: the file directory (a source's SAN mount) and, on a VOD server, the worker.
   const files = new FileStore({ dir: env.OCDN_FILES_DIR, capacityBytes: env.OCDN_FILES_CAPACITY_BYTES });
