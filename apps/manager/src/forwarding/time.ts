@@ -121,8 +121,9 @@ export function compileScheduler(type: TimeType | 'yearly', periods: TimePeriodI
 }
 
 export function assertTimeZone(tz: string): void {
+  if (formatters.has(tz)) return;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    formatter(tz);
   } catch {
     throw new TimeSpecError('timezone', `"${tz}" is not an IANA time zone`);
   }
@@ -247,24 +248,28 @@ const DAY = 86_400_000;
  * overlapping each other. The work is proportional to the number of cycles (days, weeks, years) in the range.
  */
 export function occurrences(s: CompiledScheduler, from: number, to: number): Interval[] {
-  const out: Interval[] = [];
+  return [...eachOccurrence(s, from, to)].sort((a, b) => a.start - b.start);
+}
+
+/** The same, lazily and in no particular order: overlap stops at the first meeting. */
+export function* eachOccurrence(s: CompiledScheduler, from: number, to: number): Generator<Interval> {
   const tz = s.timezone;
-  const push = (bLocal: number, eLocal: number) => {
-    for (const iv of wallClockSpan(tz, bLocal, eLocal)) if (iv.end > from && iv.start < to) out.push(iv);
-  };
+  function* push(bLocal: number, eLocal: number): Generator<Interval> {
+    for (const iv of wallClockSpan(tz, bLocal, eLocal)) if (iv.end > from && iv.start < to) yield iv;
+  }
   const at = (y: number, mo: number, d: number, h: number, mi: number) => Date.UTC(y, mo - 1, d, h, mi);
   const first = wallClock(tz, from - 2 * DAY);
   if (s.type === 'date') {
-    for (const p of s.periods) push(at(p.b.y, p.b.mo, p.b.d, p.b.h, p.b.mi), at(p.e.y, p.e.mo, p.e.d, p.e.h, p.e.mi));
+    for (const p of s.periods) yield* push(at(p.b.y, p.b.mo, p.b.d, p.b.h, p.b.mi), at(p.e.y, p.e.mo, p.e.d, p.e.h, p.e.mi));
   } else if (s.type === 'daily') {
     // One step per local day, from two days before `from` (a wrapping period began the day before).
     for (let day = Date.UTC(first.y, first.mo - 1, first.d); day <= to + 2 * DAY; day += DAY) {
-      for (const p of s.periods) push(day + p.begin * 60_000, day + (p.wraps ? p.end + 1440 : p.end) * 60_000);
+      for (const p of s.periods) yield* push(day + p.begin * 60_000, day + (p.wraps ? p.end + 1440 : p.end) * 60_000);
     }
   } else if (s.type === 'weekly') {
     const sunday = Date.UTC(first.y, first.mo - 1, first.d) - first.wd * DAY - 7 * DAY;
     for (let week = sunday; week - 7 * DAY <= to + 2 * DAY; week += 7 * DAY) {
-      for (const p of s.periods) push(week + p.begin * 60_000, week + (p.wraps ? p.end + 7 * 1440 : p.end) * 60_000);
+      for (const p of s.periods) yield* push(week + p.begin * 60_000, week + (p.wraps ? p.end + 7 * 1440 : p.end) * 60_000);
     }
   } else {
     const last = wallClock(tz, to + 2 * DAY).y;
@@ -273,11 +278,10 @@ export function occurrences(s: CompiledScheduler, from: number, to: number): Int
         // Feb 29 exists only in leap years: such a period begins or ends on Mar 1 elsewhere (a clock rolls over).
         const b = at(y, p.b.mo, p.b.d, p.b.h, p.b.mi);
         const e = at(p.wraps ? y + 1 : y, p.e.mo, p.e.d, p.e.h, p.e.mi);
-        push(b, e);
+        yield* push(b, e);
       }
     }
   }
-  return out.sort((a, b) => a.start - b.start);
 }
 
 /** How far ahead overlap looks for recurring schedulers: 28 years hold every weekday/date alignment of this era. */
@@ -308,13 +312,43 @@ export function schedulersOverlap(a: CompiledScheduler, b: CompiledScheduler, no
   const from = range?.from ?? now;
   const to = range?.to ?? horizonFor(a, b, now);
   const [sparse, dense] = DENSITY[a.type] <= DENSITY[b.type] ? [a, b] : [b, a];
-  for (const iv of occurrences(sparse, from, to)) {
+  const short = (s: CompiledScheduler) => s.type === 'daily' || s.type === 'weekly';
+  if (!range && short(a) && short(b) && a.timezone === b.timezone) return weekOverlap(a, b);
+  for (const iv of eachOccurrence(sparse, from, to)) {
     const lo = Math.max(iv.start, from);
     const hi = Math.min(iv.end, to);
     if (hi <= lo) continue;
-    for (const jv of occurrences(dense, lo, hi)) if (Math.max(jv.start, lo) < Math.min(jv.end, hi)) return true;
+    // Fifteen days hold two whole weeks, and a DST gap can swallow a daily or weekly window in only one of them.
+    if (short(dense) && hi - lo >= 15 * DAY) return true;
+    for (const jv of eachOccurrence(dense, lo, hi)) if (Math.max(jv.start, lo) < Math.min(jv.end, hi)) return true;
   }
   return false;
+}
+
+/** Minute-of-week intervals [begin, end) of a daily or weekly scheduler; what runs past the week's end wraps. */
+function weekIntervals(s: CompiledScheduler): [number, number][] {
+  const W = 7 * 1440;
+  const out: [number, number][] = [];
+  const add = (b: number, e: number) => {
+    if (e <= W) out.push([b, e]);
+    else out.push([b, W], [0, e - W]);
+  };
+  for (const p of s.periods) {
+    const len = p.wraps ? p.end + (s.type === 'weekly' ? W : 1440) - p.begin : p.end - p.begin;
+    if (s.type === 'weekly') add(p.begin, p.begin + len);
+    else for (let d = 0; d < 7; d++) add(d * 1440 + p.begin, d * 1440 + p.begin + len);
+  }
+  return out;
+}
+
+/**
+ * Two daily/weekly schedulers of one zone meet exactly when their minute-of-week sets meet: the wall clock shows
+ * every minute of the week, week after week (a DST gap hides a minute only one week a year).
+ */
+function weekOverlap(a: CompiledScheduler, b: CompiledScheduler): boolean {
+  const x = weekIntervals(a);
+  const y = weekIntervals(b);
+  return x.some(([b1, e1]) => y.some(([b2, e2]) => Math.max(b1, b2) < Math.min(e1, e2)));
 }
 
 /** Whether a scheduler has any moment in effect from `now` on (a date scheduler whose periods are past has none). */
