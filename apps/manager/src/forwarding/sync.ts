@@ -93,8 +93,8 @@ export class ForwardSync {
     const t0 = performance.now();
     const model = await loadModel(this.ctx.db, defaultTz(this.ctx));
     const { active, desired } = evaluate(model, now);
-    const on = model.zones.filter((z) => active.get(z.id) && !z.active).map((z) => z.id);
-    const off = model.zones.filter((z) => !active.get(z.id) && z.active).map((z) => z.id);
+    const on = model.zones.filter((z, i) => active[i] && !z.active).map((z) => z.id);
+    const off = model.zones.filter((z, i) => !active[i] && z.active).map((z) => z.id);
     if (on.length) await this.ctx.db.update(fwdZones).set({ active: true }).where(inArray(fwdZones.id, on));
     if (off.length) await this.ctx.db.update(fwdZones).set({ active: false }).where(inArray(fwdZones.id, off));
     const pushed = await this.push(desired);

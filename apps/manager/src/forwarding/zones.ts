@@ -49,7 +49,7 @@ function checkRefs(m: ForwardModel, z: Pick<ZoneRow, 'forwarderGroupIds' | 'doma
 
 /** The zone's state at `now` (its scheduler's verdict, or always on). */
 function activeNow(m: ForwardModel, z: ZoneRow): boolean {
-  return evaluate({ ...m, zones: [z], views: [] }, Date.now()).active.get(z.id) ?? false;
+  return evaluate({ ...m, zones: [z], views: [] }, Date.now()).active[0] ?? false;
 }
 
 export async function listZones(ctx: ManagerContext, view: string) {
