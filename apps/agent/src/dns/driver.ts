@@ -18,6 +18,9 @@ export interface DnsDriverOptions {
   log: Logger;
 }
 
+/** Changed zones of one view flushed one by one; more than this and the view's cache is flushed whole. */
+const FLUSH_ZONES_MAX = 20;
+
 interface State {
   hash: string;
   views: DnsViewState[];
@@ -101,10 +104,16 @@ export class DnsDriver {
     }
     const flushed: string[] = [];
     if (this.opts.driver === 'bind') {
-      for (const f of flush) {
-        const r = await this.run([...this.opts.rndcCmd, 'flushtree', f.zone, f.view]);
-        if (r.ok) flushed.push(`${f.view}/${f.zone}`);
-        else warnings.push(`rndc flushtree ${f.zone} ${f.view}: ${r.output}`);
+      // One flushtree per changed zone; past FLUSH_ZONES_MAX in a view, one flush of the view's whole cache.
+      const byView = new Map<string, string[]>();
+      for (const f of flush) byView.set(f.view, [...(byView.get(f.view) ?? []), f.zone]);
+      for (const [view, zones] of byView) {
+        const cmds = zones.length > FLUSH_ZONES_MAX ? [['flush', view]] : zones.map((z) => ['flushtree', z, view]);
+        for (const cmd of cmds) {
+          const r = await this.run([...this.opts.rndcCmd, ...cmd]);
+          if (!r.ok) warnings.push(`rndc ${cmd.join(' ')}: ${r.output}`);
+        }
+        flushed.push(...zones.map((z) => `${view}/${z}`));
       }
     } else if (previous.size > 0) {
       // `unbound-control reload` starts with an empty cache: every changed zone is flushed with it.
@@ -119,7 +128,8 @@ export class DnsDriver {
   private async run(cmd: string[]): Promise<{ ok: boolean; output: string }> {
     const [file, ...args] = cmd;
     try {
-      const r = await execa(file!, args, { reject: false, timeout: 60_000, all: true, stdin: 'ignore' });
+      // 20 s: a resolver that stops answering its control channel fails this apply (files restored) and the next one retries.
+      const r = await execa(file!, args, { reject: false, timeout: 20_000, all: true, stdin: 'ignore' });
       const output = (r.all ?? '').trim().slice(-4000) || (r.timedOut ? `${file} timed out` : (r.shortMessage ?? `${file} failed`));
       return { ok: r.exitCode === 0 && !r.timedOut, output };
     } catch (err) {
