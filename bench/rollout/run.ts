@@ -14,7 +14,9 @@ async function main(): Promise<void> {
   let m: ManagerHandle | undefined;
   const agents: Proc[] = [];
   try {
-    m = await startManagerProcess({ OCDN_DATA_DIR: join(dir.path, 'data'), OCDN_LOG_LEVEL: 'warn' });
+    // BENCH_ROLLOUT_DATABASE_URL runs the manager on PostgreSQL instead of the embedded database.
+    const dbUrl = process.env.BENCH_ROLLOUT_DATABASE_URL;
+    m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn' });
     const recs: string[] = [];
     for (let i = 0; i < agentCount; i++) {
       const ip = `127.0.2.${i + 1}`;
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
     const totalS = (performance.now() - t0) / 1000;
     const reloads = recs.map((r) => (existsSync(r) ? readFileSync(r, 'utf8').split('\n').filter(Boolean).length : 0));
     const windows = Math.ceil((totalS * 1000) / 100); // 100 ms coalescing window
-    console.log(`\n## bench/rollout — ${domainCount} domains onto ${agentCount} agents (reload only recorded), embedded database`);
+    console.log(`\n## bench/rollout — ${domainCount} domains onto ${agentCount} agents (reload only recorded), ${dbUrl ? 'PostgreSQL' : 'embedded database'}`);
     console.log(row(['domains', 'agents', 'posted s', 'all done s', 'reloads/node max', 'avg', 'windows']));
     console.log(row([domainCount, agentCount, postedS, totalS, Math.max(...reloads), reloads.reduce((a, b) => a + b, 0) / reloads.length, windows]));
   } finally {
