@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { CdnConfInfo, CdnReloadResponse } from '@ocdn/protocol';
 import type { Logger } from '../log.ts';
+import { runCommand } from '../exec.ts';
 import { AgentRpcError } from '../rpc.ts';
 import { confinedPath, sha256Hex, writeFileAtomic } from './files.ts';
 
@@ -165,14 +165,7 @@ export class NginxDriver {
     else await writeFileAtomic(path, previous);
   }
 
-  private async run(cmd: string[]): Promise<{ ok: boolean; output: string }> {
-    const [file, ...args] = cmd;
-    try {
-      const r = await execa(file!, args, { reject: false, timeout: this.opts.commandTimeoutMs ?? 30_000, all: true, stdin: 'ignore' });
-      const output = (r.all ?? '').trim().slice(-4000) || (r.timedOut ? `${file} timed out` : (r.shortMessage ?? `${file} failed`));
-      return { ok: r.exitCode === 0 && !r.timedOut, output };
-    } catch (err) {
-      return { ok: false, output: (err as Error).message };
-    }
+  private run(cmd: string[]): Promise<{ ok: boolean; output: string }> {
+    return runCommand(cmd, this.opts.commandTimeoutMs ?? 30_000);
   }
 }

@@ -1,9 +1,9 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import type { DnsApplyRequest, DnsApplyResponse, DnsViewState } from '@ocdn/protocol';
 import { confinedPath, writeFileAtomic } from '../cdn/files.ts';
 import type { Logger } from '../log.ts';
+import { runCommand } from '../exec.ts';
 import { AgentRpcError } from '../rpc.ts';
 import { changedZones, renderBindView, renderUnbound } from './render.ts';
 
@@ -125,15 +125,8 @@ export class DnsDriver {
     return { hash: req.hash, changed: this.opts.driver === 'bind' ? changedViews : previous.size ? ['default'] : [], flushed, warnings, driver: this.opts.driver };
   }
 
-  private async run(cmd: string[]): Promise<{ ok: boolean; output: string }> {
-    const [file, ...args] = cmd;
-    try {
-      // 20 s: a resolver that stops answering its control channel fails this apply (files restored) and the next one retries.
-      const r = await execa(file!, args, { reject: false, timeout: 20_000, all: true, stdin: 'ignore' });
-      const output = (r.all ?? '').trim().slice(-4000) || (r.timedOut ? `${file} timed out` : (r.shortMessage ?? `${file} failed`));
-      return { ok: r.exitCode === 0 && !r.timedOut, output };
-    } catch (err) {
-      return { ok: false, output: (err as Error).message };
-    }
+  /** 20 s: a resolver that stops answering its control channel fails this apply (files restored); the next retries. */
+  private run(cmd: string[]): Promise<{ ok: boolean; output: string }> {
+    return runCommand(cmd, 20_000);
   }
 }

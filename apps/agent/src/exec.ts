@@ -1,0 +1,16 @@
+import { execa } from 'execa';
+
+/**
+ * Runs an operator-configured command as an argument list (never through a shell) with a timeout, and returns
+ * whether it succeeded with the tail of its combined output (what nginx, BIND or Unbound said).
+ */
+export async function runCommand(cmd: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  const [file, ...args] = cmd;
+  try {
+    const r = await execa(file!, args, { reject: false, timeout: timeoutMs, all: true, stdin: 'ignore' });
+    const output = (r.all ?? '').trim().slice(-4000) || (r.timedOut ? `${file} timed out` : (r.shortMessage ?? `${file} failed`));
+    return { ok: r.exitCode === 0 && !r.timedOut, output };
+  } catch (err) {
+    return { ok: false, output: (err as Error).message };
+  }
+}
