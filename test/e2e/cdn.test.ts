@@ -183,7 +183,11 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     await agents[0]!.kill9();
     await waitFor('the dead node to leave DNS', async () => (await digA(name)).ips.join() === NODE_IPS[1], { timeoutMs: 10_000, intervalMs: 50 });
     t.diagnostic(`node killed → address gone from DNS: ${Math.round(performance.now() - killedAt)} ms`);
-    const d = await m.json('/api/v1/domains/shop.example.com');
+    // OCDN_DEL_DNS withdraws the address one step before OCDN_DOMAIN_NODE marks the node fault: wait for that step.
+    const d = await waitFor('the domain node marked fault', async () => {
+      const dom = await m!.json('/api/v1/domains/shop.example.com');
+      return dom.nodes[0].status === 'fault' && dom;
+    }, { timeoutMs: 5_000, intervalMs: 20 });
     assert.deepEqual(d.nodes.map((n: { status: string }) => n.status), ['fault', 'complete']);
     assert.equal(d.failOpen, false);
     assert.equal((await get(NODE_IPS[1]!, cdnPort, 'shop.example.com')).status, 200, 'the other node still serves');
