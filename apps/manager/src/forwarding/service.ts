@@ -34,7 +34,7 @@ function inUse(what: string, id: string, zones: ZoneRow[]): ApiError {
 }
 
 /** Any zone of `model` (with `changed` applied) that now conflicts with another of its view: 409 naming both. */
-function assertNoConflicts(model: ForwardModel, zones: ZoneRow[], now: number): void {
+export function assertNoConflicts(model: ForwardModel, zones: ZoneRow[], now: number): void {
   const byView = new Map<string, ZoneIndex>();
   for (const z of model.zones) {
     let idx = byView.get(z.view);
@@ -298,4 +298,3 @@ export async function deleteTimeScheduler(ctx: ManagerContext, id: string) {
   });
 }
 
-export { assertNoConflicts };

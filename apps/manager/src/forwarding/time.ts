@@ -10,7 +10,6 @@
  */
 
 export type TimeType = 'daily' | 'weekly' | 'monthly' | 'date';
-export const TIME_TYPES = ['daily', 'weekly', 'monthly', 'yearly', 'date'] as const;
 
 export interface TimePeriodInput {
   beginTime: string;
@@ -349,10 +348,4 @@ function weekOverlap(a: CompiledScheduler, b: CompiledScheduler): boolean {
   const x = weekIntervals(a);
   const y = weekIntervals(b);
   return x.some(([b1, e1]) => y.some(([b2, e2]) => Math.max(b1, b2) < Math.min(e1, e2)));
-}
-
-/** Whether a scheduler has any moment in effect from `now` on (a date scheduler whose periods are past has none). */
-export function hasFuture(s: CompiledScheduler, now: number): boolean {
-  if (s.type !== 'date') return true;
-  return occurrences(s, now, Number.MAX_SAFE_INTEGER / 2).length > 0;
 }

@@ -5,7 +5,8 @@ import { ApiError } from '../http/errors.ts';
 import { newId } from '../ids.ts';
 import { ROOT } from './conflict.ts';
 import { bad, forwardDomain, uniq } from './inputs.ts';
-import { evaluate, type ForwardModel, type ZoneRow } from './model.ts';
+import { type ForwardModel, type ZoneRow } from './model.ts';
+import { isActiveAt } from './time.ts';
 import { assertNoConflicts, change } from './service.ts';
 
 export interface ZoneInput {
@@ -47,9 +48,11 @@ function checkRefs(m: ForwardModel, z: Pick<ZoneRow, 'forwarderGroupIds' | 'doma
   if (z.timeScheduler && !m.schedulers.has(z.timeScheduler)) throw bad('timeScheduler', `time scheduler ${z.timeScheduler} does not exist`);
 }
 
-/** The zone's state at `now` (its scheduler's verdict, or always on). */
+/** The zone's state now: its scheduler's verdict, or always on. */
 function activeNow(m: ForwardModel, z: ZoneRow): boolean {
-  return evaluate({ ...m, zones: [z], views: [] }, Date.now()).active[0] ?? false;
+  if (!z.timeScheduler) return true;
+  const s = m.schedulers.get(z.timeScheduler);
+  return s ? isActiveAt(s.compiled, Date.now()) : false;
 }
 
 export async function listZones(ctx: ManagerContext, view: string) {
