@@ -31,6 +31,8 @@ export class VodPlacement {
   /** nodeId → passed the last heartbeat. Empty until the first heartbeat cycle: nobody is judged before. */
   private health = new Map<string, boolean>();
   private streaks = new Map<string, { healthy: boolean; streak: number }>();
+  /** What record() last wrote per node, and when. */
+  private readonly recorded = new Map<string, { key: string; at: number }>();
   private heartbeatRan = false;
   private order: { meta: VodMeta; order: string[] } | null = null;
   private readonly meta: MetaLoader | null;
@@ -161,14 +163,23 @@ export class VodPlacement {
     return new Map(views.map((v) => [v.nodeId, v]));
   }
 
+  /**
+   * Records what a server holds, for the catalog (any replica serves it). Written only when the file list or the disk
+   * changed, or a minute passed (to keep checkedAt fresh): both loops look every period.
+   */
   private async record(nodeId: string, files: Map<string, number>, df: ServerView['df']): Promise<void> {
     const pairs = [...files];
     const filesHash = createHash('sha256').update(JSON.stringify(pairs)).digest('hex');
-    const values = { nodeId, files: pairs, df: df ? { total: df.total, free: df.free, used: df.used, usedPercent: df.usedPercent } : null, filesHash, checkedAt: new Date() };
+    const dfOut = df ? { total: df.total, free: df.free, used: df.used, usedPercent: df.usedPercent } : null;
+    const key = `${filesHash}|${JSON.stringify(dfOut)}`;
+    const last = this.recorded.get(nodeId);
+    if (last && last.key === key && Date.now() - last.at < 60_000) return;
+    const values = { nodeId, files: pairs, df: dfOut, filesHash, checkedAt: new Date() };
     await this.ctx.db
       .insert(vodInventory)
       .values(values)
       .onConflictDoUpdate({ target: vodInventory.nodeId, set: { files: values.files, df: values.df, filesHash, checkedAt: values.checkedAt } });
+    this.recorded.set(nodeId, { key, at: Date.now() });
   }
 
   private async metaAndOrder(): Promise<{ meta: VodMeta; order: string[] }> {
