@@ -108,7 +108,11 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
       throw new Error(`${(err as Error).message}\n${dump()}`);
     });
     for (const n of small) assert.equal(sha(join(servers[holders(n)[0]!].dir, n)), sha(join(servers.src.dir, n)), `${n} is intact`);
-    const tasks = (await m.json('/api/v1/vod/tasks')).items as any[];
+    // The worker renames the file into place, then reports done: wait for the reports.
+    const tasks = await waitFor('eight tasks reported done', async () => {
+      const items = (await m.json('/api/v1/vod/tasks')).items as any[];
+      return items.filter((t) => t.status === 'done').length >= small.length && items;
+    });
     const order = tasks.filter((t) => t.status === 'done').sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((t) => t.file);
     assert.deepEqual(order, small, 'one source at concurrency 1: tasks were made from rank 1 down');
     assert.ok(new Set(small.map((n) => holders(n)[0])).size === 2, 'both VOD servers got files');
