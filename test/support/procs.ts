@@ -74,9 +74,9 @@ export interface ManagerHandle {
 export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 /** Starts the built manager (apps/manager/dist/main.js) and waits for /healthz. */
-export async function startManagerProcess(env: Record<string, string>): Promise<ManagerHandle> {
+export async function startManagerProcess(env: Record<string, string>, opts: { nodeArgs?: string[] } = {}): Promise<ManagerHandle> {
   const port = env.OCDN_HTTP_PORT ? Number(env.OCDN_HTTP_PORT) : await freePort();
-  const proc = new Proc('manager', [MANAGER_JS], { OCDN_HTTP_PORT: String(port), OCDN_DNS_PORT: '0', OCDN_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
+  const proc = new Proc('manager', [...(opts.nodeArgs ?? []), MANAGER_JS], { OCDN_HTTP_PORT: String(port), OCDN_DNS_PORT: '0', OCDN_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     'manager /healthz',
@@ -108,8 +108,15 @@ export async function startManagerProcess(env: Record<string, string>): Promise<
 }
 
 /** Starts the agent bundle (apps/agent/dist/ocdn-agent.cjs) on its own loopback address. */
-export function startAgentProcess(managerUrl: string, token: string, host: string, port: number, env: Record<string, string> = {}): Proc {
-  return new Proc(`agent@${host}`, [AGENT_CJS], {
+export function startAgentProcess(
+  managerUrl: string,
+  token: string,
+  host: string,
+  port: number,
+  env: Record<string, string> = {},
+  opts: { nodeArgs?: string[] } = {},
+): Proc {
+  return new Proc(`agent@${host}`, [...(opts.nodeArgs ?? []), AGENT_CJS], {
     OCDN_MANAGER_URL: managerUrl,
     OCDN_NODE_TOKEN: token,
     OCDN_AGENT_HOST: host,
