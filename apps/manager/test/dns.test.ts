@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { testBackends } from '../../../test/support/db.ts';
 import { requireProgram } from '../../../test/support/programs.ts';
+import { waitFor } from '../../../test/support/wait.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 const run = promisify(execFile);
@@ -64,6 +65,21 @@ for (const backend of testBackends()) {
       await h.manager.ctx.dns.provider.remove(`shop-example-com.${ZONE}`, '127.0.0.2'); // missing: fine
       const r = await ask(`shop-example-com.${ZONE}`);
       assert.deepEqual(r.answers.filter((x) => x.type === 'A').map((x) => x.data), ['127.0.0.3']);
+    });
+
+    it("answers another replica's change after its refresh, even when a later local change was answered first", async (t) => {
+      if (!dig) return t.skip('missing program: dig');
+      const { store, provider } = h.manager.ctx.dns;
+      await store.upsert(`other-replica.${ZONE}`, '127.0.0.51', 30); // another replica: the database only
+      await provider.upsert(`this-replica.${ZONE}`, '127.0.0.52'); // the next serial, made here
+      const local = await ask(`this-replica.${ZONE}`);
+      assert.deepEqual(local.answers.map((x) => x.data), ['127.0.0.52']);
+      await waitFor('the other replica\'s record', async () => (await ask(`other-replica.${ZONE}`)).answers.some((x) => x.data === '127.0.0.51'), {
+        timeoutMs: 10_000,
+      });
+      await provider.remove(`other-replica.${ZONE}`, '127.0.0.51');
+      await provider.remove(`this-replica.${ZONE}`, '127.0.0.52');
+      assert.equal((await ask(`other-replica.${ZONE}`)).status, 'NXDOMAIN');
     });
 
     it('answers SOA and NS at the apex, NXDOMAIN inside the zone, REFUSED outside', async (t) => {

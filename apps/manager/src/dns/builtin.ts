@@ -21,11 +21,17 @@ export interface BuiltinDnsOptions {
 /**
  * The built-in authoritative DNS for the CDN zone, over UDP and TCP: A records of published nodes (several per
  * name), SOA and NS at the apex, NXDOMAIN for other names in the zone and REFUSED outside it. Answers come from
- * memory; the records are reloaded from the database whenever their serial moves.
+ * memory: this replica's own changes apply at once, and the records are reloaded from the database when the serial
+ * moves past what this replica has seen.
  */
 export class BuiltinDns {
   private byName = new Map<string, DnsRecord[]>();
   private serial = 0;
+  /** Serials of local changes past an unseen one (another replica's, or a local one not reported yet). */
+  private readonly ahead = new Set<number>();
+  private replay: { op: 'upsert' | 'remove'; name: string; value: string; ttl: number }[] | null = null;
+  private refreshing: Promise<void> | null = null;
+  private refreshAgain: Promise<void> | null = null;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -72,21 +78,63 @@ export class BuiltinDns {
     await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
   }
 
-  /** Reloads the records if their serial moved (called after local changes and periodically). */
-  async refresh(): Promise<void> {
-    if ((await this.opts.store.serial()) !== this.serial) await this.reload();
+  /**
+   * Reloads the records if their serial moved (other replicas' changes; called periodically). One reload runs at a
+   * time: callers during a reload share the next one.
+   */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain ??= this.refreshing.then(() => {
+        this.refreshAgain = null;
+        return this.refresh();
+      });
+      return this.refreshAgain;
+    }
+    this.refreshing = (async () => {
+      if ((await this.opts.store.serial()) !== this.serial) await this.reload();
+    })().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  /**
+   * A change this replica committed (`serial` is the serial it moved to): answered at once, without reading the
+   * table again. The serial advances only over an unbroken run of serials, so a change made by another replica in
+   * between is still seen by the next refresh.
+   */
+  applyLocal(change: { op: 'upsert' | 'remove'; name: string; value: string; ttl: number }, serial: number): void {
+    this.apply(this.byName, change);
+    this.replay?.push(change);
+    if (serial <= this.serial) return;
+    this.ahead.add(serial);
+    while (this.ahead.delete(this.serial + 1)) this.serial++;
+  }
+
+  private apply(byName: Map<string, DnsRecord[]>, change: { op: 'upsert' | 'remove'; name: string; value: string; ttl: number }): void {
+    const list = (byName.get(change.name) ?? []).filter((r) => r.value !== change.value);
+    if (change.op === 'upsert') list.push({ name: change.name, type: 'A', value: change.value, ttl: change.ttl });
+    if (list.length > 0) byName.set(change.name, list);
+    else byName.delete(change.name);
   }
 
   private async reload(): Promise<void> {
-    const serial = await this.opts.store.serial();
-    const byName = new Map<string, DnsRecord[]>();
-    for (const r of await this.opts.store.list()) {
-      const list = byName.get(r.name);
-      if (list) list.push(r);
-      else byName.set(r.name, [r]);
+    // Local changes committed while the snapshot is read may be missing from it: they are replayed onto it.
+    this.replay = [];
+    try {
+      const { serial, records } = await this.opts.store.snapshot();
+      const byName = new Map<string, DnsRecord[]>();
+      for (const r of records) {
+        const list = byName.get(r.name);
+        if (list) list.push(r);
+        else byName.set(r.name, [r]);
+      }
+      for (const change of this.replay) this.apply(byName, change);
+      this.byName = byName;
+      this.serial = serial;
+      for (const s of this.ahead) if (s <= serial) this.ahead.delete(s);
+      while (this.ahead.delete(this.serial + 1)) this.serial++;
+    } finally {
+      this.replay = null;
     }
-    this.byName = byName;
-    this.serial = serial;
   }
 
   private serveTcp(sock: net.Socket): void {

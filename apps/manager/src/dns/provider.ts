@@ -10,7 +10,7 @@ export interface DnsProvider {
   remove(name: string, ip: string): Promise<void>;
 }
 
-/** The manager answers for the zone itself: records go to the database and this replica's server reloads them. */
+/** The manager answers for the zone itself: records go to the database, and this replica answers them at once. */
 export class BuiltinProvider implements DnsProvider {
   readonly name = 'builtin';
 
@@ -21,10 +21,12 @@ export class BuiltinProvider implements DnsProvider {
   ) {}
 
   async upsert(name: string, ip: string): Promise<void> {
-    if (await this.store.upsert(name, ip, this.ttl)) await this.server.refresh();
+    const serial = await this.store.upsert(name, ip, this.ttl);
+    if (serial !== null) this.server.applyLocal({ op: 'upsert', name, value: ip, ttl: this.ttl }, serial);
   }
 
   async remove(name: string, ip: string): Promise<void> {
-    if (await this.store.remove(name, ip)) await this.server.refresh();
+    const serial = await this.store.remove(name, ip);
+    if (serial !== null) this.server.applyLocal({ op: 'remove', name, value: ip, ttl: this.ttl }, serial);
   }
 }

@@ -1,5 +1,7 @@
-import { asc, and, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { GroupCommit } from '../db/group-commit.ts';
 import type { Db } from '../db/client.ts';
+import { rowsOf } from '../db/migrate.ts';
 import { dnsRecords, settings } from '../db/schema.ts';
 
 export interface DnsRecord {
@@ -11,32 +13,75 @@ export interface DnsRecord {
 
 const SERIAL_KEY = 'dns_serial';
 
+interface RecordChange {
+  op: 'upsert' | 'remove';
+  name: string;
+  value: string;
+  ttl: number;
+}
+
 /**
  * The published records, in the database (the source of truth for every replica's built-in DNS). Every change
  * bumps a serial in the same transaction; servers reload when it moves, and it is the zone's SOA serial.
+ *
+ * Changes are group-committed: a rollout publishes thousands of addresses within seconds, and the serial's row
+ * lock would otherwise line them up one transaction each. A batch is one insert, one delete and one bump.
  */
 export class DnsRecordStore {
-  constructor(private readonly db: Db) {}
+  private readonly changes: GroupCommit<RecordChange, number | null>;
 
-  /** Publishes `name A ip`; publishing it again changes nothing. Returns whether it was new. */
-  async upsert(name: string, ip: string, ttl: number): Promise<boolean> {
+  constructor(private readonly db: Db) {
+    this.changes = new GroupCommit((batch) => this.commit(batch), (c) => `${c.name} ${c.value}`);
+  }
+
+  /** Publishes `name A ip`; publishing it again changes nothing. Returns the serial of the change, null if none. */
+  upsert(name: string, ip: string, ttl: number): Promise<number | null> {
+    return this.changes.write({ op: 'upsert', name, value: ip, ttl });
+  }
+
+  /** Withdraws `name A ip`; withdrawing a missing record succeeds. Returns the serial of the change, null if none. */
+  remove(name: string, ip: string): Promise<number | null> {
+    return this.changes.write({ op: 'remove', name, value: ip, ttl: 0 });
+  }
+
+  private commit(batch: RecordChange[]): Promise<(number | null)[]> {
     return this.db.transaction(async (tx) => {
-      const added = await tx.insert(dnsRecords).values({ name, type: 'A', value: ip, ttl }).onConflictDoNothing().returning({ name: dnsRecords.name });
-      if (added.length > 0) await bumpSerial(tx);
-      return added.length > 0;
+      const changed = new Set<string>();
+      const ups = batch.filter((c) => c.op === 'upsert');
+      const rms = batch.filter((c) => c.op === 'remove');
+      // Each list as one JSON parameter: a thousand rows through the query builder cost more than the statement.
+      if (ups.length > 0) {
+        const added = await tx.execute(sql`
+          insert into dns_records (name, type, value, ttl)
+          select x.name, 'A', x.value, x.ttl from jsonb_to_recordset(${JSON.stringify(ups.map(({ name, value, ttl }) => ({ name, value, ttl })))}::jsonb)
+            as x(name text, value text, ttl int)
+          on conflict do nothing
+          returning name, value`);
+        for (const r of rowsOf<{ name: string; value: string }>(added)) changed.add(`${r.name} ${r.value}`);
+      }
+      if (rms.length > 0) {
+        const gone = await tx.execute(sql`
+          delete from dns_records d
+          using jsonb_to_recordset(${JSON.stringify(rms.map(({ name, value }) => ({ name, value })))}::jsonb) as x(name text, value text)
+          where d.type = 'A' and d.name = x.name and d.value = x.value
+          returning d.name, d.value`);
+        for (const r of rowsOf<{ name: string; value: string }>(gone)) changed.add(`${r.name} ${r.value}`);
+      }
+      const serial = changed.size > 0 ? await bumpSerial(tx) : null;
+      return batch.map((c) => (changed.has(`${c.name} ${c.value}`) ? serial : null));
     });
   }
 
-  /** Withdraws `name A ip`; withdrawing a missing record succeeds. Returns whether it existed. */
-  async remove(name: string, ip: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      const gone = await tx
-        .delete(dnsRecords)
-        .where(and(eq(dnsRecords.name, name), eq(dnsRecords.type, 'A'), eq(dnsRecords.value, ip)))
-        .returning({ name: dnsRecords.name });
-      if (gone.length > 0) await bumpSerial(tx);
-      return gone.length > 0;
-    });
+  /** The serial and every record, read in one snapshot. */
+  async snapshot(): Promise<{ serial: number; records: DnsRecord[] }> {
+    return this.db.transaction(
+      async (tx) => {
+        const [row] = await tx.select({ value: settings.value }).from(settings).where(eq(settings.key, SERIAL_KEY));
+        const rows = await tx.select().from(dnsRecords).orderBy(asc(dnsRecords.name), asc(dnsRecords.value));
+        return { serial: row ? Number(row.value) : 1, records: rows.map((r) => ({ name: r.name, type: 'A' as const, value: r.value, ttl: r.ttl })) };
+      },
+      { isolationLevel: 'repeatable read', accessMode: 'read only' },
+    );
   }
 
   async list(): Promise<DnsRecord[]> {
@@ -56,8 +101,11 @@ export class DnsRecordStore {
   }
 }
 
-async function bumpSerial(tx: Pick<Db, 'execute'>): Promise<void> {
-  await tx.execute(sql`
+/** Moves the serial by one in the caller's transaction (the row lock orders concurrent changes); returns it. */
+async function bumpSerial(tx: Pick<Db, 'execute'>): Promise<number> {
+  const result = await tx.execute(sql`
     insert into settings (key, value) values (${SERIAL_KEY}, '2')
-    on conflict (key) do update set value = (settings.value::bigint + 1)::text, updated_at = now()`);
+    on conflict (key) do update set value = (settings.value::bigint + 1)::text, updated_at = now()
+    returning value`);
+  return Number(rowsOf<{ value: string }>(result)[0]!.value);
 }
