@@ -23,8 +23,20 @@ function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, fa
       throw new Error(`${key} failed on purpose`);
     }
   };
-  return { OCDN_NODE_STATUS: run, OCDN_NODE_HEART: run };
+  // Reads through the run's memo: `loads` counts the loads per key; a key in `failLoads` fails its first load.
+  const memoized: StepHandler = async (ctx, params) => {
+    const key = String(params.key);
+    calls.push(key);
+    await ctx.memo(String(params.memo), async () => {
+      loads.set(String(params.memo), (loads.get(String(params.memo)) ?? 0) + 1);
+      if (failLoads.delete(String(params.memo))) throw new Error('load failed on purpose');
+      return 1;
+    });
+  };
+  return { OCDN_NODE_STATUS: run, OCDN_NODE_HEART: run, OCDN_MAKE_CONF: memoized };
 }
+const loads = new Map<string, number>();
+const failLoads = new Set<string>();
 
 const spec = (subject: string, keys: string[], policy = NO_RETRY): PipelineSpec => ({
   kind: 'ADD_NODE',
@@ -69,6 +81,33 @@ for (const backend of testBackends()) {
       assert.deepEqual(calls.filter((c) => c.startsWith('a')), ['a1', 'a2', 'a3']);
       const rows = await steps(id);
       assert.ok(rows.every((r) => r.status === 'succeeded' && r.attempts === 1 && r.finishedAt));
+    });
+
+    it('commits the outcomes of many steps finishing together (group commit), each row its own', async () => {
+      const ids = await Promise.all(Array.from({ length: 20 }, (_, r) => startRun(spec(`s-many-${r}`, Array.from({ length: 15 }, (_, i) => `m${r}-${i}`)))));
+      await waitFor('all succeeded', async () => (await Promise.all(ids.map(status))).every((s) => s === 'succeeded'), { timeoutMs: 30_000 });
+      for (const id of ids) {
+        const rows = await steps(id);
+        assert.equal(rows.length, 15);
+        assert.ok(rows.every((r) => r.status === 'succeeded' && r.attempts === 1 && r.error === null && r.startedAt && r.finishedAt));
+      }
+    });
+
+    it('shares a memoized read between the steps of one execution, and reads again after a failed load', async () => {
+      const memoSpec = (subject: string, memo: string, policy = NO_RETRY): PipelineSpec => ({
+        kind: 'ADD_NODE',
+        subject,
+        input: {},
+        steps: ['x1', 'x2', 'x3'].map((key) => ({ name: 'OCDN_MAKE_CONF', target: key, params: { key: `${subject}-${key}`, memo }, policy })),
+      });
+      const [a, b] = [`${backend}:domain:a`, `${backend}:domain:b`];
+      const once = await startRun(memoSpec('s-memo', a));
+      await waitFor('succeeded', async () => (await status(once)) === 'succeeded');
+      assert.equal(loads.get(a), 1, 'three steps, one load');
+      failLoads.add(b);
+      const retried = await startRun(memoSpec('s-memo-fail', b, RETRY));
+      await waitFor('succeeded', async () => (await status(retried)) === 'succeeded');
+      assert.equal(loads.get(b), 2, 'the failed load is not kept');
     });
 
     it('retries a retryable step with backoff until it succeeds', async () => {

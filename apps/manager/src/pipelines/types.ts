@@ -59,6 +59,11 @@ export interface StepContext {
   /** Aborted when the run is cancelled, loses its lease, or the manager stops. */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * Reads shared by the steps of one execution of the run (the domain's row, a node's endpoint): `load` runs once
+   * per key, and a failed load is forgotten so the next attempt reads again. A run resumed later reads afresh.
+   */
+  memo<T>(key: string, load: () => Promise<T>): Promise<T>;
 }
 
 /** Runs one step. Must be idempotent: after a crash the same step runs again. Throws to fail the attempt. */
