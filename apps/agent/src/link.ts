@@ -7,6 +7,8 @@ import {
   type ManagerWelcomeFrame,
   type RpcRequestFrame,
   type RpcResponseFrame,
+  sendBatched,
+  supportsBatches,
 } from '@ocdn/protocol';
 import type { Logger } from './log.ts';
 import { AgentRpcError } from './rpc.ts';
@@ -45,6 +47,9 @@ export class ManagerLink {
   private beatTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private stopped = false;
+  private outbox: RpcResponseFrame[] = [];
+  /** The manager takes batch frames (protocol 1.1). */
+  private batches = false;
   welcomed = false;
 
   constructor(private readonly opts: LinkOptions) {}
@@ -141,6 +146,7 @@ export class ManagerLink {
     }
     if (frame.type === 'welcome') {
       this.welcomed = true;
+      this.batches = supportsBatches(frame.protocolVersion);
       this.attempt = 0;
       this.opts.onWelcome(frame);
       clearInterval(this.beatTimer);
@@ -150,6 +156,8 @@ export class ManagerLink {
       );
     } else if (frame.type === 'request') {
       void this.answer(frame);
+    } else if (frame.type === 'batch') {
+      for (const req of frame.frames) void this.answer(req);
     } else {
       this.opts.log.warn({ code: frame.code, message: frame.message }, 'manager reported an error');
     }
@@ -163,7 +171,24 @@ export class ManagerLink {
       const e = err instanceof AgentRpcError ? err : new AgentRpcError('internal', (err as Error).message ?? String(err));
       res = { type: 'response', id: req.id, ok: false, error: { code: e.code, message: e.message, details: e.details } };
     }
-    this.send(res);
+    this.reply(res);
+  }
+
+  /**
+   * Responses ready in the same turn of the event loop leave together: in one batch frame to a manager that speaks
+   * protocol 1.1, one frame each to an older one.
+   */
+  private reply(res: RpcResponseFrame): void {
+    this.outbox.push(res);
+    if (this.outbox.length > 1) return;
+    setImmediate(() => {
+      const ready = this.outbox.splice(0);
+      const ws = this.ws;
+      if (ws?.readyState !== WebSocket.OPEN) return;
+      const texts = ready.map((r) => JSON.stringify(r));
+      if (this.batches) sendBatched(texts, (t) => ws.send(t));
+      else for (const t of texts) ws.send(t);
+    });
   }
 
   private send(frame: object): void {

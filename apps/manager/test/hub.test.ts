@@ -26,12 +26,12 @@ describe('agent hub', () => {
       ws.once('error', () => {});
     });
   /** Connects, says hello and waits for the welcome. */
-  const agent = async () => {
+  const agent = async (helloOverrides: Record<string, unknown> = {}) => {
     const ws = connect();
     const frames: any[] = [];
     ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
     await new Promise((r) => ws.once('open', r));
-    ws.send(hello());
+    ws.send(hello(helloOverrides));
     await waitFor('welcome', () => frames.find((f) => f.type === 'welcome'));
     return { ws, frames };
   };
@@ -156,6 +156,32 @@ describe('agent hub', () => {
     await assert.rejects(conn.call('node.heartbeat', { mode: 'silent' }, 150), (e: RpcError) => e.code === 'timeout');
     ws.close();
     await closed(ws);
+  });
+
+  it('sends requests made together in one batch frame to a 1.1 agent, one frame each to a 1.0 agent', async () => {
+    for (const version of [PROTOCOL_VERSION, '1.0']) {
+      const { ws, frames } = await agent({ protocolVersion: version });
+      const requests: any[] = [];
+      ws.on('message', (d) => {
+        const f = JSON.parse(d.toString());
+        // only this test's requests: the manager's own checks may ask this node too
+        const reqs = (f.type === 'batch' ? f.frames : f.type === 'request' ? [f] : []).filter((r: any) => typeof r.params?.n === 'number');
+        requests.push(...reqs);
+        const answers = reqs.map((r: any) => ({ type: 'response', id: r.id, ok: true, result: { n: r.params.n } }));
+        // a 1.1 agent may answer in a batch too; a 1.0 agent answers one frame each
+        if (version === '1.0') for (const a of answers) ws.send(JSON.stringify(a));
+        else if (answers.length) ws.send(JSON.stringify({ type: 'batch', frames: answers }));
+      });
+      const conn = h.manager.ctx.hub.get(nodeId)!;
+      const results = await Promise.all(Array.from({ length: 5 }, (_, n) => conn.call('node.heartbeat', { n }, 2000)));
+      assert.deepEqual(results, [0, 1, 2, 3, 4].map((n) => ({ n })), 'every caller gets its own answer');
+      assert.equal(requests.length, 5);
+      const ours = (r: any) => typeof r.params?.n === 'number';
+      const sent = frames.filter((f) => (f.type === 'batch' && f.frames.some(ours)) || (f.type === 'request' && ours(f)));
+      assert.deepEqual(sent.map((f) => f.type), version === '1.0' ? ['request', 'request', 'request', 'request', 'request'] : ['batch']);
+      ws.close();
+      await closed(ws);
+    }
   });
 
   it('drops an agent that goes silent without closing', async () => {

@@ -71,6 +71,51 @@ export const RpcResponseFrame = z.discriminatedUnion('ok', [
 ]);
 export type RpcResponseFrame = z.infer<typeof RpcResponseFrame>;
 
+/** Most frames one `batch` frame carries. */
+export const MAX_BATCH_FRAMES = 256;
+
+/**
+ * manager → agent (protocol 1.1): several requests in one frame. Each is answered on its own, as if it had come
+ * alone; a rollout sends thousands of small requests per node, and one frame per turn of the event loop costs a
+ * fraction of one frame each.
+ */
+export const RpcBatchRequestFrame = z.object({
+  type: z.literal('batch'),
+  frames: z.array(RpcRequestFrame).min(1).max(MAX_BATCH_FRAMES),
+});
+export type RpcBatchRequestFrame = z.infer<typeof RpcBatchRequestFrame>;
+
+/** agent → manager (protocol 1.1): responses that were ready together, in one frame. */
+export const RpcBatchResponseFrame = z.strictObject({
+  type: z.literal('batch'),
+  frames: z.array(RpcResponseFrame).min(1).max(MAX_BATCH_FRAMES),
+});
+export type RpcBatchResponseFrame = z.infer<typeof RpcBatchResponseFrame>;
+
+/** A batch frame stays well below MAX_FRAME_BYTES: frames that would make it larger go in the next one. */
+const BATCH_FRAME_BUDGET = 1024 * 1024;
+
+/**
+ * Sends frames (already JSON) as few batch frames as the limits allow; a frame alone goes as itself. The sender
+ * calls this only toward a peer that speaks batches.
+ */
+export function sendBatched(frames: string[], send: (text: string) => void): void {
+  let group: string[] = [];
+  let size = 0;
+  const flush = () => {
+    if (group.length === 1) send(group[0]!);
+    else if (group.length > 1) send(`{"type":"batch","frames":[${group.join(',')}]}`);
+    group = [];
+    size = 0;
+  };
+  for (const f of frames) {
+    if (group.length > 0 && (group.length >= MAX_BATCH_FRAMES || size + f.length > BATCH_FRAME_BUDGET)) flush();
+    group.push(f);
+    size += f.length + 1;
+  }
+  flush();
+}
+
 /** agent → manager: something happened on the node (config changed, task progress, driver state). */
 export const AgentEventFrame = z.strictObject({
   type: z.literal('event'),
@@ -88,19 +133,20 @@ export const ErrorFrame = z.object({
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
 /** Every frame the manager accepts from an agent after the hello. */
-export const AgentFrame = z.union([AgentHeartbeatFrame, RpcResponseFrame, AgentEventFrame, ErrorFrame]);
+export const AgentFrame = z.union([AgentHeartbeatFrame, RpcResponseFrame, RpcBatchResponseFrame, AgentEventFrame, ErrorFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
 /** The schema of each agent frame by its `type`, so an error names the field of the frame that was meant. */
 export const AgentFrameByType = {
   heartbeat: AgentHeartbeatFrame,
   response: RpcResponseFrame,
+  batch: RpcBatchResponseFrame,
   event: AgentEventFrame,
   error: ErrorFrame,
 } as const;
 
 /** Every frame the agent accepts from the manager. */
-export const ManagerFrame = z.union([ManagerWelcomeFrame, RpcRequestFrame, ErrorFrame]);
+export const ManagerFrame = z.union([ManagerWelcomeFrame, RpcRequestFrame, RpcBatchRequestFrame, ErrorFrame]);
 export type ManagerFrame = z.infer<typeof ManagerFrame>;
 
 /** WebSocket close codes used by ocdn (4000–4999 are application codes). */

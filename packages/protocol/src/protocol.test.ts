@@ -5,9 +5,13 @@ import {
   AgentHelloFrame,
   ManagerFrame,
   PROTOCOL_VERSION,
+  MAX_BATCH_FRAMES,
+  MAX_FRAME_BYTES,
   RpcResponseFrame,
   checkProtocolCompatibility,
+  sendBatched,
   splitNodeToken,
+  supportsBatches,
 } from './index.ts';
 
 describe('protocol version negotiation', () => {
@@ -23,6 +27,43 @@ describe('protocol version negotiation', () => {
   });
   it('refuses malformed versions', () => {
     for (const v of ['1', 'x.y', '1.0.0', '', ' 1.0']) assert.equal(checkProtocolCompatibility(v).ok, false, v);
+  });
+});
+
+describe('batch frames (protocol 1.1)', () => {
+  it('are spoken from 1.1 on, so a 1.0 peer is sent one frame per request', () => {
+    assert.equal(supportsBatches(PROTOCOL_VERSION), true);
+    assert.equal(supportsBatches('1.0'), false);
+    assert.equal(supportsBatches('1.1'), true);
+    assert.equal(supportsBatches('1.12'), true);
+    assert.equal(supportsBatches('junk'), false);
+  });
+  it('carry requests to the agent and responses back, each frame checked as if it came alone', () => {
+    const req = { type: 'request', id: 'r1', method: 'cdn.verConf', params: { domain: 'a.example' } };
+    assert.equal(ManagerFrame.parse({ type: 'batch', frames: [req, { ...req, id: 'r2' }] }).type, 'batch');
+    assert.equal(ManagerFrame.safeParse({ type: 'batch', frames: [] }).success, false, 'an empty batch');
+    assert.equal(ManagerFrame.safeParse({ type: 'batch', frames: [{ ...req, id: '' }] }).success, false, 'a bad request inside');
+    const many = Array.from({ length: MAX_BATCH_FRAMES + 1 }, (_, i) => ({ ...req, id: `r${i}` }));
+    assert.equal(ManagerFrame.safeParse({ type: 'batch', frames: many }).success, false, 'more than MAX_BATCH_FRAMES');
+    const res = { type: 'response', id: 'r1', ok: true, result: { domain: 'a.example', version: 1, hash: 'x' } };
+    assert.equal(AgentFrame.parse({ type: 'batch', frames: [res, { type: 'response', id: 'r2', ok: false, error: { code: 'x', message: 'y' } }] }).type, 'batch');
+    assert.equal(AgentFrame.safeParse({ type: 'batch', frames: [req] }).success, false, 'a request is no response');
+  });
+  it('are packed by sendBatched: a frame alone as itself, many as few batches within the limits', () => {
+    const frame = (i: number, pad = 0) => JSON.stringify({ type: 'response', id: `r${i}`, ok: true, result: 'x'.repeat(pad) });
+    const sent: string[] = [];
+    sendBatched([frame(1)], (t) => sent.push(t));
+    assert.deepEqual(sent, [frame(1)]);
+    sent.length = 0;
+    const many = Array.from({ length: MAX_BATCH_FRAMES + 10 }, (_, i) => frame(i));
+    sendBatched(many, (t) => sent.push(t));
+    assert.equal(sent.length, 2);
+    const parsed = sent.map((t) => AgentFrame.parse(JSON.parse(t)) as { type: 'batch'; frames: { id: string }[] });
+    assert.deepEqual(parsed.flatMap((b) => b.frames.map((f) => f.id)), many.map((_, i) => `r${i}`), 'every frame, in order');
+    sent.length = 0;
+    const big = Array.from({ length: 5 }, (_, i) => frame(i, 400_000)); // 2 MB together
+    sendBatched(big, (t) => sent.push(t));
+    assert.ok(sent.length >= 2 && sent.every((t) => t.length < MAX_FRAME_BYTES), 'no frame beyond MAX_FRAME_BYTES');
   });
 });
 

@@ -3,7 +3,13 @@
  * A different major is incompatible and refused; a newer minor on either side is accepted
  * (minors only add optional fields and methods).
  */
-export const PROTOCOL_VERSION = '1.0';
+export const PROTOCOL_VERSION = '1.1';
+
+/** Since 1.1 either side may send several requests or responses in one `batch` frame. */
+export function supportsBatches(version: string): boolean {
+  const v = parseProtocolVersion(version);
+  return !!v && (v.major > 1 || (v.major === 1 && v.minor >= 1));
+}
 
 export type ProtocolCompatibility = { ok: true } | { ok: false; reason: string };
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import type { AgentHelloFrame, RpcRequestFrame, RpcResponseFrame } from '@ocdn/protocol';
+import { sendBatched, supportsBatches, type AgentHelloFrame, type RpcRequestFrame, type RpcResponseFrame } from '@ocdn/protocol';
 
 export class RpcError extends Error {
   constructor(
@@ -24,12 +24,17 @@ export class AgentConnection {
   lastSeenAt = Date.now();
   readonly connectedAt = new Date();
   private readonly pending = new Map<string, Pending>();
+  private outbox: { id: string; text: string }[] = [];
+  /** The agent takes batch frames (protocol 1.1). */
+  private readonly batches: boolean;
 
   constructor(
     readonly nodeId: string,
     private readonly ws: WebSocket,
     readonly hello: AgentHelloFrame,
-  ) {}
+  ) {
+    this.batches = supportsBatches(hello.protocolVersion);
+  }
 
   get open(): boolean {
     return this.ws.readyState === this.ws.OPEN;
@@ -39,7 +44,10 @@ export class AgentConnection {
     if (this.open) this.ws.send(JSON.stringify(frame));
   }
 
-  /** Calls `method` on the agent and resolves with its result, or rejects with an RpcError. */
+  /**
+   * Calls `method` on the agent and resolves with its result, or rejects with an RpcError. Requests made in the same
+   * turn of the event loop leave together, in batch frames when the agent speaks protocol 1.1.
+   */
   call(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     if (!this.open) return Promise.reject(new RpcError('not_connected', 'agent socket is not open'));
     const id = randomUUID();
@@ -50,13 +58,29 @@ export class AgentConnection {
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       const frame: RpcRequestFrame = { type: 'request', id, method, params, timeoutMs };
-      this.ws.send(JSON.stringify(frame), (err) => {
-        if (!err) return;
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(new RpcError('not_connected', `could not send ${method}: ${err.message}`));
-      });
+      this.outbox.push({ id, text: JSON.stringify(frame) });
+      if (this.outbox.length === 1) setImmediate(() => this.flush());
     });
+  }
+
+  private flush(): void {
+    const ready = this.outbox.splice(0);
+    if (!this.open) {
+      for (const r of ready) this.fail(r.id, new RpcError('not_connected', 'agent socket closed before the request was sent'));
+      return;
+    }
+    const texts = ready.map((r) => r.text);
+    const send = (text: string) => this.ws.send(text);
+    if (this.batches) sendBatched(texts, send);
+    else texts.forEach(send);
+  }
+
+  private fail(id: string, err: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.reject(err);
   }
 
   settle(frame: RpcResponseFrame): void {

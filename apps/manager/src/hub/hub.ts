@@ -156,6 +156,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
       conn.lastSeenAt = Date.now();
       const f = frame.value;
       if (f.type === 'response') conn.settle(f);
+      else if (f.type === 'batch') for (const r of f.frames) conn.settle(r);
       else if (f.type === 'event') this.emit('event', node.nodeId, f.name, f.data);
       else if (f.type === 'error') log.warn({ code: f.code, message: f.message }, 'agent reported an error');
     });
