@@ -12,26 +12,49 @@ export interface NodeEndpoint {
 }
 
 export interface TrafficOptions {
-  /** Requests in flight toward one node at once. */
+  /** Turns in flight toward one node at once (each carries up to 64 requests queued together). */
   perNodeConcurrency?: number;
+  /** The same for requests the agent holds until a coalesced action (a reload). */
+  perNodeCoalescedConcurrency?: number;
   defaultTimeoutMs?: number;
 }
+
+interface Queued {
+  method: string;
+  params: unknown;
+  timeoutMs: number;
+  via: 'socket' | 'http' | undefined;
+  resolve(raw: unknown): void;
+  reject(err: unknown): void;
+}
+
+/** Requests one turn of a node's limiter carries at most. */
+const REQUESTS_PER_TURN = 64;
 
 /**
  * OCDN_TRAFFIC — the one channel that carries a request to an agent. It prefers the agent's WebSocket held by this
  * replica and falls back to the agent's own HTTP API (the seed's model, and the path for a replica that does not
- * hold the socket). Every call has a timeout and waits its turn behind a per-node concurrency limit; the result is
- * validated against the protocol's schema before anyone sees it.
+ * hold the socket). Every call has a timeout and waits its turn behind a per-node concurrency limit (bottleneck);
+ * the result is validated against the protocol's schema before anyone sees it.
+ *
+ * Requests queued for a node while it is busy share a turn: one turn of the limiter sends up to 64 of them (in one
+ * batch frame to an agent that speaks protocol 1.1). A lone request is a turn of its own, as before; a rollout's
+ * thousands per node cost a few dozen turns.
  */
 export class Traffic {
   private readonly limiters: Bottleneck.Group;
+  private readonly coalescedLimiters: Bottleneck.Group;
   private readonly defaultTimeoutMs: number;
+  private readonly queues = new Map<string, Queued[]>();
 
   constructor(
     private readonly hub: AgentHub,
     opts: TrafficOptions = {},
   ) {
     this.limiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeConcurrency ?? 4 });
+    // A reload request waits on the agent for its batch (up to the agent's minimum reload interval): in the same
+    // queue, a few of them would hold every slot and starve the config syncs that should join the batch.
+    this.coalescedLimiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeCoalescedConcurrency ?? 16 });
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
   }
 
@@ -39,20 +62,54 @@ export class Traffic {
     node: NodeEndpoint,
     method: M,
     params: RpcParams<M>,
-    opts: { timeoutMs?: number; via?: 'socket' | 'http' } = {},
+    opts: { timeoutMs?: number; via?: 'socket' | 'http'; coalesced?: boolean } = {},
   ): Promise<RpcResult<M>> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
-    const raw = await this.limiters.key(node.id).schedule(() => {
-      const conn = this.hub.get(node.id);
-      if (opts.via !== 'http' && conn?.open) return conn.call(method, params, timeoutMs);
-      if (opts.via === 'socket') throw new RpcError('not_connected', 'agent is not connected to this manager');
-      return this.overHttp(node, method, params, timeoutMs);
+    const lane = opts.coalesced ? 'coalesced' : 'default';
+    const raw = await new Promise<unknown>((resolve, reject) => {
+      const key = `${lane}\0${node.id}`;
+      let queue = this.queues.get(key);
+      if (!queue) this.queues.set(key, (queue = []));
+      queue.push({ method, params, timeoutMs, via: opts.via, resolve, reject });
+      if (queue.length === 1) this.scheduleTurn(node, lane, key);
     });
     const parsed = RpcMethods[method].result.safeParse(raw);
     if (!parsed.success) {
       throw new RpcError('invalid_response', `agent answered ${method} with an invalid body: ${parsed.error.issues[0]?.message}`);
     }
     return parsed.data as RpcResult<M>;
+  }
+
+  /** One turn of the node's limiter: sends what is queued (up to a turn's worth) and waits for all of it. */
+  private scheduleTurn(node: NodeEndpoint, lane: 'default' | 'coalesced', key: string): void {
+    const limiter = (lane === 'coalesced' ? this.coalescedLimiters : this.limiters).key(node.id);
+    limiter
+      .schedule(async () => {
+        const queue = this.queues.get(key) ?? [];
+        const turn = queue.splice(0, REQUESTS_PER_TURN);
+        if (queue.length > 0) this.scheduleTurn(node, lane, key);
+        else this.queues.delete(key);
+        await Promise.all(
+          turn.map(async (q) => {
+            try {
+              q.resolve(await this.send(node, q));
+            } catch (err) {
+              q.reject(err);
+            }
+          }),
+        );
+      })
+      .catch((err: unknown) => {
+        // bottleneck itself failed (it does not for a plain schedule): nobody may wait forever
+        for (const q of this.queues.get(key)?.splice(0) ?? []) q.reject(err);
+      });
+  }
+
+  private send(node: NodeEndpoint, q: Queued): Promise<unknown> {
+    const conn = this.hub.get(node.id);
+    if (q.via !== 'http' && conn?.open) return conn.call(q.method, q.params, q.timeoutMs);
+    if (q.via === 'socket') return Promise.reject(new RpcError('not_connected', 'agent is not connected to this manager'));
+    return this.overHttp(node, q.method, q.params, q.timeoutMs);
   }
 
   private async overHttp(node: NodeEndpoint, method: string, params: unknown, timeoutMs: number): Promise<unknown> {

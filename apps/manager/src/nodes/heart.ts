@@ -16,12 +16,20 @@ export async function OCDN_NODE_HEART(ctx: ManagerContext, node: NodeEndpoint, t
   return beat;
 }
 
-/** Loads what OCDN_TRAFFIC needs to reach a node. */
+/** Endpoints by node id, per database. A node's address, port and token never change after it is created. */
+const endpoints = new WeakMap<object, Map<string, NodeEndpoint>>();
+
+/** Loads what OCDN_TRAFFIC needs to reach a node (read once per node: a rollout asks for it thousands of times). */
 export async function nodeEndpoint(ctx: ManagerContext, nodeId: string): Promise<NodeEndpoint> {
+  let cache = endpoints.get(ctx.db);
+  if (!cache) endpoints.set(ctx.db, (cache = new Map()));
+  const known = cache.get(nodeId);
+  if (known) return known;
   const [row] = await ctx.db
     .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token })
     .from(nodes)
     .where(eq(nodes.id, nodeId));
   if (!row) throw new Error(`node ${nodeId} does not exist`);
+  cache.set(nodeId, row);
   return row;
 }
