@@ -120,6 +120,31 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
     recDir.remove();
   });
 
+  it('starts reloads at least the minimum interval apart; requests meanwhile share the next one', async () => {
+    const recDir = tempDir('reload-interval');
+    const log = join(recDir.path, 'calls');
+    const rec = new NginxDriver({
+      confDir: join(recDir.path, 'conf'),
+      cacheDir: join(recDir.path, 'cache'),
+      testCmd: [process.execPath, '-e', '0'],
+      reloadCmd: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(log)}, Date.now() + '\\n')`],
+      log: createLogger('silent'),
+      coalesceMs: 20,
+      minIntervalMs: 600,
+    });
+    await rec.start();
+    await rec.reload('first.example.com');
+    // Requests trickling in one after another, each after the previous one's answer: the window alone would give
+    // each its own reload.
+    const trickle = Array.from({ length: 6 }, (_, i) => new Promise((r) => setTimeout(r, i * 40)).then(() => rec.reload(`d${i}.example.com`)));
+    const results = await Promise.all(trickle);
+    const times = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+    assert.equal(times.length, 2, 'one reload for the first request, one for all that came during the interval');
+    assert.ok(times[1]! - times[0]! >= 400, `reloads ${times[1]! - times[0]!} ms apart`);
+    assert.ok(results.every((r) => r.coalesced === 6));
+    recDir.remove();
+  });
+
   it('deletes a domain: nginx stops serving it and the file is gone', async (t) => {
     if (!nginx) return t.skip('missing program: nginx');
     assert.deepEqual(await driver.remove('shop.example.com'), { domain: 'shop.example.com', deleted: true });

@@ -41,6 +41,8 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     cacheDir: env.OCDN_NGINX_CACHE_DIR,
     testCmd: env.OCDN_NGINX_TEST_CMD,
     reloadCmd: env.OCDN_NGINX_RELOAD_CMD,
+    coalesceMs: env.OCDN_NGINX_RELOAD_WINDOW_MS,
+    minIntervalMs: env.OCDN_NGINX_RELOAD_MIN_INTERVAL_MS,
     log: log.child({ driver: 'nginx' }),
   });
   let nginxReady: Promise<void> | null = null;
