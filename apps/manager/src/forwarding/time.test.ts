@@ -150,4 +150,19 @@ describe('time schedulers: overlap', () => {
       { numRuns: 60 },
     );
   });
+
+  it('daily and weekly windows in two zones: by stretches of constant offsets, equal to the minute scan (property)', () => {
+    // Ten weeks over the spring changes: Europe and America change on different weekends, so the stretches between
+    // them are shorter than a week (walked) and the others longer (compared as shifted minute-of-week sets).
+    const from = at('2026-02-20T00:00Z');
+    const to = at('2026-05-01T00:00Z');
+    const shortOne = fc.constantFrom<TimeType>('daily', 'weekly').chain(scheduler);
+    fc.assert(
+      fc.property(shortOne, shortOne, (a, b) => {
+        fc.pre(a.timezone !== b.timezone);
+        assert.equal(schedulersOverlap(a, b, from, { from, to }), scan(a, b, from, to), `${a.type}/${a.timezone} vs ${b.type}/${b.timezone}`);
+      }),
+      { numRuns: 25 },
+    );
+  });
 });

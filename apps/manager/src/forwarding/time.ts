@@ -83,6 +83,11 @@ function parsePoint(type: TimeType, text: string, field: string): Point {
 }
 
 /** A point's position in its type's cycle; monotone with time inside one cycle. */
+/** The position of a wall clock in a type's cycle, comparable with CompiledPeriod.begin and end. */
+export function clockKey(type: TimeType, p: Point): number {
+  return keyOf(type, p);
+}
+
 function keyOf(type: TimeType, p: Point): number {
   const minute = p.h * 60 + p.mi;
   if (type === 'daily') return minute;
@@ -310,23 +315,34 @@ const DENSITY: Record<TimeType, number> = { date: 0, monthly: 1, weekly: 2, dail
 export function schedulersOverlap(a: CompiledScheduler, b: CompiledScheduler, now: number, range?: { from: number; to: number }): boolean {
   const from = range?.from ?? now;
   const to = range?.to ?? horizonFor(a, b, now);
-  const [sparse, dense] = DENSITY[a.type] <= DENSITY[b.type] ? [a, b] : [b, a];
   const short = (s: CompiledScheduler) => s.type === 'daily' || s.type === 'weekly';
-  if (!range && short(a) && short(b) && a.timezone === b.timezone) return weekOverlap(a, b);
+  if (short(a) && short(b)) {
+    if (a.timezone !== b.timezone) return weekOverlapAcrossZones(a, b, from, to);
+    if (!range) return weekOverlap(a, b);
+  }
+  return walkOverlap(a, b, from, to);
+}
+
+/** Exact by walking: the sparser scheduler's occurrences, and the denser one's only inside each of them. */
+function walkOverlap(a: CompiledScheduler, b: CompiledScheduler, from: number, to: number): boolean {
+  const [sparse, dense] = DENSITY[a.type] <= DENSITY[b.type] ? [a, b] : [b, a];
+  const short = dense.type === 'daily' || dense.type === 'weekly';
   for (const iv of eachOccurrence(sparse, from, to)) {
     const lo = Math.max(iv.start, from);
     const hi = Math.min(iv.end, to);
     if (hi <= lo) continue;
     // Fifteen days hold two whole weeks, and a DST gap can swallow a daily or weekly window in only one of them.
-    if (short(dense) && hi - lo >= 15 * DAY) return true;
+    if (short && hi - lo >= 15 * DAY) return true;
     for (const jv of eachOccurrence(dense, lo, hi)) if (Math.max(jv.start, lo) < Math.min(jv.end, hi)) return true;
   }
   return false;
 }
 
+const WEEK_MIN = 7 * 1440;
+
 /** Minute-of-week intervals [begin, end) of a daily or weekly scheduler; what runs past the week's end wraps. */
 function weekIntervals(s: CompiledScheduler): [number, number][] {
-  const W = 7 * 1440;
+  const W = WEEK_MIN;
   const out: [number, number][] = [];
   const add = (b: number, e: number) => {
     if (e <= W) out.push([b, e]);
@@ -338,6 +354,50 @@ function weekIntervals(s: CompiledScheduler): [number, number][] {
     else for (let d = 0; d < 7; d++) add(d * 1440 + p.begin, d * 1440 + p.begin + len);
   }
   return out;
+}
+
+
+/** Whether two lists of minute-of-week intervals meet, `b` shifted by `shift` minutes (mod a week). */
+function weekSetsMeet(x: [number, number][], y: [number, number][], shift: number): boolean {
+  const shifted: [number, number][] = [];
+  for (const [b, e] of y) {
+    const s0 = (((b + shift) % WEEK_MIN) + WEEK_MIN) % WEEK_MIN;
+    const e0 = s0 + (e - b);
+    if (e0 <= WEEK_MIN) shifted.push([s0, e0]);
+    else shifted.push([s0, WEEK_MIN], [0, e0 - WEEK_MIN]);
+  }
+  return x.some(([b1, e1]) => shifted.some(([b2, e2]) => Math.max(b1, b2) < Math.min(e1, e2)));
+}
+
+/**
+ * Two daily/weekly schedulers in different time zones, exactly: the offsets between the zones are constant between
+ * DST changes. Over a stretch of constant offsets a week or longer, every minute of the week occurs, so the
+ * schedulers meet there exactly when their minute-of-week sets meet, one shifted by the difference of the offsets;
+ * a shorter stretch (between two zones' DST changes) is walked occurrence by occurrence.
+ */
+function weekOverlapAcrossZones(a: CompiledScheduler, b: CompiledScheduler, from: number, to: number): boolean {
+  const x = weekIntervals(a);
+  const y = weekIntervals(b);
+  const segsA = offsetSegments(a.timezone, from, to);
+  const segsB = offsetSegments(b.timezone, from, to);
+  const tried = new Set<number>();
+  for (let i = 0, j = 0, start = from; start < to && i < segsA.length && j < segsB.length; ) {
+    const sa = segsA[i]!;
+    const sb = segsB[j]!;
+    const end = Math.min(sa.end, sb.end, to);
+    if (end - start >= 7 * DAY) {
+      // local = utc + offset: b's local minute m is a's local minute m + (offA - offB)
+      const shift = (sa.offset - sb.offset) / 60_000;
+      if (!tried.has(shift)) {
+        tried.add(shift);
+        if (weekSetsMeet(x, y, shift)) return true;
+      }
+    } else if (end > start && walkOverlap(a, b, start, end)) return true;
+    start = end;
+    if (sa.end <= end) i++;
+    if (sb.end <= end) j++;
+  }
+  return false;
 }
 
 /**
