@@ -2,36 +2,38 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { activeAt, evaluate, resolveSchedulers, type ForwardModel, type SchedulerRow, type ZoneRow } from './model.ts';
-import { compileScheduler, isActiveAt } from './time.ts';
+import { compileScheduler, isActiveAt, type TimeType } from './time.ts';
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata'];
 const hm = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })).map(([h, m]) => `${h}:${String(m).padStart(2, '0')}`);
-const periodOf = {
-  daily: fc.tuple(hm, hm),
-  weekly: fc.tuple(fc.integer({ min: 0, max: 6 }), hm, fc.integer({ min: 0, max: 6 }), hm).map(([d1, t1, d2, t2]) => [`${d1} ${t1}`, `${d2} ${t2}`] as const),
-  monthly: fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 28 }), hm, fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 28 }), hm).map(([m1, d1, t1, m2, d2, t2]) => [`${m1} ${d1} ${t1}`, `${m2} ${d2} ${t2}`] as const),
+const periodOf: Record<TimeType, fc.Arbitrary<[string, string]>> = {
+  daily: fc.tuple(hm, hm).map(([b, e]) => [b, e]),
+  weekly: fc.tuple(fc.integer({ min: 0, max: 6 }), hm, fc.integer({ min: 0, max: 6 }), hm).map(([d1, t1, d2, t2]) => [`${d1} ${t1}`, `${d2} ${t2}`]),
+  monthly: fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 28 }), hm, fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 28 }), hm).map(([m1, d1, t1, m2, d2, t2]) => [`${m1} ${d1} ${t1}`, `${m2} ${d2} ${t2}`]),
   date: fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 28 }), fc.integer({ min: 1, max: 200 })).map(([m, d, days]) => {
     const b = new Date(Date.UTC(2026, m - 1, d));
     const e = new Date(b.getTime() + days * 86_400_000);
-    return [`${b.getUTCFullYear()} ${b.getUTCMonth() + 1} ${b.getUTCDate()} 1:00`, `${e.getUTCFullYear()} ${e.getUTCMonth() + 1} ${e.getUTCDate()} 2:30`] as const;
+    return [`${b.getUTCFullYear()} ${b.getUTCMonth() + 1} ${b.getUTCDate()} 1:00`, `${e.getUTCFullYear()} ${e.getUTCMonth() + 1} ${e.getUTCDate()} 2:30`];
   }),
 };
-const type = fc.constantFrom('daily', 'weekly', 'monthly', 'date' as const);
+const type = fc.constantFrom<TimeType>('daily', 'weekly', 'monthly', 'date');
 /** A zone: no scheduler, a scheduler, or one whose scheduler is gone; schedulers the seed's rules refuse are left out. */
-const zoneSpec = fc.oneof(
+const zoneSpec: fc.Arbitrary<ZoneSpec> = fc.oneof(
   fc.constant({ kind: 'none' as const }),
   fc.constant({ kind: 'missing' as const }),
   type.chain((t) => fc.record({ kind: fc.constant('scheduled' as const), type: fc.constant(t), periods: fc.array(periodOf[t], { minLength: 1, maxLength: 3 }), tz: fc.constantFrom(...ZONES) })),
 );
 
-function modelOf(specs: fc.RecordValue<any>[]): ForwardModel {
+type ZoneSpec = { kind: 'none' } | { kind: 'missing' } | { kind: 'scheduled'; type: TimeType; periods: [string, string][]; tz: string };
+
+function modelOf(specs: ZoneSpec[]): ForwardModel {
   const schedulers: ForwardModel['schedulers'] = new Map();
   const zones: ZoneRow[] = [];
   specs.forEach((z, i) => {
     let timeScheduler: string | null = null;
     if (z.kind === 'missing') timeScheduler = `tms_gone_${i}`;
     if (z.kind === 'scheduled') {
-      const timePeriods = z.periods.map(([beginTime, endTime]: readonly [string, string]) => ({ beginTime, endTime }));
+      const timePeriods = z.periods.map(([beginTime, endTime]) => ({ beginTime, endTime }));
       let compiled;
       try {
         compiled = compileScheduler(z.type, timePeriods, z.tz);
