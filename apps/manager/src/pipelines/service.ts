@@ -20,8 +20,9 @@ type PipelineRow = typeof pipelines.$inferSelect;
 
 async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
   if (rows.length === 0) return [];
+  // Only what the view shows: the steps' params and policies are JSON the view would parse and drop.
   const steps = await db
-    .select()
+    .select({ pipelineId: pipelineSteps.pipelineId, name: pipelineSteps.name, target: pipelineSteps.target, status: pipelineSteps.status, attempts: pipelineSteps.attempts, error: pipelineSteps.error })
     .from(pipelineSteps)
     .where(inArray(pipelineSteps.pipelineId, rows.map((r) => r.id)))
     .orderBy(asc(pipelineSteps.pipelineId), asc(pipelineSteps.idx));
