@@ -120,7 +120,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
     recDir.remove();
   });
 
-  it('starts reloads at least the minimum interval apart; requests meanwhile share the next one', async () => {
+  it('under load starts reloads up to the minimum interval apart; one change at a time waits only the window', async () => {
     const recDir = tempDir('reload-interval');
     const log = join(recDir.path, 'calls');
     const rec = new NginxDriver({
@@ -133,15 +133,22 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
       minIntervalMs: 600,
     });
     await rec.start();
-    await rec.reload('first.example.com');
-    // Requests trickling in one after another, each after the previous one's answer: the window alone would give
-    // each its own reload.
-    const trickle = Array.from({ length: 6 }, (_, i) => new Promise((r) => setTimeout(r, i * 40)).then(() => rec.reload(`d${i}.example.com`)));
-    const results = await Promise.all(trickle);
-    const times = readFileSync(log, 'utf8').trim().split('\n').map(Number);
-    assert.equal(times.length, 2, 'one reload for the first request, one for all that came during the interval');
-    assert.ok(times[1]! - times[0]! >= 400, `reloads ${times[1]! - times[0]!} ms apart`);
-    assert.ok(results.every((r) => r.coalesced === 6));
+    const reloads = () => readFileSync(log, 'utf8').trim().split('\n').map(Number);
+    // One change at a time: each reload follows its request by a window, however close they come.
+    const t0 = performance.now();
+    for (let i = 0; i < 3; i++) await rec.reload(`one${i}.example.com`);
+    assert.equal(reloads().length, 3);
+    assert.ok(performance.now() - t0 < 1500, `three lone reloads took ${Math.round(performance.now() - t0)} ms`);
+    // A burst of 30 shares one reload; requests trickling in after it (each more than a window apart) share the next
+    // one, which waits the interval instead of a window.
+    await new Promise((r) => setTimeout(r, 100)); // the lone reloads' short gap has passed
+    const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => rec.reload(`b${i}.example.com`)));
+    assert.ok(burst.every((r) => r.coalesced === 30));
+    const trickle = await Promise.all(Array.from({ length: 6 }, (_, i) => new Promise((r) => setTimeout(r, i * 40)).then(() => rec.reload(`d${i}.example.com`))));
+    const times = reloads();
+    assert.equal(times.length, 5, 'three lone reloads, the burst, and one for everything that trickled in after it');
+    assert.ok(times[4]! - times[3]! >= 400, `the reload after the burst came ${times[4]! - times[3]!} ms after it (interval 600)`);
+    assert.ok(trickle.every((r) => r.coalesced === 6));
     recDir.remove();
   });
 

@@ -29,7 +29,10 @@ export const AgentEnv = z.object({
   OCDN_NGINX_RELOAD_CMD: command('nginx -s reload'),
   /** Reload requests arriving within this window share one test and one reload. */
   OCDN_NGINX_RELOAD_WINDOW_MS: z.coerce.number().int().min(0).max(60_000).default(100),
-  /** At most one reload starts per this interval: a rollout of a thousand domains reloads nginx a few times, not a thousand. */
+  /**
+   * After a reload that coalesced several requests (concurrent changes), the next starts no sooner than this: a
+   * rollout of a thousand domains reloads nginx tens of times, not a thousand; one change at a time waits a window.
+   */
   OCDN_NGINX_RELOAD_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
   OCDN_NGINX_CACHE_DIR: z.string().min(1).default('/var/cache/ocdn/nginx'),
   /** dns role. */

@@ -17,7 +17,7 @@ export interface NginxDriverOptions {
   log: Logger;
   /** Reload requests arriving within this window share one reload. */
   coalesceMs?: number;
-  /** A reload starts no sooner than this after the previous one started (requests meanwhile share the next). */
+  /** Under load, reloads start at least this far apart (requests meanwhile share the next); see reload(). */
   minIntervalMs?: number;
   commandTimeoutMs?: number;
 }
@@ -37,7 +37,8 @@ export class NginxDriver {
   private readonly pending = new Map<string, string | null>();
   private batch: Batch | null = null;
   private chain: Promise<unknown> = Promise.resolve();
-  private lastReloadAt = -Infinity;
+  /** When the next reload may start: a window after the last, or the interval when it coalesced several (see reload). */
+  private nextReloadAt = -Infinity;
 
   constructor(private readonly opts: NginxDriverOptions) {}
 
@@ -108,9 +109,11 @@ export class NginxDriver {
 
   /**
    * OCDN_NODE_RELOAD: tests the whole configuration and reloads nginx. Requests within the coalescing window share
-   * one reload, and reloads are at least the minimum interval apart: an idle node reloads a window after the first
-   * request, a busy one about once per interval, however many domains change. If nginx refuses the configuration, the files it blames are restored to their previous content
-   * (one by one, testing again each time) and the requests for those domains fail with nginx's message.
+   * one reload. After a reload that coalesced several requests (changes arriving concurrently: a rollout), the next
+   * one starts no sooner than the minimum interval after it, so such a node reloads about once per interval however
+   * many domains change; a node that gets one change at a time reloads a window after each. If nginx refuses the configuration, the files it blames are restored to their
+   * previous content (one by one, testing again each time) and the requests for those domains fail with nginx's
+   * message.
    */
   async reload(domain?: string): Promise<CdnReloadResponse> {
     if (!this.batch) {
@@ -118,12 +121,13 @@ export class NginxDriver {
       batch.promise = this.chain
         .catch(() => {})
         .then(() => {
-          const wait = Math.max(this.opts.coalesceMs ?? 100, this.lastReloadAt + (this.opts.minIntervalMs ?? 0) - performance.now());
+          const wait = Math.max(this.opts.coalesceMs ?? 100, this.nextReloadAt - performance.now());
           return new Promise((r) => setTimeout(r, wait));
         })
         .then(() => {
           if (this.batch === batch) this.batch = null; // later requests form the next batch
-          this.lastReloadAt = performance.now();
+          const window = this.opts.coalesceMs ?? 100;
+          this.nextReloadAt = performance.now() + (batch.size > 1 ? Math.max(window, this.opts.minIntervalMs ?? 0) : window);
           return this.testAndReload();
         });
       this.chain = batch.promise;
