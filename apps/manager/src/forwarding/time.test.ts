@@ -151,6 +151,39 @@ describe('time schedulers: overlap', () => {
     );
   });
 
+  it('yearly windows days apart never meet; near ones in two zones equal the minute scan (property)', () => {
+    const pad = (n: number) => String(n).padStart(2, '0');
+    // A window of 1–48 hours around a day in spring 2027, and another up to four days from it, in another zone.
+    const yearly = (start: number, hours: number, tz: string) => {
+      const b = new Date(start);
+      const e = new Date(start + hours * 3_600_000);
+      const point = (d: Date) => `${d.getUTCMonth() + 1} ${d.getUTCDate()} ${d.getUTCHours()}:${pad(d.getUTCMinutes())}`;
+      return compileScheduler('monthly', [{ beginTime: point(b), endTime: point(e) }], tz);
+    };
+    const base = at('2027-03-20T00:00Z');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 23 }),
+        fc.integer({ min: 1, max: 48 }),
+        fc.integer({ min: -96, max: 96 }),
+        fc.integer({ min: 1, max: 48 }),
+        fc.constantFrom(...ZONES),
+        fc.constantFrom(...ZONES),
+        (h1, len1, shiftH, len2, tz1, tz2) => {
+          const a = yearly(base + h1 * 3_600_000, len1, tz1);
+          const b = yearly(base + (h1 + shiftH) * 3_600_000, len2, tz2);
+          const from = base - 8 * 86_400_000;
+          const to = base + 12 * 86_400_000;
+          assert.equal(schedulersOverlap(a, b, from, { from, to }), scan(a, b, from, to), `${JSON.stringify(a.periods.map((p) => [p.b, p.e]))} ${tz1} vs ${JSON.stringify(b.periods.map((p) => [p.b, p.e]))} ${tz2}`);
+        },
+      ),
+      { numRuns: 25 },
+    );
+    const spring = compileScheduler('monthly', [{ beginTime: '3 1 0:00', endTime: '3 10 0:00' }], 'UTC');
+    const autumn = compileScheduler('monthly', [{ beginTime: '9 1 0:00', endTime: '9 10 0:00' }], 'Asia/Kolkata');
+    assert.equal(schedulersOverlap(spring, autumn, at('2027-01-01T00:00Z')), false);
+  });
+
   it('daily and weekly windows in two zones: by stretches of constant offsets, equal to the minute scan (property)', () => {
     // Ten weeks over the spring changes: Europe and America change on different weekends, so the stretches between
     // them are shorter than a week (walked) and the others longer (compared as shifted minute-of-week sets).

@@ -320,7 +320,32 @@ export function schedulersOverlap(a: CompiledScheduler, b: CompiledScheduler, no
     if (a.timezone !== b.timezone) return weekOverlapAcrossZones(a, b, from, to);
     if (!range) return weekOverlap(a, b);
   }
+  // Two yearly patterns that are days apart on the calendar never meet; only near ones are walked (28 years).
+  if (a.type === 'monthly' && b.type === 'monthly' && !yearlyNear(a, b)) return false;
   return walkOverlap(a, b, from, to);
+}
+
+const YEAR_MIN = 365 * 1440;
+const MONTH_START = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/**
+ * A necessary condition for two yearly (monthly) schedulers to meet: on a 365-day calendar, one's windows widened
+ * by six days come within the other's. Six days cover what the calendar position of one instant can differ by
+ * between two zones (26 hours), a leap day, and a day that a shorter month lacks (31 April begins on 1 May).
+ */
+function yearlyNear(a: CompiledScheduler, b: CompiledScheduler): boolean {
+  const SLACK = 6 * 1440;
+  const onCalendar = (s: CompiledScheduler): [number, number][] =>
+    s.periods.flatMap((p) => {
+      const at = (q: Point) => (MONTH_START[q.mo - 1]! + q.d - 1) * 1440 + q.h * 60 + q.mi;
+      const begin = at(p.b);
+      const end = at(p.e);
+      return end > begin && !p.wraps ? [[begin, end]] : [[begin, YEAR_MIN], [0, end]];
+    });
+  const x = onCalendar(a);
+  const y = onCalendar(b);
+  // Cyclic: compare y with x as it is and moved a year either way.
+  return x.some(([b1, e1]) => y.some(([b2, e2]) => [-YEAR_MIN, 0, YEAR_MIN].some((k) => Math.max(b1 - SLACK, b2 + k) < Math.min(e1 + SLACK, e2 + k))));
 }
 
 /** Exact by walking: the sparser scheduler's occurrences, and the denser one's only inside each of them. */
