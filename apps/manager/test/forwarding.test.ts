@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { eq } from 'drizzle-orm';
+import { fwdForwarderGroups } from '../src/db/schema.ts';
 import { testBackends } from '../../../test/support/db.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -110,6 +112,28 @@ for (const backend of testBackends()) {
       assert.ok(sameDomainDays.id, 'days and nights never overlap: no conflict');
       const clash = await post(zones, { forwardItemType: 'domain', domain: 'x.other.example', forwarderGroupIds: [ids.fwA], timeScheduler: ids.nights, forwardStyle: 'only' }, 409);
       assert.equal(clash.error.details.zoneId, other.id);
+    });
+
+    it("the scheduler holds the model between ticks and reads it again when the forwarding version moves", async () => {
+      const sync = h.manager.ctx.forwarding!;
+      const hashOf = async () => {
+        await sync.sync('test');
+        return (sync as unknown as { held: { desired: { hash: string } } }).held.desired.hash;
+      };
+      const first = await hashOf();
+      assert.equal(await hashOf(), first, 'a quiet tick: the same desired state');
+      // A row changed behind the API's back is not seen: the model is held until the version moves...
+      // (upstream-a serves corp, which is always in effect)
+      const [{ addresses }] = (await h.database.db.select().from(fwdForwarderGroups).where(eq(fwdForwarderGroups.id, ids.fwA!))) as [{ addresses: string[] }];
+      await h.database.db.update(fwdForwarderGroups).set({ addresses: ['10.9.9.9'] }).where(eq(fwdForwarderGroups.id, ids.fwA!));
+      assert.equal(await hashOf(), first);
+      // ...which any change through the API does, on any replica.
+      assert.equal((await h.call('PATCH', '/api/v1/views/default', { comment: 'touched' })).status, 200);
+      const after = await hashOf();
+      assert.notEqual(after, first, 'the model was read again');
+      await h.database.db.update(fwdForwarderGroups).set({ addresses }).where(eq(fwdForwarderGroups.id, ids.fwA!));
+      assert.equal((await h.call('PATCH', '/api/v1/views/default', { comment: '' })).status, 200);
+      assert.equal(await hashOf(), first, 'back to the first state, and to its hash');
     });
 
     it('PATCH takes forwarderGroupIds, timeScheduler and comment only, and checks conflicts again', async () => {

@@ -1,7 +1,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
-import { fwdDomainGroups, fwdForwarderGroups, fwdTimeSchedulers, fwdViews, fwdZones } from '../db/schema.ts';
+import { fwdDomainGroups, fwdForwarderGroups, fwdTimeSchedulers, fwdViews, fwdZones, settings } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { newId } from '../ids.ts';
 import { related, ZoneIndex } from './conflict.ts';
@@ -13,14 +13,29 @@ import { assertTimeZone, compileScheduler, TimeSpecError } from './time.ts';
 const FORWARDING_LOCK = 7_242_201;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
-/** Runs a forwarding change in one locked transaction, then has the DNS nodes brought up to date. */
+const VERSION_KEY = 'forwarding_version';
+
+/**
+ * Runs a forwarding change in one locked transaction, then has the DNS nodes brought up to date. Every change moves
+ * the forwarding version, so a replica's scheduler knows when the model it holds is stale.
+ */
 export async function change<T>(ctx: ManagerContext, fn: (tx: Tx, model: () => Promise<ForwardModel>) => Promise<T>): Promise<T> {
   const out = await ctx.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${FORWARDING_LOCK})`);
-    return fn(tx, () => loadModel(tx as unknown as Db, defaultTz(ctx)));
+    const result = await fn(tx, () => loadModel(tx as unknown as Db, defaultTz(ctx)));
+    await tx.execute(sql`
+      insert into settings (key, value) values (${VERSION_KEY}, '1')
+      on conflict (key) do update set value = (settings.value::bigint + 1)::text, updated_at = now()`);
+    return result;
   });
   ctx.forwarding?.changed();
   return out;
+}
+
+/** The forwarding version: moves with every change made through the API, on any replica. */
+export async function forwardingVersion(db: Db): Promise<string> {
+  const [row] = await db.select({ value: settings.value }).from(settings).where(eq(settings.key, VERSION_KEY));
+  return row?.value ?? '0';
 }
 
 export const defaultTz = (ctx: ManagerContext) => ctx.env.OCDN_TZ ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
