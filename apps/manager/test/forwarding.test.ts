@@ -124,7 +124,8 @@ for (const backend of testBackends()) {
       assert.equal(await hashOf(), first, 'a quiet tick: the same desired state');
       // A row changed behind the API's back is not seen: the model is held until the version moves...
       // (upstream-a serves corp, which is always in effect)
-      const [{ addresses }] = (await h.database.db.select().from(fwdForwarderGroups).where(eq(fwdForwarderGroups.id, ids.fwA!))) as [{ addresses: string[] }];
+      const [group] = await h.database.db.select().from(fwdForwarderGroups).where(eq(fwdForwarderGroups.id, ids.fwA!));
+      const addresses = group!.addresses;
       await h.database.db.update(fwdForwarderGroups).set({ addresses: ['10.9.9.9'] }).where(eq(fwdForwarderGroups.id, ids.fwA!));
       assert.equal(await hashOf(), first);
       // ...which any change through the API does, on any replica.
