@@ -69,7 +69,7 @@ export class DriftRepair {
         deleted.push(h.domain);
       }
       if (synced.length || deleted.length) {
-        await this.ctx.traffic.call(endpoint, 'cdn.reload', {}, { timeoutMs: 60_000, coalesced: true });
+        await this.ctx.traffic.call(endpoint, 'cdn.reload', {}, { timeoutMs: 60_000 });
         log.info({ synced, deleted }, 'drift repaired');
       }
       return { synced, deleted };

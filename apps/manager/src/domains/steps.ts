@@ -151,7 +151,7 @@ export function domainStepHandlers(ctx: ManagerContext): Partial<Record<StepName
     async OCDN_NODE_RELOAD(step, p) {
       const node = await endpointOf(step, str(p.nodeId));
       try {
-        await ctx.traffic.call(node, 'cdn.reload', { domain: str(p.domain) }, { timeoutMs: 60_000, coalesced: true });
+        await ctx.traffic.call(node, 'cdn.reload', { domain: str(p.domain) }, { timeoutMs: 60_000 });
       } catch (err) {
         // nginx refusing the config is not going to change by retrying; the agent has restored the old file.
         if (err instanceof RpcError && err.code === 'command_failed' && /configuration test failed/.test(err.message)) {
@@ -195,7 +195,7 @@ export function domainStepHandlers(ctx: ManagerContext): Partial<Record<StepName
       try {
         await ctx.traffic.call(node, 'cdn.delConf', { domain: str(p.domain) });
         // Deleting the file alone would leave nginx serving the domain until its next reload.
-        await ctx.traffic.call(node, 'cdn.reload', {}, { timeoutMs: 60_000, coalesced: true });
+        await ctx.traffic.call(node, 'cdn.reload', {}, { timeoutMs: 60_000 });
       } catch (err) {
         // A node being removed may be dead; its DNS is withdrawn already, so its files do no harm.
         if (p.bestEffort && err instanceof RpcError && ['not_connected', 'unreachable', 'timeout'].includes(err.code)) {

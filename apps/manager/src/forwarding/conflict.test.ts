@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isWithin, related, ROOT, ZoneIndex, type ZoneForCheck } from './conflict.ts';
-import { compileScheduler, schedulersOverlap } from './time.ts';
+import { schedulersOverlap } from './overlap.ts';
+import { compileScheduler } from './time.ts';
 
 const label = fc.constantFrom('a', 'b', 'corp', 'example', 'com');
 const domain = fc.oneof(fc.constant(ROOT), fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('.')));

@@ -1,4 +1,5 @@
-import { schedulersOverlap, type CompiledScheduler } from './time.ts';
+import type { CompiledScheduler } from './time.ts';
+import { schedulersOverlap } from './overlap.ts';
 
 /**
  * The seed's conflict rule for forward zones: two zones of one view conflict when their forward styles differ,

@@ -17,9 +17,7 @@ export interface ForwardModel {
   domainGroups: Map<string, string[]>;
   schedulers: Map<string, { row: SchedulerRow; compiled: CompiledScheduler }>;
   zones: ZoneRow[];
-  /** Each zone's compiled scheduler (aligned with `zones`), resolved once when the model is read. */
-  zoneSchedulers?: (CompiledScheduler | null)[];
-  /** The same, flattened for the tick (see FlatSchedules). */
+  /** Each zone's scheduler, resolved once when the model is read and flattened for the tick (see FlatSchedules). */
   flat?: FlatSchedules;
 }
 
@@ -43,12 +41,12 @@ const NEVER = -2;
 
 /** Resolves every zone's scheduler once (a tick then evaluates without map lookups). */
 export function resolveSchedulers(m: ForwardModel): ForwardModel {
-  m.zoneSchedulers = m.zones.map((z) => (z.timeScheduler ? (m.schedulers.get(z.timeScheduler)?.compiled ?? null) : null));
+  const resolved = m.zones.map((z) => (z.timeScheduler ? (m.schedulers.get(z.timeScheduler)?.compiled ?? null) : null));
   const n = m.zones.length;
   const slot = new Int32Array(n);
   const first = new Int32Array(n + 1);
   let periods = 0;
-  for (const s of m.zoneSchedulers) periods += s?.periods.length ?? 0;
+  for (const s of resolved) periods += s?.periods.length ?? 0;
   const begin = new Float64Array(periods);
   const end = new Float64Array(periods);
   const wraps = new Uint8Array(periods);
@@ -57,7 +55,7 @@ export function resolveSchedulers(m: ForwardModel): ForwardModel {
   let k = 0;
   for (let i = 0; i < n; i++) {
     first[i] = k;
-    const s = m.zoneSchedulers[i];
+    const s = resolved[i];
     if (!s) {
       slot[i] = m.zones[i]!.timeScheduler ? NEVER : ALWAYS;
       continue;
@@ -139,7 +137,7 @@ export function forCheck(z: ZoneRow, m: ForwardModel): ZoneForCheck {
 
 /** Each zone's state at `now` (aligned with `m.zones`). Each time zone's wall clock is read once. */
 export function activeAt(m: ForwardModel, now: number): boolean[] {
-  const f = m.flat && m.zoneSchedulers?.length === m.zones.length ? m.flat : resolveSchedulers(m).flat!;
+  const f = m.flat?.slot.length === m.zones.length ? m.flat : resolveSchedulers(m).flat!;
   const clocks = new Map<string, ReturnType<typeof wallClock>>();
   const keys = f.slots.map(({ timezone, type }) => {
     let clock = clocks.get(timezone);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compileScheduler, isActiveAt, occurrences, schedulersOverlap, TimeSpecError, type CompiledScheduler, type TimeType } from './time.ts';
+import { schedulersOverlap } from './overlap.ts';
+import { compileScheduler, isActiveAt, occurrences, TimeSpecError, type CompiledScheduler, type TimeType } from './time.ts';
 
 const ZONES = ['UTC', 'America/New_York', 'Europe/Berlin', 'Asia/Kolkata', 'Australia/Lord_Howe', 'America/Sao_Paulo'];
 const MIN = 60_000;

@@ -28,6 +28,12 @@ interface Queued {
   reject(err: unknown): void;
 }
 
+/**
+ * Methods the agent holds until a coalesced action (a reload batch) is done. They queue in a lane of their own: in
+ * the common one, a few of them would hold every slot and starve the config syncs that should join that batch.
+ */
+const HELD_BY_AGENT: ReadonlySet<RpcMethodName> = new Set<RpcMethodName>(['cdn.reload']);
+
 /** Requests one turn of a node's limiter carries at most. */
 const REQUESTS_PER_TURN = 64;
 
@@ -52,8 +58,6 @@ export class Traffic {
     opts: TrafficOptions = {},
   ) {
     this.limiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeConcurrency ?? 4 });
-    // A reload request waits on the agent for its batch (up to the agent's minimum reload interval): in the same
-    // queue, a few of them would hold every slot and starve the config syncs that should join the batch.
     this.coalescedLimiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeCoalescedConcurrency ?? 16 });
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
   }
@@ -62,10 +66,10 @@ export class Traffic {
     node: NodeEndpoint,
     method: M,
     params: RpcParams<M>,
-    opts: { timeoutMs?: number; via?: 'socket' | 'http'; coalesced?: boolean } = {},
+    opts: { timeoutMs?: number; via?: 'socket' | 'http' } = {},
   ): Promise<RpcResult<M>> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
-    const lane = opts.coalesced ? 'coalesced' : 'default';
+    const lane = HELD_BY_AGENT.has(method) ? 'coalesced' : 'default';
     const raw = await new Promise<unknown>((resolve, reject) => {
       const key = `${lane}\0${node.id}`;
       let queue = this.queues.get(key);
