@@ -1,18 +1,21 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-export function cpuSeconds(pid: number): number {
+/** The fields of /proc/<pid>/stat after the command name (field 3 onwards). */
+function procStat(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  return ticks / 100; // USER_HZ is 100 on Linux
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. USER_HZ is 100 on Linux. */
+export function cpuSeconds(pid: number): number {
+  const f = procStat(pid);
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime
 }
 
 /** CPU seconds a process's exited children (waited for) have used, from /proc: the commands it ran. */
 export function childCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / 100; // cutime + cstime
+  const f = procStat(pid);
+  return (Number(f[13]) + Number(f[14])) / 100; // cutime + cstime
 }
 
 /** CPU seconds of every process whose command line contains `needle` (e.g. the PostgreSQL server's backends). */

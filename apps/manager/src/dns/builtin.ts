@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet } from 'dns-packet';
 import type { Logger } from '../log.ts';
-import type { DnsRecord, DnsRecordStore } from './records.ts';
+import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 
 const RCODE = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
@@ -29,7 +29,7 @@ export class BuiltinDns {
   private serial = 0;
   /** Serials of local changes past an unseen one (another replica's, or a local one not reported yet). */
   private readonly ahead = new Set<number>();
-  private replay: { op: 'upsert' | 'remove'; name: string; value: string; ttl: number }[] | null = null;
+  private replay: RecordChange[] | null = null;
   private refreshing: Promise<void> | null = null;
   private refreshAgain: Promise<void> | null = null;
   private udp: dgram.Socket | undefined;
@@ -101,7 +101,7 @@ export class BuiltinDns {
    * table again. The serial advances only over an unbroken run of serials, so a change made by another replica in
    * between is still seen by the next refresh.
    */
-  applyLocal(change: { op: 'upsert' | 'remove'; name: string; value: string; ttl: number }, serial: number): void {
+  applyLocal(change: RecordChange, serial: number): void {
     this.apply(this.byName, change);
     this.replay?.push(change);
     if (serial <= this.serial) return;
@@ -109,7 +109,7 @@ export class BuiltinDns {
     while (this.ahead.delete(this.serial + 1)) this.serial++;
   }
 
-  private apply(byName: Map<string, DnsRecord[]>, change: { op: 'upsert' | 'remove'; name: string; value: string; ttl: number }): void {
+  private apply(byName: Map<string, DnsRecord[]>, change: RecordChange): void {
     const list = (byName.get(change.name) ?? []).filter((r) => r.value !== change.value);
     if (change.op === 'upsert') list.push({ name: change.name, type: 'A', value: change.value, ttl: change.ttl });
     if (list.length > 0) byName.set(change.name, list);

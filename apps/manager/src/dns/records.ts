@@ -13,7 +13,8 @@ export interface DnsRecord {
 
 const SERIAL_KEY = 'dns_serial';
 
-interface RecordChange {
+/** A change to one published record. */
+export interface RecordChange {
   op: 'upsert' | 'remove';
   name: string;
   value: string;

@@ -93,11 +93,7 @@ export class AgentConnection {
   }
 
   failPending(reason: string): void {
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new RpcError('not_connected', reason));
-      this.pending.delete(id);
-    }
+    for (const id of [...this.pending.keys()]) this.fail(id, new RpcError('not_connected', reason));
   }
 
   close(code: number, reason: string): void {

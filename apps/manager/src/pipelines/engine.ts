@@ -4,7 +4,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import PgBoss from 'pg-boss';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
-import { StepLog, type StepWrite } from './step-log.ts';
+import { StepLog, insertSteps, type StepWrite } from './step-log.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
@@ -144,15 +144,7 @@ export class PipelineEngine {
   async enqueue(tx: DbOrTx, spec: PipelineSpec): Promise<string> {
     const id = newId('pip');
     await tx.insert(pipelines).values({ id, kind: spec.kind, subject: spec.subject, status: 'pending', input: spec.input });
-    if (spec.steps.length > 0) {
-      // The steps as one JSON parameter: a domain onto fifty nodes is 250 rows, and building them through the query
-      // builder cost more CPU than the database spent inserting them.
-      const rows = spec.steps.map((s, idx) => ({ idx, name: s.name, target: s.target, group: s.group ?? null, params: s.params, policy: s.policy }));
-      await tx.execute(sql`
-        insert into pipeline_steps (pipeline_id, idx, name, target, "group", params, policy, status)
-        select ${id}, x.idx, x.name, x.target, x."group", x.params, x.policy, 'pending'
-        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(idx int, name text, target text, "group" text, params jsonb, policy jsonb)`);
-    }
+    await insertSteps(tx, id, spec.steps);
     return id;
   }
 
