@@ -20,5 +20,11 @@ describe('agent env', () => {
     assert.deepEqual(env.OCDN_NGINX_RELOAD_CMD, ['/usr/sbin/nginx', '-p', '/tmp/x', '-s', 'reload']);
     assert.equal(env.OCDN_DNS_DRIVER, 'bind');
     assert.equal(env.OCDN_FILES_DIR, '/var/lib/ocdn/files');
+    assert.equal(env.OCDN_VOD_FSYNC, true);
+  });
+  it('takes OCDN_VOD_FSYNC as true or false only', () => {
+    const base = { OCDN_MANAGER_URL: 'http://127.0.0.1:8080', OCDN_NODE_TOKEN: token };
+    assert.equal(parseAgentEnv({ ...base, OCDN_VOD_FSYNC: 'false' }).OCDN_VOD_FSYNC, false);
+    assert.throws(() => parseAgentEnv({ ...base, OCDN_VOD_FSYNC: 'yes' }), /OCDN_VOD_FSYNC: must be true or false/);
   });
 });

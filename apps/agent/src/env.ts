@@ -53,6 +53,14 @@ export const AgentEnv = z.object({
   OCDN_VOD_DOWNLOAD_CONCURRENCY: z.coerce.number().int().positive().default(2),
   /** vod role: cap on the bytes per second of all downloads together; 0 means no cap. */
   OCDN_VOD_BANDWIDTH_BPS: z.coerce.number().int().nonnegative().default(0),
+  /**
+   * vod role: a downloaded file is flushed to disk (fdatasync, then the directory) before it takes its name, so a
+   * power cut cannot leave a file with lost blocks under a real name. `false` trades that for speed.
+   */
+  OCDN_VOD_FSYNC: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Log level: error, warn, info, debug. */
   OCDN_LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
   /** Reconnect backoff cap. */

@@ -101,6 +101,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     pollMs: env.OCDN_VOD_POLL_MS,
     perSourceConcurrency: env.OCDN_VOD_DOWNLOAD_CONCURRENCY,
     bandwidthBps: env.OCDN_VOD_BANDWIDTH_BPS,
+    durable: env.OCDN_VOD_FSYNC,
   });
   let workerStarted = false;
   rpc.register('vod.files', async () => ({ items: await (await store()).list() }));

@@ -17,6 +17,8 @@ export interface VodWorkerOptions {
   perSourceConcurrency: number;
   /** Cap on the bytes per second of all downloads together; 0 = none. */
   bandwidthBps: number;
+  /** Flush each file to disk before it takes its name (see downloadFile). */
+  durable?: boolean;
 }
 
 class TaskGone extends Error {}
@@ -161,6 +163,7 @@ export class VodWorker {
         name: task.file,
         signal: both,
         bucket: this.bucket,
+        durable: this.opts.durable ?? true,
         onProgress: (bytes) => {
           this.patch(task, { status: 'working', bytesDone: bytes }).catch((err: unknown) => {
             if (err instanceof TaskGone) withdrawn.abort(err);
