@@ -51,6 +51,6 @@ export function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
-export function row(cells: (string | number)[]): string {
-  return cells.map((c) => String(typeof c === 'number' ? (Number.isInteger(c) ? c : c.toFixed(1)) : c).padEnd(16)).join('');
+export function row(cells: (string | number)[], firstWidth = 16): string {
+  return cells.map((c, i) => String(typeof c === 'number' ? (Number.isInteger(c) ? c : c.toFixed(1)) : c).padEnd(i === 0 ? firstWidth : 16)).join('');
 }
