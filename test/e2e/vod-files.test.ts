@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, truncate } from 'node:fs/promises';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signFileUrl } from '@ocdn/protocol';
@@ -123,6 +124,23 @@ describe('VOD file API of an agent', () => {
     assert.equal((await get('/files/gone.mpg', auth, 'DELETE')).status, 204);
     assert.equal((await get('/files/gone.mpg', auth, 'DELETE')).status, 404);
     assert.ok(existsSync(join(outside, 'secret')));
+  });
+
+  it('cuts the body short when the file shrinks while it is served, rather than leaving the client waiting', async () => {
+    const name = 'shrinks.mpg';
+    writeFileSync(join(dir, name), randomBytes(64 * 1024 * 1024));
+    const res = await new Promise<IncomingMessage>((resolve, reject) => httpGet(`${base}/files/${name}`, { headers: auth }, resolve).on('error', reject));
+    res.pause(); // the agent fills the socket buffers and waits
+    assert.equal(res.headers['content-length'], String(64 * 1024 * 1024));
+    await truncate(join(dir, name), 1024 * 1024);
+    let got = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const c of res) got += (c as Buffer).length;
+      })(),
+      /aborted|ECONNRESET|socket hang up/,
+    );
+    assert.ok(got < 64 * 1024 * 1024, `got ${got} bytes`);
   });
 
   it('a download fails its checksum when the file changes on the source meanwhile, and leaves no file', async () => {
