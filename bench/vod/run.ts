@@ -86,8 +86,10 @@ async function transfer(): Promise<void> {
     const serveAgent: number[] = [];
     const serveNginx: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      serveNginx.push(mibps(SIZE, curl(`http://${IP}:${nginxPort}/big.mpg`, '/dev/null')));
-      serveAgent.push(mibps(SIZE, curl(url('nod_x'), '/dev/null')));
+      const nginxRun = () => serveNginx.push(mibps(SIZE, curl(`http://${IP}:${nginxPort}/big.mpg`, '/dev/null')));
+      const agentRun = () => serveAgent.push(mibps(SIZE, curl(url('nod_x'), '/dev/null')));
+      // The order turns every round, as below.
+      for (const run of i % 2 === 0 ? [nginxRun, agentRun] : [agentRun, nginxRun]) run();
     }
     // Each client fetches the same signed URL onto the same disk. Durable: the worker's default (fdatasync as it goes,
     // before the rename, and of the directory) against curl followed by `sync FILE` (an fsync of the file);
