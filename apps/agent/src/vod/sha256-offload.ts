@@ -54,6 +54,9 @@ interface JobHandlers {
   digest?: { resolve(hex: string): void; reject(err: Error): void };
 }
 
+/** A job that waits for its digest learns of a failure there; one that does not, through its `fail`. */
+const failJob = (h: JobHandlers, err: Error): void => (h.digest ? h.digest.reject(err) : h.fail(err));
+
 type Reply = { job: number; op: 'ack'; slot: number } | { job: number; op: 'digest'; hex: string } | { job: number; op: 'error'; message: string };
 
 /**
@@ -118,8 +121,7 @@ export class Sha256Offload {
       } else {
         this.jobs.delete(m.job);
         this.idle();
-        const err = new Error(`hashing failed: ${m.message}`);
-        h.digest ? h.digest.reject(err) : h.fail(err);
+        failJob(h, new Error(`hashing failed: ${m.message}`));
       }
     });
     const lost = (err: Error) => {
@@ -127,7 +129,7 @@ export class Sha256Offload {
       this.thread = null;
       const open = [...this.jobs.values()];
       this.jobs.clear();
-      for (const h of open) (h.digest ? h.digest.reject : h.fail)(err);
+      for (const h of open) failJob(h, err);
     };
     thread.on('error', (err) => lost(new Error(`hash thread failed: ${err.message}`)));
     thread.on('exit', (code) => lost(new Error(`hash thread exited (code ${code})`)));

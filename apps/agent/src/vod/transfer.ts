@@ -70,7 +70,6 @@ export class Transfer {
   private readonly free: number[] = [];
   private cur = 0;
   private fill = 0;
-  private readonly scratch = Buffer.allocUnsafe(64 << 10);
   private head: ResponseHead | null = null;
   private errorBody = false;
   private bodyLength = 0;
@@ -90,6 +89,7 @@ export class Transfer {
   private readonly slotLimit: number;
   private slotSince = 0;
   /** Durable mode: bytes written since the last flush was started, and the flush in flight. */
+  private readonly durable: boolean;
   private unflushed = 0;
   private flushing: Promise<void> | null = null;
   private sock!: Socket;
@@ -108,6 +108,7 @@ export class Transfer {
     for (let i = SLOTS - 1; i > 0; i--) this.free.push(i);
     this.writePos = offset;
     this.onDisk = offset;
+    this.durable = opts.durable !== false;
     // Under a cap, reads of about an eighth of a second's bytes keep the flow even, and slots of a quarter second's
     // keep the disk and the progress reports close behind.
     const rate = opts.bucket?.bytesPerSecond ?? Infinity;
@@ -127,7 +128,7 @@ export class Transfer {
       await body;
       await this.writes;
       if (this.error) throw this.error;
-      const [sha256] = await Promise.all([this.job.digest(), this.opts.durable !== false ? this.flush(true) : null]);
+      const [sha256] = await Promise.all([this.job.digest(), this.durable ? this.flush(true) : null]);
       if (sha256 !== this.digest) {
         throw new DownloadError(`checksum mismatch: got sha256 ${sha256}, source stated ${this.digest} (the file changed on the source?)`, { discard: true });
       }
@@ -173,14 +174,13 @@ export class Transfer {
     });
   }
 
-  /** Where the next read goes: the free room of the current slot (or scratch space once nothing more is wanted). */
+  /** Where the next read goes: the free room of the current slot. */
   private readTarget(): Buffer {
-    if (this.cur < 0 || this.complete || this.error) return this.scratch;
     return this.views[this.cur]!.subarray(this.fill, Math.min(this.slotLimit, this.fill + this.maxRead));
   }
 
   private onRead(n: number): boolean {
-    if (this.cur < 0 || this.complete || this.error) return false;
+    if (this.complete || this.error) return false;
     let body = n;
     this.fill += n;
     if (!this.head) {
@@ -216,7 +216,7 @@ export class Transfer {
     }
     const wait = this.opts.bucket && body > 0 ? this.opts.bucket.reserve(body) : 0;
     if (this.received === this.bodyLength) {
-      this.submit(true);
+      this.submit();
       this.complete = true;
       this.settle.resolve();
       return false;
@@ -282,29 +282,24 @@ export class Transfer {
    * is left spare, so that the slot being read into is always a real one: the socket goes on reading into the last
    * buffer it was given when it resumes.
    */
-  private submit(last = false): void {
+  private submit(): void {
     const slot = this.cur;
     const length = this.fill;
-    if (length > 0) {
-      this.busy[slot] = 2;
-      this.job.update(slot, length);
-      const pos = this.writePos;
-      this.writePos += length;
-      this.enqueue(async () => {
-        await writeAll(this.fh.fd, this.views[slot]!, length, pos);
-        this.onDisk += length;
-        this.progress();
-        this.release(slot);
-        this.unflushed += length;
-        if (this.opts.durable !== false && this.unflushed >= FLUSH_BYTES && !this.flushing) void this.flush(false);
-      });
-    } else if (!last) return;
+    if (length === 0) return;
+    this.busy[slot] = 2;
+    this.job.update(slot, length);
+    const pos = this.writePos;
+    this.writePos += length;
+    this.enqueue(async () => {
+      await writeAll(this.fh.fd, this.views[slot]!, length, pos);
+      this.onDisk += length;
+      this.progress();
+      this.release(slot);
+      this.unflushed += length;
+      if (this.durable && this.unflushed >= FLUSH_BYTES && !this.flushing) void this.flush(false);
+    });
     this.fill = 0;
-    if (last) {
-      this.cur = -1;
-      return;
-    }
-    this.cur = this.free.pop()!;
+    this.cur = this.free.pop()!; // there is one: reading has stopped whenever none was left
     if (this.free.length === 0) this.hold('slots');
   }
 

@@ -163,7 +163,7 @@ export class VodWorker {
         name: task.file,
         signal: both,
         bucket: this.bucket,
-        durable: this.opts.durable ?? true,
+        durable: this.opts.durable,
         onProgress: (bytes) => {
           this.patch(task, { status: 'working', bytesDone: bytes }).catch((err: unknown) => {
             if (err instanceof TaskGone) withdrawn.abort(err);
