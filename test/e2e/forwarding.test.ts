@@ -1,5 +1,6 @@
-// DNS forwarding end to end: the manager (a one-second tick), two DNS agents driving real BIND (two views) and
-// real Unbound, and two upstream resolvers that answer the same names differently. Checked with dig.
+// DNS forwarding end to end: the manager (a one-second tick), three DNS agents driving real BIND with two views,
+// real BIND whose named.conf has no view at all (the agent's include at top level, BIND's implicit view `_default`)
+// and real Unbound, and two upstream resolvers that answer the same names differently. Checked with dig.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,20 +12,23 @@ import { waitFor } from '../support/wait.ts';
 
 const BIND_IP = '127.0.7.10';
 const UNBOUND_IP = '127.0.7.11';
+const FLAT_BIND_IP = '127.0.7.14';
 const INNER_CLIENT = '127.0.7.21';
 const OTHER_CLIENT = '127.0.7.22';
 const A = '10.0.0.1';
 const B = '10.0.0.2';
 
-describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
+describe('DNS forwarding end to end (BIND with two views, BIND without views, Unbound)', () => {
   const tmp = tempDir('fwd-e2e');
   const undo: (() => void)[] = [];
   const stops: (() => Promise<void>)[] = [];
   let m: ManagerHandle;
   let tdb: TestDatabase | undefined;
   let bind: Resolver;
+  let flatBind: Resolver;
   let unbound: Resolver;
   let bindPort = 0;
+  let flatBindPort = 0;
   let unboundPort = 0;
   let upA = '';
   let upB = '';
@@ -32,6 +36,7 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
   let ready = false;
 
   const viaBind = (name: string, source = OTHER_CLIENT) => digA(BIND_IP, bindPort, name, source);
+  const viaFlatBind = (name: string) => digA(FLAT_BIND_IP, flatBindPort, name);
   const viaUnbound = (name: string) => digA(UNBOUND_IP, unboundPort, name);
   const post = (path: string, body: unknown) => m.json(path, { method: 'POST', body: JSON.stringify(body) });
   const patch = (path: string, body: unknown) => m.json(path, { method: 'PATCH', body: JSON.stringify(body) });
@@ -43,7 +48,7 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
   before(async (t) => {
     for (const p of ['named', 'unbound', 'dig', 'ip', 'rndc', 'unbound-control']) if (!requireProgram(t, p)) return;
     try {
-      for (const ip of [BIND_IP, UNBOUND_IP]) undo.push(addLoopbackAddress(ip));
+      for (const ip of [BIND_IP, FLAT_BIND_IP, UNBOUND_IP]) undo.push(addLoopbackAddress(ip));
     } catch (err) {
       if (process.env.CI === 'true') throw err;
       return; // not root: the tests skip themselves below
@@ -62,6 +67,9 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
       { name: 'default', matchClients: ['any'] },
     ]);
     stops.push(() => bind.stop());
+    flatBindPort = await freePort(FLAT_BIND_IP);
+    flatBind = await startBind(join(tmp.path, 'bind-flat'), FLAT_BIND_IP, flatBindPort, await freePort(), []);
+    stops.push(() => flatBind.stop());
     unbound = await startUnbound(join(tmp.path, 'unbound'), UNBOUND_IP, unboundPort, await freePort());
     stops.push(() => unbound.stop());
     if (process.env.TEST_DATABASE_URL) tdb = await createTestDatabase('postgres');
@@ -72,6 +80,7 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
     });
     for (const [name, ip, resolver] of [
       ['dns-bind', '127.0.7.12', bind],
+      ['dns-bind-flat', '127.0.7.15', flatBind],
       ['dns-unbound', '127.0.7.13', unbound],
     ] as const) {
       const port = await freePort(ip);
@@ -101,6 +110,7 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
     ids.gB = (await post('/api/v1/forwarder-groups', { name: 'b', addresses: [upB] })).id;
     ids.zone = (await post('/api/v1/views/default/forward-zones', { forwardItemType: 'domain', domain: 'fwd.test', forwarderGroupIds: [ids.gA], forwardStyle: 'only' })).id;
     await answers('BIND forwards to A', () => viaBind('www.fwd.test'), [A]);
+    await answers('BIND without views forwards to A', () => viaFlatBind('www.fwd.test'), [A]);
     await answers('Unbound forwards to A (test. is one of its default local zones)', () => viaUnbound('www.fwd.test'), [A]);
   });
 
@@ -108,9 +118,12 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
     if (!ready) return t.skip('needs root');
     await patch(`/api/v1/forwarder-groups/${ids.gA}`, { addresses: [upB] });
     await answers('BIND asks B now', () => viaBind('www.fwd.test'), [B], 5000);
+    await answers('BIND without views asks B now (its implicit view _default was flushed)', () => viaFlatBind('www.fwd.test'), [B], 5000);
     await answers('Unbound asks B now', () => viaUnbound('www.fwd.test'), [B], 5000);
     await patch(`/api/v1/forwarder-groups/${ids.gA}`, { addresses: [upA] });
     await answers('and back to A', () => viaBind('www.fwd.test'), [A], 5000);
+    await answers('and back to A without views too', () => viaFlatBind('www.fwd.test'), [A], 5000);
+    assert.equal((flatBind.output().match(/flushing tree '[^']+' in cache view 'default' failed/g) ?? []).length <= 1, true, 'the agent learnt _default from its first flush');
   });
 
   it('two views with different matchClients: each source address gets its view’s answer', async (t) => {
@@ -118,7 +131,7 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
     await post('/api/v1/views/inner/forward-zones', { forwardItemType: 'domain', domain: 'fwd.test', forwarderGroupIds: [ids.gB], forwardStyle: 'only' });
     await answers('the inner client gets B', () => viaBind('www.fwd.test', INNER_CLIENT), [B]);
     assert.deepEqual(viaBind('www.fwd.test', OTHER_CLIENT), [A], 'other clients still get the default view: A');
-    await waitFor('unbound agent warned that it has no views', () => agents[1]!.output.includes('forward zones applied') && m.proc.output.includes('no per-view forwarders'), { timeoutMs: 10_000 });
+    await waitFor('unbound agent warned that it has no views', () => agents[2]!.output.includes('forward zones applied') && m.proc.output.includes('no per-view forwarders'), { timeoutMs: 10_000 });
   });
 
   it('a scheduler window switches forwarding on at the tick it opens and off at the tick it closes', async (t) => {
@@ -147,6 +160,7 @@ describe('DNS forwarding end to end (BIND with two views, Unbound)', () => {
     if (!ready) return t.skip('needs root');
     await m.api(`/api/v1/views/default/forward-zones/${ids.zone}`, { method: 'DELETE' });
     await answers('BIND no longer forwards fwd.test for the default view', () => viaBind('www.fwd.test'), []);
+    await answers('BIND without views no longer forwards it either', () => viaFlatBind('www.fwd.test'), [], 5000);
     await answers('Unbound neither', () => viaUnbound('www.fwd.test'), []);
     assert.deepEqual(viaBind('www.fwd.test', INNER_CLIENT), [B], 'the inner view keeps its own zone');
   });

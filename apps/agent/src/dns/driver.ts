@@ -35,6 +35,8 @@ interface State {
 export class DnsDriver {
   private chain: Promise<unknown> = Promise.resolve();
   private state: State | null = null;
+  /** BIND's name for the agent's view `default`: `default` (named.conf has views) or `_default` (it has none). */
+  private bindDefaultView: 'default' | '_default' | null = null;
 
   constructor(private readonly opts: DnsDriverOptions) {}
 
@@ -103,26 +105,63 @@ export class DnsDriver {
       }
     }
     const flushed: string[] = [];
+    const failed: string[] = [];
     if (this.opts.driver === 'bind') {
       // One flushtree per changed zone; past FLUSH_ZONES_MAX in a view, one flush of the view's whole cache.
       const byView = new Map<string, string[]>();
       for (const f of flush) byView.set(f.view, [...(byView.get(f.view) ?? []), f.zone]);
       for (const [view, zones] of byView) {
-        const cmds = zones.length > FLUSH_ZONES_MAX ? [['flush', view]] : zones.map((z) => ['flushtree', z, view]);
+        const cmds = zones.length > FLUSH_ZONES_MAX ? [['flush']] : zones.map((z) => ['flushtree', z]);
+        let served = true;
         for (const cmd of cmds) {
-          const r = await this.run([...this.opts.rndcCmd, ...cmd]);
-          if (!r.ok) warnings.push(`rndc ${cmd.join(' ')}: ${r.output}`);
+          const r = await this.flushBind(cmd, view);
+          if (r.error) failed.push(r.error);
+          if (r.warning) {
+            warnings.push(r.warning);
+            served = false;
+            break;
+          }
         }
-        flushed.push(...zones.map((z) => `${view}/${z}`));
+        if (served) flushed.push(...zones.map((z) => `${view}/${z}`));
       }
     } else if (previous.size > 0) {
       // `unbound-control reload` starts with an empty cache: every changed zone is flushed with it.
       flushed.push(...flush.filter((f) => f.view === 'default').map((f) => `${f.view}/${f.zone}`));
     }
+    if (failed.length) {
+      // The configuration stays applied; the state is not recorded, so the next apply (the manager retries a failed
+      // one) flushes the same zones again.
+      this.opts.log.error({ hash: req.hash.slice(0, 12), failed }, 'forward zones applied, but the cache flush failed');
+      throw new AgentRpcError('command_failed', `configuration applied, but the cache flush failed (stale answers possible until it succeeds): ${failed.join('; ')}`);
+    }
     this.state = { hash: req.hash, views: req.views };
     await writeFileAtomic(this.statePath, JSON.stringify(this.state));
     this.opts.log.info({ hash: req.hash.slice(0, 12), files: previous.size, flushed: flushed.length }, 'forward zones applied');
     return { hash: req.hash, changed: this.opts.driver === 'bind' ? changedViews : previous.size ? ['default'] : [], flushed, warnings, driver: this.opts.driver };
+  }
+
+  /**
+   * Flushes the cache of ocdn's view `view` in BIND. ocdn's view `default` is BIND's view `default` when named.conf
+   * declares views, and BIND's implicit view `_default` when it declares none (the include then sits at top level);
+   * which one is learnt from the first flush that works. A view BIND does not have is not an error of this apply
+   * (its include file is simply not used): that is a warning. Any other failed flush is an error.
+   */
+  private async flushBind(cmd: string[], view: string): Promise<{ error?: string; warning?: string }> {
+    const candidates = view !== 'default' ? [view] : this.bindDefaultView === '_default' ? ['_default', 'default'] : ['default', '_default'];
+    for (const name of candidates) {
+      const r = await this.run([...this.opts.rndcCmd, ...cmd, name]);
+      if (r.ok) {
+        if (view === 'default') this.bindDefaultView = name as 'default' | '_default';
+        return {};
+      }
+      if (await this.bindHasView(name)) return { error: `rndc ${[...cmd, name].join(' ')}: ${r.output.trim() || 'failed'}` };
+    }
+    return { warning: `BIND has no view "${view}"${view === 'default' ? ' (nor the implicit "_default")' : ''}: include ${view}.forward.conf inside that view of named.conf to serve its zones` };
+  }
+
+  /** Whether BIND has a view of this name: flushing one name that is never cached fails only for a missing view. */
+  private async bindHasView(name: string): Promise<boolean> {
+    return (await this.run([...this.opts.rndcCmd, 'flushname', 'ocdn-view-probe.invalid', name])).ok;
   }
 
   /** 20 s: a resolver that stops answering its control channel fails this apply (files restored); the next retries. */
