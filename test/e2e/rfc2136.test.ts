@@ -41,7 +41,7 @@ describe('rfc2136 provider against real BIND', () => {
     const nginxPath = requireProgram(t, 'nginx');
     dig = requireProgram(t, 'dig');
     if (!named || !nginxPath || !dig) return;
-    bind = await startBindPrimary(named, join(dir.path, 'bind'), ZONE, await freePort());
+    bind = await startBindPrimary(join(dir.path, 'bind'), ZONE, await freePort());
     origin = createServer((_req, res) => res.end('origin')).listen(await freePort(), '127.0.0.1');
     const cdnPort = await freePort(NODE_IP);
     m = await startManagerProcess({

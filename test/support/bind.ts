@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { waitFor } from './wait.ts';
+import { ROOT_HINT, startResolverDaemon } from './resolvers.ts';
 
 /** A real BIND primary for `zone` on 127.0.0.1:port that takes TSIG-signed updates from one key. */
 export interface BindPrimary {
@@ -12,10 +11,15 @@ export interface BindPrimary {
   stop(): Promise<void>;
 }
 
-export async function startBindPrimary(namedPath: string, dir: string, zone: string, port: number): Promise<BindPrimary> {
+/**
+ * `recursion no` does not keep named from priming its built-in root hints at start: the primary gets loopback-only
+ * hints of its own, like every resolver a test starts.
+ */
+export async function startBindPrimary(dir: string, zone: string, port: number): Promise<BindPrimary> {
   mkdirSync(dir, { recursive: true });
   const secret = randomBytes(32).toString('base64');
   const keyName = 'ocdn-test-key';
+  writeFileSync(join(dir, 'root.hint'), ROOT_HINT);
   writeFileSync(
     join(dir, 'named.conf'),
     `options {
@@ -28,20 +32,13 @@ export async function startBindPrimary(namedPath: string, dir: string, zone: str
 };
 key "${keyName}" { algorithm hmac-sha256; secret "${secret}"; };
 controls { };
+zone "." { type hint; file "${dir}/root.hint"; };
 zone "${zone}" { type primary; file "${dir}/db.zone"; allow-update { key "${keyName}"; }; };
 `,
   );
   writeFileSync(join(dir, 'db.zone'), `$TTL 30\n@ IN SOA ns.${zone}. hostmaster.${zone}. 1 300 60 86400 30\n@ IN NS ns.${zone}.\nns IN A 127.0.0.1\n`);
-  const child = spawn(namedPath, ['-g', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-20_000));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await waitFor('named running', () => {
-    if (child.exitCode !== null) throw new Error(`named exited:\n${output}`);
-    return /running/.test(output);
-  });
+  const { child } = await startResolverDaemon('named', join(dir, 'named.conf'), /running/);
+  const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
   return {
     port,
     keyName,

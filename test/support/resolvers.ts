@@ -1,14 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { waitFor } from './wait.ts';
 
 /** Root hints that point at an address where nothing listens: a resolver that falls back to them asks nobody. */
-const ROOT_HINT = '.\t3600000\tNS\ta.root.invalid.\na.root.invalid.\t3600000\tA\t127.0.7.99\n';
+export const ROOT_HINT = '.\t3600000\tNS\ta.root.invalid.\na.root.invalid.\t3600000\tA\t127.0.7.99\n';
 
 /**
  * An upstream resolver stand-in: answers every A question with one address (TTL one hour, so that a stale cache
@@ -63,6 +63,37 @@ export interface Resolver {
   stop(): Promise<void>;
 }
 
+/**
+ * Refuses a resolver configuration unless every place it takes root hints from is a file whose addresses are all
+ * loopback: named primes its built-in root hints at start even with recursion off, so a config without hints of its
+ * own would send packets to the real root servers. named: one `zone "." { type hint; … }` at top level or in each
+ * view; Unbound: `root-hints:`.
+ */
+export function assertLoopbackRootHints(program: 'named' | 'unbound', confPath: string): void {
+  const conf = readFileSync(confPath, 'utf8');
+  const files =
+    program === 'named'
+      ? [...conf.matchAll(/zone\s+"\."\s*(?:IN\s*)?\{\s*type\s+hint;\s*file\s+"([^"]+)";\s*\}/g)].map((m) => m[1]!)
+      : [...conf.matchAll(/^\s*root-hints:\s*"?([^"\s]+)"?/gm)].map((m) => m[1]!);
+  const views = program === 'named' ? [...conf.matchAll(/^\s*view\s+"/gm)].length : 0;
+  const need = Math.max(1, views);
+  if (files.length < need) throw new Error(`${confPath}: ${program} needs loopback-only root hints (${need} place(s), found ${files.length}): without them it asks the real root servers`);
+  for (const f of files) {
+    const addresses = [...readFileSync(f, 'utf8').matchAll(/\s(?:A|AAAA)\s+(\S+)/g)].map((m) => m[1]!);
+    const outside = addresses.filter((a) => !/^127\./.test(a) && a !== '::1');
+    if (addresses.length === 0 || outside.length) throw new Error(`${f}: root hints must name loopback addresses only (found ${outside.join(', ') || 'none'})`);
+  }
+}
+
+/**
+ * Starts named or Unbound in the foreground and waits until it is ready. The only way tests and benchmarks start a
+ * resolver: its configuration is checked for loopback-only root hints first.
+ */
+export function startResolverDaemon(program: 'named' | 'unbound', confPath: string, ready: RegExp | (() => Promise<boolean>)): Promise<{ child: ChildProcess; output: () => string }> {
+  assertLoopbackRootHints(program, confPath);
+  return daemon(program, [program === 'named' ? '-g' : '-d', '-c', confPath], ready);
+}
+
 function daemon(cmd: string, args: string[], ready: RegExp | (() => Promise<boolean>)): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -90,14 +121,21 @@ const stopper = (child: ChildProcess) => async () => {
 
 /**
  * A real BIND resolver on `ip:port` with one view per entry of `views` (match-clients as given), each with the
- * root hints above and the agent's include file; rndc on 127.0.0.1:rndcPort with its own key.
+ * root hints above and the agent's include file; rndc on 127.0.0.1:rndcPort with its own key. With `views` empty,
+ * named.conf declares no view at all (the most common setup): the root hints and the agent's `default` include sit
+ * at top level, and BIND's implicit view is `_default`.
  */
 export async function startBind(dir: string, ip: string, port: number, rndcPort: number, views: { name: string; matchClients: string[] }[]): Promise<Resolver> {
   const inc = join(dir, 'ocdn');
   mkdirSync(inc, { recursive: true });
   const secret = randomBytes(32).toString('base64');
   writeFileSync(join(dir, 'root.hint'), ROOT_HINT);
-  for (const v of views) writeFileSync(join(inc, `${v.name}.forward.conf`), '');
+  for (const v of views.length ? views : [{ name: 'default' }]) writeFileSync(join(inc, `${v.name}.forward.conf`), '');
+  const hints = `zone "." { type hint; file "${dir}/root.hint"; };`;
+  const body =
+    views.length === 0
+      ? `${hints}\ninclude "${inc}/default.forward.conf";`
+      : views.map((v) => `view "${v.name}" {\n  match-clients { ${v.matchClients.join('; ')}; };\n  ${hints}\n  include "${inc}/${v.name}.forward.conf";\n};`).join('\n');
   const conf = join(dir, 'named.conf');
   writeFileSync(
     conf,
@@ -114,21 +152,13 @@ export async function startBind(dir: string, ip: string, port: number, rndcPort:
 };
 key "rndc-key" { algorithm hmac-sha256; secret "${secret}"; };
 controls { inet 127.0.0.1 port ${rndcPort} allow { 127.0.0.1; } keys { "rndc-key"; }; };
-${views
-  .map(
-    (v) => `view "${v.name}" {
-  match-clients { ${v.matchClients.join('; ')}; };
-  zone "." { type hint; file "${dir}/root.hint"; };
-  include "${inc}/${v.name}.forward.conf";
-};`,
-  )
-  .join('\n')}
+${body}
 `,
   );
   writeFileSync(join(dir, 'rndc.conf'), `key "rndc-key" { algorithm hmac-sha256; secret "${secret}"; };\noptions { default-key "rndc-key"; default-server 127.0.0.1; default-port ${rndcPort}; };\n`);
   const check = spawnSync('named-checkconf', [conf], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`test named.conf is invalid: ${check.stdout}${check.stderr}`);
-  const { child, output } = await daemon('named', ['-g', '-c', conf], /running/);
+  const { child, output } = await startResolverDaemon('named', conf, /running/);
   return {
     agentEnv: {
       OCDN_DNS_DRIVER: 'bind',
@@ -176,7 +206,7 @@ include: "${include}"
   );
   const check = spawnSync('unbound-checkconf', [conf], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`test unbound.conf is invalid: ${check.stdout}${check.stderr}`);
-  const { child, output } = await daemon('unbound', ['-d', '-c', conf], async () => spawnSync('unbound-control', ['-c', conf, 'status'], { encoding: 'utf8' }).status === 0);
+  const { child, output } = await startResolverDaemon('unbound', conf, async () => spawnSync('unbound-control', ['-c', conf, 'status'], { encoding: 'utf8' }).status === 0);
   return {
     agentEnv: {
       OCDN_DNS_DRIVER: 'unbound',
