@@ -7,6 +7,7 @@ import { z } from 'zod';
 export const DomainName = z
   .string()
   .max(253, 'at most 253 characters')
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'letters, digits, "." and "-" only')
   .transform((s) => s.toLowerCase())
   .refine((s) => /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/.test(s), {
     message: 'not a domain name (letters, digits and hyphens in dot-separated labels, no wildcards, no trailing dot)',

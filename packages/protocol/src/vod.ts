@@ -81,7 +81,7 @@ export type AgentVodTasksResponse = z.infer<typeof AgentVodTasksResponse>;
 export const VodTaskPatch = z.strictObject({
   status: z.enum(['working', 'done', 'failed']),
   bytesDone: z.number().int().nonnegative().optional(),
-  error: z.string().max(2000).optional(),
+  error: z.string().max(2000).regex(/^[^\x00]*$/, 'no NUL character').optional(),
 });
 export type VodTaskPatch = z.infer<typeof VodTaskPatch>;
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { createHash } from 'node:crypto';
 
 export interface DomainConfInput {
@@ -17,20 +18,33 @@ export interface ParsedOrigin {
   port: number;
 }
 
-/** Parses an origin URL; throws with a message naming what is wrong. */
+const ORIGIN = /^(https?):\/\/(\[[0-9a-f:.]+\]|[0-9a-z](?:[0-9a-z.-]*[0-9a-z])?)(?::([1-9][0-9]{0,4}))?$/;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Parses an origin `http(s)://host[:port]`, strictly: a literal host (a DNS name, an IPv4 address or a bracketed
+ * IPv6 address), an optional port without leading zeros, nothing else — no path, no credentials, no white space,
+ * lower case. Nothing is repaired (the WHATWG URL parser would turn `http:///x` into `http://x`); a string that
+ * is not already in this form is refused with a message naming what is wrong.
+ */
 export function parseOrigin(origin: string): ParsedOrigin {
-  let u: URL;
-  try {
-    u = new URL(origin);
-  } catch {
-    throw new Error(`"${origin}" is not a URL (expected http(s)://host[:port])`);
+  const m = ORIGIN.exec(origin);
+  if (!m) {
+    if (!/^https?:\/\//.test(origin)) throw new Error(`"${origin}" must start with http:// or https://`);
+    throw new Error(`"${origin}" is not http(s)://host[:port] in lower case with a literal host and nothing else (no path, credentials or white space)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`"${origin}" must be http:// or https://`);
-  if (u.username || u.password) throw new Error(`"${origin}" must not carry credentials`);
-  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) throw new Error(`"${origin}" must be only scheme, host and port`);
-  if (!/^[A-Za-z0-9.\-[\]:]+$/.test(u.hostname)) throw new Error(`"${origin}" has an invalid host`);
-  const scheme = u.protocol === 'https:' ? 'https' : 'http';
-  return { scheme, host: u.hostname, port: u.port ? Number(u.port) : scheme === 'https' ? 443 : 80 };
+  const scheme = m[1] as 'http' | 'https';
+  const host = m[2]!;
+  if (host.startsWith('[')) {
+    if (isIP(host.slice(1, -1)) !== 6) throw new Error(`"${origin}" has an invalid IPv6 address`);
+  } else if (/^[0-9.]+$/.test(host)) {
+    if (isIP(host) !== 4) throw new Error(`"${origin}" has an invalid IPv4 address`);
+  } else if (host.length > 253 || !host.split('.').every((l) => LABEL.test(l))) {
+    throw new Error(`"${origin}" has an invalid host name`);
+  }
+  const port = m[3] === undefined ? (scheme === 'https' ? 443 : 80) : Number(m[3]);
+  if (port > 65535) throw new Error(`"${origin}" has a port out of range (1–65535)`);
+  return { scheme, host, port };
 }
 
 /** nginx upstream names are identifiers; the hash keeps `a-b.com` and `a.b.com` apart. */

@@ -3,6 +3,7 @@ import { DomainName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app.ts';
 import { ErrorBody } from '../http/errors.ts';
+import { Id, Label, Origin } from '../http/fields.ts';
 import { PipelineBody } from '../http/schemas.ts';
 import { createDomain, deleteDomain, getDomain, joinNode, listDomains, updateDomain } from './service.ts';
 
@@ -22,9 +23,9 @@ const DomainBody = z
 const DomainCreateBody = z
   .strictObject({
     domain: DomainName,
-    origins: z.array(z.string().max(300)).min(1, 'at least one origin').max(16),
-    subDomain: z.string().min(1).max(63).optional(),
-    nodeIds: z.array(z.string().max(64)).max(1000).optional(),
+    origins: z.array(Origin).min(1, 'at least one origin').max(16),
+    subDomain: Label.optional(),
+    nodeIds: z.array(Id).max(1000).optional(),
   })
   .openapi('DomainCreate');
 
@@ -94,7 +95,7 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
       summary: 'Change the origins: a new config version rolled out to the nodes',
       request: {
         params: DomainParam,
-        body: { required: true, content: { 'application/json': { schema: z.strictObject({ origins: z.array(z.string().max(300)).min(1, 'at least one origin').max(16) }) } } },
+        body: { required: true, content: { 'application/json': { schema: z.strictObject({ origins: z.array(Origin).min(1, 'at least one origin').max(16) }) } } },
       },
       responses: {
         202: { description: 'rollout started', content: { 'application/json': { schema: z.object({ domain: DomainBody, pipeline: PipelineBody }) } } },
@@ -112,7 +113,7 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
       path: '/api/v1/domains/{domain}/nodes',
       tags: ['domains'],
       summary: 'Put one more node under a running domain (JOIN_NODE)',
-      request: { params: DomainParam, body: { required: true, content: { 'application/json': { schema: z.strictObject({ nodeId: z.string().min(1).max(64) }) } } } },
+      request: { params: DomainParam, body: { required: true, content: { 'application/json': { schema: z.strictObject({ nodeId: Id }) } } } },
       responses: {
         202: { description: 'JOIN_NODE started', content: { 'application/json': { schema: z.object({ pipeline: PipelineBody }) } } },
         400: err('invalid input'),

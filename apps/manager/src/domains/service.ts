@@ -31,10 +31,17 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const bad = (field: string, message: string) => new ApiError('bad_request', `invalid ${field}: ${message}`, [{ field, message }]);
 
 /** Checks the origins: plain http(s)://host[:port], one scheme for all, no duplicates. Returns them normalised. */
+/**
+ * Origins are stored as given, lower-cased (the one canonical form), once each is a strict `http(s)://host[:port]`:
+ * a string the parser would have to repair is refused, naming the field. `http://x` and `http://x:80` are the same
+ * origin (a duplicate).
+ */
 function checkOrigins(origins: string[]): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
   let scheme: string | undefined;
-  origins.forEach((o, i) => {
+  origins.forEach((given, i) => {
+    const o = given.toLowerCase();
     let parsed;
     try {
       parsed = parseOrigin(o);
@@ -43,10 +50,10 @@ function checkOrigins(origins: string[]): string[] {
     }
     if (scheme && parsed.scheme !== scheme) throw bad(`origins.${i}`, 'all origins of a domain must use the same scheme');
     scheme = parsed.scheme;
-    const host = parsed.host.includes(':') && !parsed.host.startsWith('[') ? `[${parsed.host}]` : parsed.host;
-    const norm = `${parsed.scheme}://${host}:${parsed.port}`;
-    if (out.includes(norm)) throw bad(`origins.${i}`, `duplicate origin ${o}`);
-    out.push(norm);
+    const key = `${parsed.scheme}://${parsed.host}:${parsed.port}`;
+    if (seen.has(key)) throw bad(`origins.${i}`, `duplicate origin ${given}`);
+    seen.add(key);
+    out.push(o);
   });
   return out;
 }
@@ -76,7 +83,7 @@ async function viewOf(ctx: ManagerContext, row: typeof domains.$inferSelect): Pr
 /** Creates a domain on its nodes and starts ADD_DOMAIN. */
 export async function createDomain(ctx: ManagerContext, input: CreateDomainInput): Promise<{ domain: DomainView; pipeline: PipelineView }> {
   const origins = checkOrigins(input.origins);
-  const subDomain = (input.subDomain ?? input.domain.replaceAll('.', '-')).toLowerCase();
+  const subDomain = input.subDomain ?? input.domain.replaceAll('.', '-');
   if (!LABEL.test(subDomain)) {
     throw bad('subDomain', input.subDomain === undefined ? `"${subDomain}" (derived from the domain) is not a DNS label; give a subDomain` : 'not a DNS label (letters, digits, hyphens; 1–63)');
   }

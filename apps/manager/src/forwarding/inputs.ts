@@ -25,16 +25,16 @@ export function parseForwarder(s: string): { ip: string; port: number } | string
 
 export function checkAddresses(addresses: string[], field = 'addresses'): string[] {
   return addresses.map((a, i) => {
-    const r = parseForwarder(a.trim());
+    const r = parseForwarder(a);
     if (typeof r === 'string') throw bad(`${field}.${i}`, r);
-    return a.trim();
+    return a;
   });
 }
 
 /** A client match: `any`, an address, or a CIDR prefix. */
 export function checkMatchClients(list: string[], field = 'matchClients'): string[] {
   return list.map((m, i) => {
-    const s = m.trim();
+    const s = m;
     if (s === 'any') return s;
     const [addr, len, extra] = s.split('/');
     const family = isIP(addr ?? '');
@@ -53,10 +53,11 @@ const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
 
 /**
  * A name to forward: one or more labels (a single label such as `corp` or `test` is a fine forward zone), letters,
- * digits, `-` and `_`, 253 characters at most, no trailing dot. Returns it lower-cased, or a reason.
+ * digits, `-` and `_`, 253 characters at most, no trailing dot. Returns it lower-cased (its canonical form; nothing
+ * else is rewritten), or a reason.
  */
 export function forwardDomain(s: string): { ok: true; name: string } | { ok: false; reason: string } {
-  const name = s.trim().toLowerCase();
+  const name = s.toLowerCase();
   if (name.endsWith('.')) return { ok: false, reason: 'no trailing dot' };
   if (name.length === 0 || name.length > 253) return { ok: false, reason: 'must be 1–253 characters' };
   const bad = name.split('.').find((l) => !LABEL.test(l));

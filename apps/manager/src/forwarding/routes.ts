@@ -3,6 +3,7 @@ import { ViewName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app.ts';
 import { ErrorBody } from '../http/errors.ts';
+import { ClientMatch, Comment, ForwardName, ForwarderAddress, Id, Name, TimeText, TimeZone } from '../http/fields.ts';
 import * as svc from './service.ts';
 import * as zones from './zones.ts';
 
@@ -10,15 +11,13 @@ const err = (description: string) => ({ description, content: { 'application/jso
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ body: { required: true, content: { 'application/json': { schema } } } });
 const errors = { 400: err('invalid input'), 401: err('unauthorized'), 404: err('not found'), 409: err('conflict or in use') };
-const Name = z.string().trim().min(1).max(100);
-const Comment = z.string().max(1000);
-const Id = z.object({ id: z.string().min(1).max(64) });
+const IdParam = z.object({ id: Id });
 const ViewParam = z.object({ view: ViewName });
 
 const View = z.object({ name: z.string(), matchClients: z.array(z.string()), comment: z.string() }).openapi('View');
 const ForwarderGroup = z.object({ id: z.string(), name: z.string(), addresses: z.array(z.string()), comment: z.string() }).openapi('ForwarderGroup');
 const DomainGroup = z.object({ id: z.string(), name: z.string(), domains: z.array(z.string()), comment: z.string() }).openapi('DomainGroup');
-const Period = z.strictObject({ beginTime: z.string().max(32), endTime: z.string().max(32) });
+const Period = z.strictObject({ beginTime: TimeText, endTime: TimeText });
 const TimeType = z.enum(['daily', 'weekly', 'monthly', 'yearly', 'date']);
 const TimeScheduler = z
   .object({ id: z.string(), name: z.string(), timeType: z.string(), timePeriods: z.array(Period), timezone: z.string().nullable(), comment: z.string() })
@@ -55,7 +54,7 @@ function crud<C extends z.ZodTypeAny, P extends z.ZodTypeAny, O extends z.ZodTyp
     remove(id: string): Promise<void>;
   },
 ): void {
-  const param = spec.param ?? Id;
+  const param = spec.param ?? IdParam;
   const key = Object.keys(param.shape)[0]!;
   const one = `${path}/{${key}}`;
   app.openapi(createRoute({ method: 'get', path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(spec.out) }), tag), 401: errors[401] } }), async (c) =>
@@ -81,8 +80,8 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
   crud(app, '/api/v1/views', 'views', {
     out: View,
     param: ViewParam,
-    create: z.strictObject({ name: ViewName, matchClients: z.array(z.string().max(64)).min(1).max(1000).optional(), comment: Comment.optional() }),
-    patch: z.strictObject({ matchClients: z.array(z.string().max(64)).min(1).max(1000).optional(), comment: Comment.optional() }),
+    create: z.strictObject({ name: ViewName, matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
+    patch: z.strictObject({ matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
     list: () => svc.listViews(ctx),
     get: (name) => svc.getView(ctx, name),
     add: (input) => svc.createView(ctx, input),
@@ -91,8 +90,8 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
   });
   crud(app, '/api/v1/forwarder-groups', 'forwarder-groups', {
     out: ForwarderGroup,
-    create: z.strictObject({ name: Name, addresses: z.array(z.string().max(64)).min(1, 'at least one address').max(64), comment: Comment.optional() }),
-    patch: z.strictObject({ addresses: z.array(z.string().max(64)).min(1, 'at least one address').max(64).optional(), comment: Comment.optional() }),
+    create: z.strictObject({ name: Name, addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64), comment: Comment.optional() }),
+    patch: z.strictObject({ addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64).optional(), comment: Comment.optional() }),
     list: () => svc.listForwarderGroups(ctx),
     get: (id) => svc.getForwarderGroup(ctx, id),
     add: (input) => svc.createForwarderGroup(ctx, input),
@@ -101,8 +100,8 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
   });
   crud(app, '/api/v1/domain-groups', 'domain-groups', {
     out: DomainGroup,
-    create: z.strictObject({ name: Name, domains: z.array(z.string().max(253)).min(1, 'at least one domain').max(10_000), comment: Comment.optional() }),
-    patch: z.strictObject({ domains: z.array(z.string().max(253)).min(1, 'at least one domain').max(10_000).optional(), comment: Comment.optional() }),
+    create: z.strictObject({ name: Name, domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000), comment: Comment.optional() }),
+    patch: z.strictObject({ domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000).optional(), comment: Comment.optional() }),
     list: () => svc.listDomainGroups(ctx),
     get: (id) => svc.getDomainGroup(ctx, id),
     add: (input) => svc.createDomainGroup(ctx, input),
@@ -111,7 +110,7 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
   });
   crud(app, '/api/v1/time-schedulers', 'time-schedulers', {
     out: TimeScheduler,
-    create: z.strictObject({ name: Name, timeType: TimeType, timePeriods: z.array(Period).min(1, 'at least one period').max(100), timezone: z.string().max(64).optional(), comment: Comment.optional() }),
+    create: z.strictObject({ name: Name, timeType: TimeType, timePeriods: z.array(Period).min(1, 'at least one period').max(100), timezone: TimeZone.optional(), comment: Comment.optional() }),
     patch: z.strictObject({ timeType: TimeType.optional(), timePeriods: z.array(Period).min(1, 'at least one period').max(100).optional(), comment: Comment.optional() }),
     list: () => svc.listTimeSchedulers(ctx),
     get: (id) => svc.getTimeScheduler(ctx, id),
@@ -122,19 +121,19 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
 
   // Forward zones live under a view.
   const base = '/api/v1/views/{view}/forward-zones';
-  const ZoneParams = z.object({ view: ViewName, id: z.string().min(1).max(64) });
+  const ZoneParams = z.object({ view: ViewName, id: Id });
   const ZoneCreate = z.strictObject({
     forwardItemType: z.enum(['root', 'domain', 'domain_group']),
-    domain: z.string().max(253).nullable().optional(),
-    domainGroupIds: z.array(z.string().max(64)).max(1000).nullable().optional(),
-    forwarderGroupIds: z.array(z.string().max(64)).min(1, 'at least one forwarder group').max(100),
-    timeScheduler: z.string().max(64).nullable().optional(),
+    domain: z.union([z.literal('@'), ForwardName]).nullable().optional(),
+    domainGroupIds: z.array(Id).max(1000).nullable().optional(),
+    forwarderGroupIds: z.array(Id).min(1, 'at least one forwarder group').max(100),
+    timeScheduler: Id.nullable().optional(),
     forwardStyle: z.enum(['first', 'only']),
     comment: Comment.optional(),
   });
   const ZonePatch = z.strictObject({
-    forwarderGroupIds: z.array(z.string().max(64)).min(1, 'at least one forwarder group').max(100).optional(),
-    timeScheduler: z.string().max(64).nullable().optional(),
+    forwarderGroupIds: z.array(Id).min(1, 'at least one forwarder group').max(100).optional(),
+    timeScheduler: Id.nullable().optional(),
     comment: Comment.optional(),
   });
   app.openapi(createRoute({ method: 'get', path: base, tags: ['forward-zones'], summary: 'Forward zones of a view', request: { params: ViewParam }, responses: { 200: json(z.object({ items: z.array(ForwardZone) }), 'zones'), ...errors } }), async (c) =>

@@ -61,7 +61,7 @@ const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 const daysIn = (y: number, m: number) => [31, isLeap(y) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]!;
 
 function parsePoint(type: TimeType, text: string, field: string): Point {
-  const m = FORMATS[type].re.exec(text.trim());
+  const m = FORMATS[type].re.exec(text);
   if (!m) throw new TimeSpecError(field, `"${text}" is not a ${type} time ${FORMATS[type].shape}`);
   const n = m.slice(1).map(Number);
   const [h, mi] = n.slice(-2) as [number, number];

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { NodeRole, NodeStatus } from '@ocdn/protocol';
 import { PIPELINE_KINDS, PIPELINE_STATUSES } from '../pipelines/types.ts';
+import { IpText } from './fields.ts';
 
 /** Response and request bodies of the admin API, shared by routes and their OpenAPI document. */
 
@@ -46,14 +47,14 @@ export const NodeCreateBody = z
       .min(1)
       .max(63)
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit'),
-    ip: z.string().min(2).max(45),
-    roles: z.array(NodeRole).min(1, 'at least one role'),
+    ip: IpText,
+    roles: z.array(NodeRole).min(1, 'at least one role').max(4),
     agentPort: z.number().int().min(1).max(65535).optional(),
   })
   .openapi('NodeCreate');
 
 export const PipelineKindQuery = z.enum(PIPELINE_KINDS);
 
-export const IdParam = z.object({ id: z.string().min(1).max(64) });
+export { IdParam } from './fields.ts';
 
 export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item) });

@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import { ErrorBody } from '../http/errors.ts';
+import { QueryInt } from '../http/fields.ts';
 import { IdParam, PipelineBody, PipelineKindQuery, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app.ts';
 import { PIPELINE_STATUSES } from './types.ts';
@@ -18,9 +19,9 @@ export function pipelineRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): v
       request: {
         query: z.strictObject({
           kind: PipelineKindQuery.optional(),
-          subject: z.string().max(253).optional(),
+          subject: z.string().min(1).max(253).regex(/^[A-Za-z0-9._-]+$/, 'a domain name or a node id').optional(),
           status: z.enum(PIPELINE_STATUSES).optional(),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          limit: QueryInt(1, 1000).default(100),
         }),
       },
       responses: { 200: { description: 'runs', content: { 'application/json': { schema: listOf(PipelineBody) } } }, 400: err('bad filter'), 401: err('unauthorized') },

@@ -3,6 +3,7 @@ import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protoc
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app.ts';
 import { ApiError, ErrorBody } from '../http/errors.ts';
+import { IdParam, QueryInt } from '../http/fields.ts';
 import { authenticateNodeToken } from '../nodes/agent-auth.ts';
 import { catalog } from './catalog.ts';
 import { agentTasks, listTasks, patchTask } from './tasks.ts';
@@ -29,8 +30,8 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
       summary: 'The VOD catalog: every file with its rank, the VOD servers holding it and its sources',
       request: {
         query: z.strictObject({
-          limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
-          offset: z.coerce.number().int().min(0).default(0),
+          limit: QueryInt(1, 100_000).default(10_000),
+          offset: QueryInt(0, 1_000_000_000).default(0),
         }),
       },
       responses: {
@@ -92,7 +93,7 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
       summary: 'Report progress or the outcome of a task: ready → working → done | failed',
       security: [{ nodeToken: [] }],
       request: {
-        params: z.object({ id: z.string().min(1).max(64) }),
+        params: IdParam,
         body: { required: true, content: { 'application/json': { schema: VodTaskPatch } } },
       },
       responses: {
