@@ -22,7 +22,8 @@ async function main(): Promise<void> {
     // Printed once, on the first start; only its hash is kept.
     process.stderr.write(
       `\n  ocdn: a new admin token was generated. It is shown only now; keep it safe:\n\n    ${manager.generatedAdminToken}\n\n` +
-        `  Use it as "Authorization: Bearer <token>". Set OCDN_ADMIN_TOKEN to choose your own.\n\n`,
+        `  Use it as "Authorization: Bearer <token>". Lost it? Start with OCDN_ADMIN_TOKEN=<a secret of your choice>:\n` +
+        `  a configured token always works, whatever was generated before.\n\n`,
     );
   }
   let stopping = false;

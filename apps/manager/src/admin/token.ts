@@ -17,31 +17,35 @@ export function matchesDigest(presented: string, digest: Buffer): boolean {
 
 export interface AdminAuth {
   verify(token: string): boolean;
-  /** Set only when this start generated the token: the caller prints it once. */
-  generated: string | null;
+  /**
+   * Keeps the token this start generated, when there was none: stores its hash and returns the token, which the
+   * caller prints at once. Called only after every server of the manager is up, so that a start that fails (a
+   * port taken) never stores a token nobody has seen. Null when nothing was generated, or when another replica
+   * stored one first (this one then verifies against that).
+   */
+  commit(): Promise<string | null>;
 }
 
 /**
- * The admin bearer token. OCDN_ADMIN_TOKEN wins when set; otherwise the token generated on the first start is
- * used (only its hash is stored), and a new one is generated, stored and returned once when none exists yet.
+ * The admin bearer token. OCDN_ADMIN_TOKEN wins when set (it is also how an operator who lost the generated
+ * token gets back in); otherwise the token stored by an earlier start is used, and when none exists yet a new
+ * one is generated here and stored by commit().
  */
 export async function loadAdminAuth(db: Db, configured: string | undefined): Promise<AdminAuth> {
-  if (configured) {
-    const digest = sha256(configured);
-    return { verify: (t) => matchesDigest(t, digest), generated: null };
-  }
+  const fixed = (digest: Buffer): AdminAuth => ({ verify: (t) => matchesDigest(t, digest), commit: async () => null });
+  if (configured) return fixed(sha256(configured));
   const [row] = await db.select().from(settings).where(eq(settings.key, KEY));
-  if (row) {
-    const digest = Buffer.from(row.value, 'hex');
-    return { verify: (t) => matchesDigest(t, digest), generated: null };
-  }
+  if (row) return fixed(Buffer.from(row.value, 'hex'));
   const token = `oat_${randomBytes(32).toString('base64url')}`;
-  const digest = sha256(token);
-  const inserted = await db
-    .insert(settings)
-    .values({ key: KEY, value: digest.toString('hex') })
-    .onConflictDoNothing()
-    .returning({ key: settings.key });
-  if (inserted.length === 0) return loadAdminAuth(db, configured); // another replica generated it first
-  return { verify: (t) => matchesDigest(t, digest), generated: token };
+  let digest = sha256(token);
+  return {
+    verify: (t) => matchesDigest(t, digest),
+    async commit() {
+      const inserted = await db.insert(settings).values({ key: KEY, value: digest.toString('hex') }).onConflictDoNothing().returning({ key: settings.key });
+      if (inserted.length > 0) return token;
+      const [stored] = await db.select().from(settings).where(eq(settings.key, KEY)); // another replica stored one first
+      digest = Buffer.from(stored!.value, 'hex');
+      return null;
+    },
+  };
 }
