@@ -8,6 +8,9 @@ export interface Metrics {
   pipelineRuns: Counter<'kind' | 'status'>;
   stepDuration: Histogram<'name' | 'outcome'>;
   httpRequests: Counter<'method' | 'status'>;
+  healthTicks: Counter<'outcome'>;
+  /** Connections refused or replaced because another agent holds the same node token. */
+  duplicateAgents: Counter<'node'>;
 }
 
 export interface MetricsSources {
@@ -58,8 +61,22 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
     labelNames: ['method', 'status'] as const,
     registers: [registry],
   });
+  const healthTicks = new Counter({
+    name: 'ocdn_health_ticks_total',
+    help: 'Health monitor ticks of this replica: checked, or skipped because the manager itself was overloaded',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const duplicateAgents = new Counter({
+    name: 'ocdn_agent_duplicate_connections_total',
+    help: 'Agent connections that met another live connection of the same node (two agents sharing one node token)',
+    labelNames: ['node'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    healthTicks,
+    duplicateAgents,
     agentsConnected,
     nodes,
     pipelineRuns,

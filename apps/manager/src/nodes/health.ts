@@ -67,19 +67,25 @@ export class HealthMonitor {
   }
 
   private async tick(): Promise<void> {
-    if (!this.release) {
-      this.release = await this.ctx.database.tryLock(HEALTH_LOCK);
-      if (!this.release) return; // another replica runs the monitor
-    }
     const interval = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
     const late = Date.now() - this.tickDueAt;
     const lagMs = this.lag.takeMaxMs();
-    if (late > interval / 2 + 100 || lagMs > interval / 2 + 100) {
+    let first = false;
+    if (!this.release) {
+      this.release = await this.ctx.database.tryLock(HEALTH_LOCK);
+      if (!this.release) return; // another replica runs the monitor
+      first = true;
+    }
+    // The first tick as the runner follows start-up (migrations, loading, compiling) or a takeover: a stall then is
+    // not overload, and its heartbeats are judged from the next tick on anyway.
+    if (!first && (late > interval / 2 + 100 || lagMs > interval / 2 + 100)) {
       // This process stalled or is overloaded: heartbeats are waiting unread, so silence now would blame healthy
       // nodes. (Under sustained overload no fault is detected; the warning says so.)
       this.ctx.log.warn({ lateMs: late, loopLagMs: Math.round(lagMs) }, 'manager overloaded; health tick skipped');
+      this.ctx.metrics.healthTicks.inc({ outcome: 'skipped' });
       return;
     }
+    this.ctx.metrics.healthTicks.inc({ outcome: 'checked' });
     if (Date.now() - this.lastRefresh > 5_000) await this.refresh();
     const freshAfter = Date.now() - interval * 1.5 - 200;
     for (const h of this.health.values()) {
