@@ -43,6 +43,13 @@ export interface LinkOptions {
 export class ManagerLink {
   private ws: WebSocket | null = null;
   private attempt = 0;
+  /** Connections refused in a row (401 and the like); reset by a welcome. */
+  private authRefusals = 0;
+  /** Times in a row this agent was replaced by another connection of its node; reset after a long stable link. */
+  private replacements = 0;
+  /** The current connection ended in a refusal: the next retry waits refusalDelay() instead of the usual backoff. */
+  private refused = 0;
+  private welcomedAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private beatTimer: NodeJS.Timeout | undefined;
   private seq = 0;
@@ -111,7 +118,16 @@ export class ManagerLink {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => {
-        log.error({ status: res.statusCode, body: body.slice(0, 300) }, 'manager refused the connection');
+        this.authRefusals++;
+        this.refused = this.authRefusals;
+        if (res.statusCode === 401) {
+          log.error(
+            { status: 401, retryInMs: this.refusalDelay(this.refused) },
+            'the manager refused this node token: set OCDN_NODE_TOKEN to the token shown when this node was registered (POST /api/v1/nodes) and restart the agent; retrying with backoff',
+          );
+        } else {
+          log.error({ status: res.statusCode, body: body.slice(0, 300), retryInMs: this.refusalDelay(this.refused) }, 'manager refused the connection; retrying with backoff');
+        }
         ws.terminate();
       });
     });
@@ -120,17 +136,35 @@ export class ManagerLink {
     ws.on('close', (code, reason) => {
       clearInterval(this.beatTimer);
       if (this.ws === ws) this.ws = null;
-      if (this.welcomed) log.warn({ code, reason: reason.toString() }, 'disconnected from manager');
+      if (code === CloseCode.replaced) {
+        // Another connection of this node took over. Our own reconnect never races our live socket, so this is a
+        // second agent with the same node token (or this one started twice): retrying at once would knock the two
+        // off each other many times a second.
+        if (Date.now() - this.welcomedAt > 2 * this.opts.reconnectMaxMs) this.replacements = 0; // after a long stable link
+        this.replacements++;
+        this.refused = this.replacements;
+        log.error(
+          { code, retryInMs: this.refusalDelay(this.refused) },
+          'another agent connected with this node token and replaced this one: two agents share one node token (or this agent runs twice); stop one of them or register a node of its own; backing off',
+        );
+      } else if (this.welcomed) log.warn({ code, reason: reason.toString() }, 'disconnected from manager');
       else if (code !== 1006) log.error({ code, reason: reason.toString() }, 'manager closed the connection');
       this.welcomed = false;
       this.scheduleReconnect();
     });
   }
 
+  /** After the n-th refusal in a row (401, replaced): one second, doubling with each, up to the cap. */
+  private refusalDelay(n: number): number {
+    return Math.min(this.opts.reconnectMaxMs, 1000 * 2 ** Math.min(n - 1, 30));
+  }
+
   private scheduleReconnect(): void {
     if (this.stopped) return;
     this.attempt++;
-    const delay = reconnectDelay(this.attempt, this.opts.reconnectBaseMs ?? 250, this.opts.reconnectMaxMs);
+    const refused = this.refused;
+    this.refused = 0;
+    const delay = refused ? this.refusalDelay(refused) * (0.8 + Math.random() * 0.4) : reconnectDelay(this.attempt, this.opts.reconnectBaseMs ?? 250, this.opts.reconnectMaxMs);
     this.opts.log.debug({ attempt: this.attempt, delayMs: Math.round(delay) }, 'reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
@@ -146,6 +180,8 @@ export class ManagerLink {
     }
     if (frame.type === 'welcome') {
       this.welcomed = true;
+      this.welcomedAt = Date.now();
+      this.authRefusals = 0;
       this.batches = supportsBatches(frame.protocolVersion);
       this.attempt = 0;
       this.opts.onWelcome(frame);

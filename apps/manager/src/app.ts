@@ -103,6 +103,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     stops.push(() => hub.stop());
     // An ADD_NODE waiting for this agent need not wait out its backoff.
     hub.on('connected', (conn) => ctx.engine.wake(conn.nodeId));
+    hub.on('duplicate', (nodeId) => metrics.duplicateAgents.inc({ node: nodeId }));
 
     const flusher = new HeartbeatFlusher(ctx);
     flusher.start();
@@ -148,7 +149,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       );
       log.info({ url: `http://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
     }
-    return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken: admin.generated, app, stop };
+    // Every server is up: only now is a generated admin token stored (and then printed by the caller).
+    const generatedAdminToken = await admin.commit();
+    return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, stop };
   } catch (err) {
     await stop();
     throw err;

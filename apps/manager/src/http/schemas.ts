@@ -37,6 +37,7 @@ export const NodeBody = z
     connected: z.boolean(),
     lastHeartbeatAt: z.string().nullable(),
     agentVersion: z.string().nullable(),
+    duplicateAgentAt: z.string().nullable().openapi({ description: 'when a second agent using this node token last replaced the connection (shown for ten minutes)' }),
   })
   .openapi('Node');
 

@@ -36,7 +36,12 @@ export interface AgentHubEvents {
   connected: [conn: AgentConnection];
   disconnected: [nodeId: string, reason: string, lastSeenAt: Date];
   event: [nodeId: string, name: string, data: unknown];
+  /** A second agent with the same node token replaced a live connection of this node. */
+  duplicate: [nodeId: string];
 }
+
+/** How long a node is shown with a duplicate agent after the last sign of one. */
+export const DUPLICATE_SHOWN_MS = 10 * 60_000;
 
 /**
  * The manager's end of the agents' WebSockets: authenticates the upgrade by node token, negotiates the protocol with
@@ -47,6 +52,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private readonly conns = new Map<string, AgentConnection>();
   /** What was last known of agents that disconnected from this replica (shown until the database has it). */
   private readonly departed = new Map<string, { lastSeenAt: number; agentVersion: string }>();
+  /** nodeId → when a second agent with its token last replaced a live connection. */
+  private readonly duplicates = new Map<string, number>();
   private reaper: NodeJS.Timeout | undefined;
   private lastReap = Date.now();
   private readonly lag = new LoopLag();
@@ -82,6 +89,15 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     const conn = this.conns.get(nodeId);
     if (conn) return { lastSeenAt: conn.lastSeenAt, agentVersion: conn.hello.agentVersion };
     return this.departed.get(nodeId);
+  }
+
+  /** When a second agent using this node's token was last seen here (within DUPLICATE_SHOWN_MS), else null. */
+  duplicateSeenAt(nodeId: string): number | null {
+    const at = this.duplicates.get(nodeId);
+    if (at === undefined) return null;
+    if (Date.now() - at <= DUPLICATE_SHOWN_MS) return at;
+    this.duplicates.delete(nodeId);
+    return null;
   }
 
   connections(): IterableIterator<AgentConnection> {
@@ -144,7 +160,16 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     const conn = new AgentConnection(node.nodeId, ws, hello);
     this.conns.set(node.nodeId, conn);
     this.departed.delete(node.nodeId);
-    if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same node');
+    if (previous) {
+      // An agent's own reconnect follows the end of its old socket (or that socket went silent): a previous
+      // connection still beating means a second agent holds the same node token.
+      if (previous.open && previous.lastSeenAt >= Date.now() - 2 * this.opts.heartbeatIntervalMs) {
+        this.duplicates.set(node.nodeId, Date.now());
+        log.error({ agentVersion: hello.agentVersion }, 'two agents are using the node token of this node: the newer connection replaced a live one');
+        this.emit('duplicate', node.nodeId);
+      }
+      previous.close(CloseCode.replaced, 'replaced by a newer connection of the same node token: is a second agent using it?');
+    }
 
     ws.on('message', (data, isBinary) => {
       const frame = parseFrame(data, isBinary, agentFrameSchema);

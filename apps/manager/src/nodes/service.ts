@@ -21,6 +21,8 @@ export interface NodeView {
   connected: boolean;
   lastHeartbeatAt: string | null;
   agentVersion: string | null;
+  /** When a second agent using this node's token last knocked this one off (shown for ten minutes), else null. */
+  duplicateAgentAt: string | null;
 }
 
 type NodeRow = typeof nodes.$inferSelect;
@@ -42,8 +44,11 @@ export function toNodeView(ctx: Pick<ManagerContext, 'hub' | 'env'>, row: NodeRo
     connected: local ? local.open : row.status !== 'delete' && recent,
     lastHeartbeatAt: latest(known?.lastSeenAt, row.lastHeartbeatAt),
     agentVersion: known?.agentVersion ?? row.agentVersion,
+    duplicateAgentAt: iso(ctx.hub.duplicateSeenAt(row.id)),
   };
 }
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 
 function latest(memory: number | undefined, stored: Date | null): string | null {
   const t = Math.max(memory ?? 0, stored?.getTime() ?? 0);
