@@ -207,7 +207,18 @@ for (const backend of testBackends()) {
       assert.ok(doc.paths['/api/v1/nodes']?.post);
       assert.ok(doc.paths['/api/v1/pipelines/{id}/retry']?.post);
       const ui = await h.manager.app.request('/docs');
-      assert.match(await ui.text(), /swagger/i);
+      const html = await ui.text();
+      assert.match(html, /swagger/i);
+      // Air-gapped control planes: every script and style the page loads comes from the manager itself.
+      const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+      assert.ok(refs.length >= 3);
+      for (const ref of refs) {
+        assert.match(ref, /^\/docs\//, `${ref} is served by the manager`);
+        const asset = await h.manager.app.request(ref);
+        assert.equal(asset.status, 200, ref);
+        assert.ok((await asset.arrayBuffer()).byteLength > 0, ref);
+      }
+      assert.equal((await h.manager.app.request('/docs/assets/..%2Fpackage.json')).status, 404, 'only the listed assets');
     });
   });
 }

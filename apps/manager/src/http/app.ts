@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { sql } from 'drizzle-orm';
 import type { AdminAuth } from '../admin/token.ts';
@@ -10,6 +9,7 @@ import { nodeRoutes } from '../nodes/routes.ts';
 import { pipelineRoutes } from '../pipelines/routes.ts';
 import { vodRoutes } from '../vod/routes.ts';
 import { forwardingRoutes } from '../forwarding/routes.ts';
+import { docsRoutes } from './docs.ts';
 import { ApiError, renderError, validationError } from './errors.ts';
 
 export type AppEnv = { Variables: { requestStart: number; /** the calling node, on agent routes */ nodeId?: string } };
@@ -91,6 +91,6 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
     info: { title: 'ocdn manager API', version: MANAGER_VERSION, description: 'Admin API of the ocdn control plane' },
     security: [{ adminToken: [] }],
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  docsRoutes(app);
   return app;
 }
