@@ -64,11 +64,19 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
   });
 
   app.get('/healthz', async (c) => {
+    // Answers within two seconds whatever the database does: a load balancer or an operator asking "is it up?"
+    // during a database restart gets 503 at once, not a hung request.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the database did not answer within 2 s')), 2000);
+    });
     try {
-      await ctx.db.execute(sql`select 1`);
+      await Promise.race([ctx.db.execute(sql`select 1`), timeout]);
       return c.json({ status: 'ok', agentsConnected: ctx.hub.size });
     } catch (err) {
       return c.json({ status: 'unavailable', error: (err as Error).message }, 503);
+    } finally {
+      clearTimeout(timer);
     }
   });
 

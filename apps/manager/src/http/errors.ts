@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from '@hono/zod-openapi';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Logger } from '../log.ts';
 
 const STATUS = {
@@ -64,6 +65,11 @@ export function renderError(c: Context, err: unknown, log: Logger): Response {
   }
   if (err instanceof SyntaxError) {
     return c.json({ error: { code: 'bad_request', message: `request body is not valid JSON: ${err.message}` } }, 400);
+  }
+  if (isDatabaseUnavailable(err)) {
+    // Not the caller's mistake and not a bug: the database is away (a restart, a failover). The driver reconnects.
+    log.warn({ err: (err as Error).message, path: c.req.path, method: c.req.method }, 'database unavailable');
+    return c.json({ error: { code: 'unavailable', message: 'the database is unavailable; try again shortly' } }, 503, { 'retry-after': '1' });
   }
   log.error({ err, path: c.req.path, method: c.req.method }, 'unexpected error');
   return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import PgBoss from 'pg-boss';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
 import { StepLog, insertSteps, type StepWrite } from './step-log.ts';
@@ -344,11 +345,13 @@ export class PipelineEngine {
     /** Writes the step (group-committed with the others) only while this replica holds the run. */
     const writeStep = (w: Omit<StepWrite, 'pipelineId' | 'idx'>) => this.steps.write({ pipelineId: id, idx: step.idx, ...w });
     const firstAttemptAt = Date.now();
+    let outages = 0;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) throw signal.reason;
       const t0 = performance.now();
       let error: string | null = null;
       let permanent = false;
+      let unavailable = false;
       // Most steps take milliseconds: their outcome is the one write. A step still going after a moment is shown
       // as running (and a crash meanwhile leaves it pending or running; it runs again either way).
       let marking: Promise<unknown> | null = null;
@@ -362,9 +365,19 @@ export class PipelineEngine {
         if (signal.aborted) throw signal.reason;
         error = err instanceof Error ? err.message : String(err);
         permanent = err instanceof PermanentStepError;
+        unavailable = isDatabaseUnavailable(err);
       } finally {
         clearTimeout(slow);
         if (marking) await marking;
+      }
+      if (unavailable) {
+        // The database went away under the step (a restart, a failover): that is no attempt of the step's. Wait for
+        // it and run the step again; its writes resume when the database does.
+        outages++;
+        if (outages === 1 || outages % 10 === 0) log.warn({ step: step.name, target: step.target, error }, 'database unavailable; the step waits for it');
+        await this.sleep(subject, Math.min(5_000, 250 * 2 ** Math.min(outages, 5)), signal);
+        attempt--;
+        continue;
       }
       this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
       if (error === null) {
