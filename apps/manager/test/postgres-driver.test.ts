@@ -1,0 +1,28 @@
+// The `postgres` driver as installed (scripts/patch-postgres.mjs runs after npm install): a query on a reserved
+// connection whose backend died is rejected with CONNECTION_CLOSED, instead of a TypeError thrown from a timer that
+// kills the process (porsager/postgres#1208) — what a database restart did to the manager. Needs PostgreSQL.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+
+const SCRIPT = `
+import postgres from 'postgres';
+const sql = postgres(process.env.URL, { max: 2, onnotice: () => {} });
+const conn = await sql.reserve();
+const [{ pid }] = await conn\`select pg_backend_pid() as pid\`;
+await sql\`select pg_terminate_backend(\${pid})\`;
+await new Promise((r) => setTimeout(r, 200));
+try { await conn\`select 1\`; console.log('answered'); } catch (e) { console.log('rejected ' + e.code); }
+conn.release();
+await sql.end({ timeout: 1 });
+`;
+
+describe('the postgres driver survives a connection that dies under a reserved query', () => {
+  it('rejects the query with CONNECTION_CLOSED and the process lives', (t) => {
+    const url = process.env.TEST_DATABASE_URL;
+    if (!url) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT], { cwd: import.meta.dirname, env: { ...process.env, URL: url }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, `the process died:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /rejected CONNECTION_CLOSED/);
+  });
+});
