@@ -38,6 +38,19 @@ for (const backend of testBackends()) {
         assert.ok(list.body.items.some((n: { id: string }) => n.id === r.body.node.id));
       });
 
+      it('node routes take the id or the name of a live node', async () => {
+        const r = await h.call('POST', '/api/v1/nodes', { name: 'by-name-1', ip: '127.0.0.31', roles: ['cdn'] });
+        const byName = await h.call('GET', '/api/v1/nodes/by-name-1');
+        assert.equal(byName.status, 200);
+        assert.equal(byName.body.id, r.body.node.id);
+        const missing = await h.call('GET', '/api/v1/nodes/no-such-name');
+        assert.equal(missing.status, 404);
+        assert.match(missing.body.error.message, /nod_…, or the name of a live node/);
+        const d = await h.call('DELETE', '/api/v1/nodes/by-name-1');
+        assert.equal(d.status, 202);
+        assert.equal(d.body.pipeline.subject, r.body.node.id);
+      });
+
       it('defaults agentPort to 8081 and normalises the ip', async () => {
         const r = await h.call('POST', '/api/v1/nodes', { name: 'edge-v6', ip: '2001:DB8:0:0::1', roles: ['vod'] });
         assert.equal(r.status, 201);

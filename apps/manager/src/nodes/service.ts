@@ -113,12 +113,21 @@ export async function getNodeRow(ctx: Pick<ManagerContext, 'db'>, id: string): P
   return row;
 }
 
-export async function getNode(ctx: ManagerContext, id: string): Promise<NodeView> {
-  return toNodeView(ctx, await getNodeRow(ctx, id));
+/** A node route's `:id`: the node's id (`nod_…`), or the name of a live node, as operators type it. */
+export async function resolveNodeRef(ctx: Pick<ManagerContext, 'db'>, ref: string): Promise<string> {
+  if (ref.startsWith('nod_')) return ref;
+  const [row] = await ctx.db.select({ id: nodes.id }).from(nodes).where(and(eq(nodes.name, ref), ne(nodes.status, 'delete')));
+  if (!row) throw new ApiError('not_found', `node ${ref} not found (give its id, nod_…, or the name of a live node)`);
+  return row.id;
+}
+
+export async function getNode(ctx: ManagerContext, ref: string): Promise<NodeView> {
+  return toNodeView(ctx, await getNodeRow(ctx, await resolveNodeRef(ctx, ref)));
 }
 
 /** Starts REMOVE_NODE; a waiting ADD_NODE or pending health run of the node is cancelled. */
-export async function deleteNode(ctx: ManagerContext, id: string): Promise<{ pipeline: PipelineView }> {
+export async function deleteNode(ctx: ManagerContext, ref: string): Promise<{ pipeline: PipelineView }> {
+  const id = await resolveNodeRef(ctx, ref);
   const { pipelineId, cancelled } = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.select().from(nodes).where(eq(nodes.id, id)).for('update');
     if (!row) throw new ApiError('not_found', `node ${id} not found`);
