@@ -1,37 +1,18 @@
 // bench/cdn: CDN figures with real processes.
 //   failover  — agent killed -9 → its address gone from the built-in DNS answers (p50/p99 over N kills)
 //   add       — ADD_DOMAIN on 2 real nginx nodes: POST → pipeline succeeded (p50/p99 over N domains)
-import dgram from 'node:dgram';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import dnsPacket from 'dns-packet';
 import { startNginx } from '../../test/support/nginx.ts';
 import { findProgram } from '../../test/support/programs.ts';
 import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { percentile, row } from '../lib.ts';
+import { queryA } from '../../test/support/dns.ts';
 
 const kills = Number(process.env.BENCH_CDN_KILLS ?? 20);
 const adds = Number(process.env.BENCH_CDN_ADDS ?? 20);
 const IPS = ['127.0.1.2', '127.0.1.3'];
-
-/** The A records the built-in DNS answers for `name` (one UDP query). */
-function resolveA(port: number, name: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
-    const t = setTimeout(() => {
-      sock.close();
-      reject(new Error('DNS timeout'));
-    }, 1000);
-    sock.on('message', (msg) => {
-      clearTimeout(t);
-      sock.close();
-      const p = dnsPacket.decode(msg);
-      resolve((p.answers ?? []).flatMap((a) => (a.type === 'A' ? [String(a.data)] : [])).sort());
-    });
-    sock.send(dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'A', name }] }), port, '127.0.0.1');
-  });
-}
 
 async function main(): Promise<void> {
   const nginxPath = findProgram('nginx');
@@ -77,11 +58,11 @@ async function main(): Promise<void> {
     const name = 'd0-bench-example.cdn.ocdn.test';
     const failMs: number[] = [];
     for (let i = 0; i < kills; i++) {
-      await waitFor('both addresses published', async () => (await resolveA(dnsPort, name)).length === 2, { timeoutMs: 60_000, intervalMs: 50 });
+      await waitFor('both addresses published', async () => (await queryA(dnsPort, name)).length === 2, { timeoutMs: 60_000, intervalMs: 50 });
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000)); // kill at a random point of the period
       const t0 = performance.now();
       await agents[0]!.kill9();
-      await waitFor('address gone', async () => !(await resolveA(dnsPort, name)).includes(IPS[0]!), { timeoutMs: 30_000, intervalMs: 10 });
+      await waitFor('address gone', async () => !(await queryA(dnsPort, name)).includes(IPS[0]!), { timeoutMs: 30_000, intervalMs: 10 });
       failMs.push(performance.now() - t0);
       agents[0] = startAgentProcess(m.url, specs[0]!.token, IPS[0]!, specs[0]!.port, specs[0]!.env);
     }

@@ -2,16 +2,15 @@
 // added (a private cluster this test starts and stops, never the machine's shared one), and a node whose agent is
 // up half a second and down half a second for 20 s. Each describe makes its own manager, nodes and nginx.
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import dnsPacket from 'dns-packet';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { startNginx, type NginxInstance } from '../support/nginx.ts';
 import { pgBinDir, startPgCluster, type PgCluster } from '../support/pg-cluster.ts';
 import { Proc, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../support/procs.ts';
 import { requireProgram } from '../support/programs.ts';
 import { waitFor } from '../support/wait.ts';
+import { queryA } from '../support/dns.ts';
 
 /** A CDN fleet: a manager (given its database settings), `ips.length` agents each with a real nginx. */
 async function startFleet(tmp: string, nginxPath: string, ips: string[], managerEnv: Record<string, string>) {
@@ -45,24 +44,6 @@ async function startFleet(tmp: string, nginxPath: string, ips: string[], manager
       for (const n of nginxes) n.stop();
     },
   };
-}
-
-/** The A records the built-in DNS answers for `name` (sorted), asked over UDP. */
-function queryA(port: number, name: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    const t = setTimeout(() => {
-      s.close();
-      reject(new Error('DNS timeout'));
-    }, 1000);
-    s.on('message', (msg) => {
-      clearTimeout(t);
-      s.close();
-      const answers = dnsPacket.decode(msg).answers ?? [];
-      resolve(answers.flatMap((a) => (a.type === 'A' ? [String(a.data)] : [])).sort());
-    });
-    s.send(dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'A', name }] }), port, '127.0.0.1');
-  });
 }
 
 describe('reliability under faults', () => {
