@@ -11,7 +11,7 @@ import { BuiltinProvider } from './dns/provider.ts';
 import { DnsRecordStore } from './dns/records.ts';
 import { Rfc2136Provider, parseServer } from './dns/rfc2136.ts';
 import { AgentHub } from './hub/hub.ts';
-import { Traffic } from './hub/traffic.ts';
+import { OCDN_TRAFFIC } from './hub/traffic.ts';
 import { createHttpApp, MANAGER_VERSION } from './http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -22,6 +22,7 @@ import { nodeStepHandlers } from './nodes/steps.ts';
 import { domainStepHandlers } from './domains/steps.ts';
 import { DriftRepair } from './domains/drift.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
+import { parsingParams } from './pipelines/types.ts';
 import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
 
@@ -86,13 +87,13 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       stops.push(() => server.stop());
       dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
     }
-    const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new Traffic(hub), engine: null as unknown as PipelineEngine };
+    const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new OCDN_TRAFFIC(hub), engine: null as unknown as PipelineEngine };
     let health: HealthMonitor | undefined;
     ctx.engine = new PipelineEngine({
       database,
       log: log.child({ component: 'pipelines' }),
       metrics,
-      handlers: { ...nodeStepHandlers(ctx), ...domainStepHandlers(ctx) },
+      handlers: parsingParams({ ...nodeStepHandlers(ctx), ...domainStepHandlers(ctx) }),
       onFinished: () => health?.invalidate(),
     });
     metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx) });

@@ -4,7 +4,7 @@ import type { DnsProvider } from './dns/provider.ts';
 import type { DnsRecordStore } from './dns/records.ts';
 import type { ManagerEnv } from './env.ts';
 import type { AgentHub } from './hub/hub.ts';
-import type { Traffic } from './hub/traffic.ts';
+import type { OCDN_TRAFFIC } from './hub/traffic.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PipelineEngine } from './pipelines/engine.ts';
@@ -18,7 +18,7 @@ export interface ManagerContext {
   database: Database;
   db: Db;
   hub: AgentHub;
-  traffic: Traffic;
+  traffic: OCDN_TRAFFIC;
   engine: PipelineEngine;
   metrics: Metrics;
   dns: { store: DnsRecordStore; provider: DnsProvider; server: BuiltinDns | null };

@@ -7,13 +7,19 @@ import { pipelines, pipelineSteps } from '../src/db/schema.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { PipelineEngine } from '../src/pipelines/engine.ts';
-import { NO_RETRY, RETRY, type PipelineSpec, type StepHandler, type StepName } from '../src/pipelines/types.ts';
+import { NO_RETRY, RETRY, STEP_PARAMS, type PipelineSpec, type RetryPolicy, type StepContext, type StepName, type StepSpec, type StoredStepHandlers } from '../src/pipelines/types.ts';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
 import { waitFor } from '../../../test/support/wait.ts';
 
-/** Step handlers the tests steer: each step's params name what it does. */
-function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, failures: Map<string, number>): Partial<Record<StepName, StepHandler>> {
-  const run: StepHandler = async (_ctx, params) => {
+type Scripted = { key: string; memo?: string };
+type ScriptedHandler = (ctx: StepContext, params: Scripted) => Promise<void>;
+
+/**
+ * Step handlers the tests steer: each step's params name what it does. The engine runs whatever handler the map
+ * gives a step name with the parameters stored for it, so the tests script the seed's step names with their own.
+ */
+function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, failures: Map<string, number>): StoredStepHandlers {
+  const run: ScriptedHandler = async (_ctx, params) => {
     const key = String(params.key);
     calls.push(key);
     await gates.get(key);
@@ -24,7 +30,7 @@ function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, fa
     }
   };
   // Reads through the run's memo: `loads` counts the loads per key; a key in `failLoads` fails its first load.
-  const memoized: StepHandler = async (ctx, params) => {
+  const memoized: ScriptedHandler = async (ctx, params) => {
     const key = String(params.key);
     calls.push(key);
     await ctx.memo(String(params.memo), async () => {
@@ -33,8 +39,12 @@ function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, fa
       return 1;
     });
   };
-  return { OCDN_NODE_STATUS: run, OCDN_NODE_HEART: run, OCDN_MAKE_CONF: memoized };
+  const handlers = Object.fromEntries(Object.keys(STEP_PARAMS).map((name) => [name, name === 'OCDN_MAKE_CONF' ? memoized : run]));
+  return handlers as StoredStepHandlers;
 }
+
+/** A scripted step: a seed step name carrying the test's own parameters. */
+const scripted = (name: StepName, target: string, params: Scripted, policy: RetryPolicy, group?: string): StepSpec => ({ name, target, group, params, policy }) as unknown as StepSpec;
 const loads = new Map<string, number>();
 const failLoads = new Set<string>();
 
@@ -42,7 +52,7 @@ const spec = (subject: string, keys: string[], policy = NO_RETRY): PipelineSpec 
   kind: 'ADD_NODE',
   subject,
   input: {},
-  steps: keys.map((key) => ({ name: 'OCDN_NODE_STATUS', target: key, params: { key }, policy })),
+  steps: keys.map((key) => scripted('OCDN_NODE_STATUS', key, { key }, policy)),
 });
 
 for (const backend of testBackends()) {
@@ -98,7 +108,7 @@ for (const backend of testBackends()) {
         kind: 'ADD_NODE',
         subject,
         input: {},
-        steps: ['x1', 'x2', 'x3'].map((key) => ({ name: 'OCDN_MAKE_CONF', target: key, params: { key: `${subject}-${key}`, memo }, policy })),
+        steps: ['x1', 'x2', 'x3'].map((key) => scripted('OCDN_MAKE_CONF', key, { key: `${subject}-${key}`, memo }, policy)),
       });
       const [a, b] = [`${backend}:domain:a`, `${backend}:domain:b`];
       const once = await startRun(memoSpec('s-memo', a));
@@ -165,7 +175,7 @@ for (const backend of testBackends()) {
       failures.set('h-b2', 1);
       let open!: () => void;
       gates.set('h-a1', new Promise<void>((r) => (open = r)));
-      const step = (key: string, group?: string) => ({ name: 'OCDN_NODE_STATUS' as const, target: key, group, params: { key }, policy: NO_RETRY });
+      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, NO_RETRY, group);
       const id = await startRun({
         kind: 'ADD_DOMAIN',
         subject: 's-groups',
@@ -188,7 +198,7 @@ for (const backend of testBackends()) {
     it('fails the run when every group of a block fails', async () => {
       failures.set('i-a', 1);
       failures.set('i-b', 1);
-      const step = (key: string, group?: string) => ({ name: 'OCDN_NODE_STATUS' as const, target: key, group, params: { key }, policy: NO_RETRY });
+      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, NO_RETRY, group);
       const id = await startRun({ kind: 'ADD_DOMAIN', subject: 's-allfail', input: {}, steps: [step('i-a', 'a'), step('i-b', 'b'), step('i-end')] });
       await waitFor('failed', async () => (await status(id)) === 'failed');
       assert.ok(!calls.includes('i-end'));

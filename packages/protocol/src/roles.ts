@@ -7,3 +7,11 @@ export type NodeRole = z.infer<typeof NodeRole>;
 /** Node status, with the seed's names. */
 export const NodeStatus = z.enum(['new', 'normal', 'fault', 'deleting', 'delete']);
 export type NodeStatus = z.infer<typeof NodeStatus>;
+
+/** Domain status, with the seed's names: `normal` (being set up) → `complete`; `deleting` → `delete`. */
+export const DomainStatus = z.enum(['normal', 'complete', 'deleting', 'delete']);
+export type DomainStatus = z.infer<typeof DomainStatus>;
+
+/** Status of a domain on one node, with the seed's names. */
+export const DomainNodeStatus = z.enum(['new', 'complete', 'fault', 'delete']);
+export type DomainNodeStatus = z.infer<typeof DomainNodeStatus>;

@@ -47,7 +47,7 @@ const REQUESTS_PER_TURN = 64;
  * batch frame to an agent that speaks protocol 1.1). A lone request is a turn of its own, as before; a rollout's
  * thousands per node cost a few dozen turns.
  */
-export class Traffic {
+export class OCDN_TRAFFIC {
   private readonly limiters: Bottleneck.Group;
   private readonly coalescedLimiters: Bottleneck.Group;
   private readonly defaultTimeoutMs: number;

@@ -7,14 +7,12 @@ import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART } from './heart.ts';
 import { LoopLag } from '../hub/lag.ts';
 import { domainsOfNode } from '../domains/status.ts';
+import { countCheck, type HealthCount } from './hysteresis.ts';
 
 const HEALTH_LOCK = 7_242_002;
 
-interface Health {
+interface Health extends HealthCount {
   node: NodeEndpoint & { status: string };
-  healthy: boolean;
-  misses: number;
-  successes: number;
   /** An HTTP heartbeat is in flight; its result counts when it lands. */
   probing: boolean;
 }
@@ -109,20 +107,9 @@ export class HealthMonitor {
 
   private record(h: Health, ok: boolean): void {
     if (this.stopped || this.health.get(h.node.id) !== h) return;
-    if (ok) {
-      h.successes++;
-      h.misses = 0;
-    } else {
-      h.misses++;
-      h.successes = 0;
-    }
-    if (h.healthy && h.misses >= this.ctx.env.OCDN_FAULT_AFTER) {
-      h.healthy = false;
-      this.startRun(h, 'FAULT_NODE');
-    } else if (!h.healthy && h.successes >= this.ctx.env.OCDN_RECOVER_AFTER) {
-      h.healthy = true;
-      this.startRun(h, 'RECOVER_NODE');
-    }
+    const { next, change } = countCheck(h, ok, this.ctx.env.OCDN_FAULT_AFTER, this.ctx.env.OCDN_RECOVER_AFTER);
+    Object.assign(h, next);
+    if (change) this.startRun(h, change === 'fault' ? 'FAULT_NODE' : 'RECOVER_NODE');
   }
 
   private startRun(h: Health, kind: 'FAULT_NODE' | 'RECOVER_NODE'): void {

@@ -1,18 +1,16 @@
-import { NodeStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
-import type { StepHandler, StepName } from '../pipelines/types.ts';
+import type { StepHandlers } from '../pipelines/types.ts';
 import { OCDN_NODE_HEART, nodeEndpoint } from './heart.ts';
 import { OCDN_NODE_STATUS } from './status.ts';
 
-/** Pipeline step handlers of the node modules. */
-export function nodeStepHandlers(ctx: ManagerContext): Partial<Record<StepName, StepHandler>> {
+/** The step handlers of the node modules. */
+export function nodeStepHandlers(ctx: ManagerContext): Pick<StepHandlers, 'OCDN_NODE_HEART' | 'OCDN_NODE_STATUS'> {
   return {
-    async OCDN_NODE_HEART(_step, params) {
-      const node = await nodeEndpoint(ctx, String(params.nodeId));
-      await OCDN_NODE_HEART(ctx, node, 3_000);
+    async OCDN_NODE_HEART(_step, p) {
+      await OCDN_NODE_HEART(ctx, await nodeEndpoint(ctx, p.nodeId), 3_000);
     },
-    async OCDN_NODE_STATUS(_step, params) {
-      await OCDN_NODE_STATUS(ctx, String(params.nodeId), NodeStatus.parse(params.status));
+    async OCDN_NODE_STATUS(_step, p) {
+      await OCDN_NODE_STATUS(ctx, p.nodeId, p.status);
     },
   };
 }

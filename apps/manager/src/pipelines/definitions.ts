@@ -1,4 +1,5 @@
-import { NO_RETRY, RETRY, WAIT_FOR_AGENT, type PipelineKind, type PipelineSpec, type StepSpec } from './types.ts';
+import type { DomainNodeStatus, NodeStatus } from '@ocdn/protocol';
+import { NO_RETRY, RETRY, WAIT_FOR_AGENT, type PipelineKind, type PipelineSpec, type RetryPolicy, type StepName, type StepParams, type StepSpec } from './types.ts';
 
 /**
  * The seed's tasks as ordered steps. Each step names the seed module it runs; `target` is what it acts on.
@@ -10,7 +11,7 @@ interface NodeRef {
   ip: string;
 }
 
-const nodeStatus = (node: NodeRef, status: string): StepSpec => ({
+const nodeStatus = (node: NodeRef, status: NodeStatus): StepSpec => ({
   name: 'OCDN_NODE_STATUS',
   target: node.ip,
   params: { nodeId: node.id, status },
@@ -24,14 +25,16 @@ const nodePipeline = (kind: PipelineKind, node: NodeRef, steps: StepSpec[]): Pip
   steps,
 });
 
+/** Steps on one domain and one node take these parameters, and maybe more of their own. */
+type OnNodeStep = { [N in StepName]: StepParams[N] extends { domain: string; nodeId: string; ip: string } ? N : never }[StepName];
+type Extra<N extends OnNodeStep> = Omit<StepParams[N], 'domain' | 'nodeId' | 'ip'>;
+
+const onNode = <N extends OnNodeStep>(name: N, domain: string, node: NodeRef, extra: Extra<N>, policy: RetryPolicy, at: { target: string; group: string }): StepSpec =>
+  ({ name, ...at, params: { domain, nodeId: node.id, ip: node.ip, ...extra }, policy }) as StepSpec;
+
 /** A step of one domain on a node inside a node pipeline (group = domain). */
-const domainOnNode = (name: StepSpec['name'], domain: string, node: NodeRef, params: Record<string, unknown>, policy = NO_RETRY): StepSpec => ({
-  name,
-  target: domain,
-  group: domain,
-  params: { domain, nodeId: node.id, ip: node.ip, ...params },
-  policy,
-});
+const domainOnNode = <N extends OnNodeStep>(name: N, domain: string, node: NodeRef, extra: Extra<N>, policy = NO_RETRY): StepSpec =>
+  onNode(name, domain, node, extra, policy, { target: domain, group: domain });
 
 /** ADD_NODE: OCDN_NODE_HEART(ip, token) → OCDN_NODE_STATUS(ip, normal). Waits for the agent with backoff. */
 export const ADD_NODE = (node: NodeRef) =>
@@ -50,7 +53,7 @@ export const REMOVE_NODE = (node: NodeRef, domains: string[] = []) =>
     ...domains.flatMap((d) => [
       domainOnNode('OCDN_DEL_DNS', d, node, {}, RETRY),
       domainOnNode('OCDN_DEL_CONF', d, node, { bestEffort: true }, RETRY),
-      domainOnNode('OCDN_DOMAIN_NODE', d, node, { status: 'delete' }),
+      domainOnNode('OCDN_DOMAIN_NODE', d, node, domainNode('delete')),
     ]),
     nodeStatus(node, 'delete'),
   ]);
@@ -64,7 +67,7 @@ export const FAULT_NODE = (node: NodeRef, domains: string[] = []) =>
     nodeStatus(node, 'fault'),
     ...domains.flatMap((d) => [
       domainOnNode('OCDN_DEL_DNS', d, node, { failOpen: true }, RETRY),
-      domainOnNode('OCDN_DOMAIN_NODE', d, node, { status: 'fault' }),
+      domainOnNode('OCDN_DOMAIN_NODE', d, node, domainNode('fault')),
     ]),
   ]);
 
@@ -78,8 +81,8 @@ export const RECOVER_NODE = (node: NodeRef, domains: string[] = []) =>
       domainOnNode('OCDN_SYNC_CONF', d, node, {}, RETRY),
       domainOnNode('OCDN_NODE_RELOAD', d, node, {}, RETRY),
       domainOnNode('OCDN_VER_CONF', d, node, {}, RETRY),
-      domainOnNode('OCDN_MODIFI_DNS', d, node, { recovering: true }, RETRY),
-      domainOnNode('OCDN_DOMAIN_NODE', d, node, { status: 'complete' }),
+      domainOnNode('OCDN_MODIFI_DNS', d, node, {}, RETRY),
+      domainOnNode('OCDN_DOMAIN_NODE', d, node, domainNode('complete')),
     ]),
     nodeStatus(node, 'normal'),
   ]);
@@ -89,21 +92,14 @@ interface DomainOnNodes {
   nodes: NodeRef[];
 }
 
-const domainStep = (name: StepSpec['name'], domain: string, params: Record<string, unknown>, policy = NO_RETRY): StepSpec => ({
-  name,
-  target: domain,
-  params: { domain, ...params },
-  policy,
-});
+const domainStatus = (domain: string, status: StepParams['OCDN_DOMAIN_STATUS']['status']): StepSpec => ({ name: 'OCDN_DOMAIN_STATUS', target: domain, params: { domain, status }, policy: NO_RETRY });
+const makeConf = (domain: string): StepSpec => ({ name: 'OCDN_MAKE_CONF', target: domain, params: { domain }, policy: NO_RETRY });
 
 /** A step of one node's chain inside a domain pipeline (group = node: one node's trouble holds back no other). */
-const nodeStep = (name: StepSpec['name'], domain: string, node: NodeRef, params: Record<string, unknown>, policy = NO_RETRY): StepSpec => ({
-  name,
-  target: node.ip,
-  group: node.id,
-  params: { domain, nodeId: node.id, ip: node.ip, ...params },
-  policy,
-});
+const nodeStep = <N extends OnNodeStep>(name: N, domain: string, node: NodeRef, extra: Extra<N>, policy = NO_RETRY): StepSpec =>
+  onNode(name, domain, node, extra, policy, { target: node.ip, group: node.id });
+
+const domainNode = (status: DomainNodeStatus) => ({ status });
 
 /**
  * ADD_DOMAIN: OCDN_DOMAIN_STATUS(normal) → OCDN_MAKE_CONF → per node: OCDN_SYNC_CONF → OCDN_NODE_RELOAD (retry)
@@ -116,16 +112,16 @@ export function ADD_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
     subject: domain,
     input: { domain, nodeIds: nodes.map((n) => n.id) },
     steps: [
-      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'normal' }),
-      domainStep('OCDN_MAKE_CONF', domain, {}),
+      domainStatus(domain, 'normal'),
+      makeConf(domain),
       ...nodes.flatMap((n) => [
         nodeStep('OCDN_SYNC_CONF', domain, n, {}, RETRY),
         nodeStep('OCDN_NODE_RELOAD', domain, n, {}, RETRY),
         nodeStep('OCDN_VER_CONF', domain, n, {}, RETRY),
         nodeStep('OCDN_MODIFI_DNS', domain, n, { requireNormal: true }, RETRY),
-        nodeStep('OCDN_DOMAIN_NODE', domain, n, { status: 'complete' }),
+        nodeStep('OCDN_DOMAIN_NODE', domain, n, domainNode('complete')),
       ]),
-      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'complete' }),
+      domainStatus(domain, 'complete'),
     ],
   };
 }
@@ -140,13 +136,13 @@ export function REMOVE_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
     subject: domain,
     input: { domain, nodeIds: nodes.map((n) => n.id) },
     steps: [
-      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'deleting' }),
+      domainStatus(domain, 'deleting'),
       ...nodes.flatMap((n) => [
         nodeStep('OCDN_DEL_DNS', domain, n, {}, RETRY),
         nodeStep('OCDN_DEL_CONF', domain, n, {}, RETRY),
-        nodeStep('OCDN_DOMAIN_NODE', domain, n, { status: 'delete' }),
+        nodeStep('OCDN_DOMAIN_NODE', domain, n, domainNode('delete')),
       ]),
-      domainStep('OCDN_DOMAIN_STATUS', domain, { status: 'delete' }),
+      domainStatus(domain, 'delete'),
     ],
   };
 }
@@ -162,12 +158,12 @@ export function JOIN_NODE(domain: string, node: NodeRef): PipelineSpec {
     subject: domain,
     input: { domain, nodeId: node.id },
     steps: [
-      nodeStep('OCDN_DOMAIN_NODE', domain, node, { status: 'new' }),
+      nodeStep('OCDN_DOMAIN_NODE', domain, node, domainNode('new')),
       nodeStep('OCDN_SYNC_CONF', domain, node, {}, RETRY),
       nodeStep('OCDN_NODE_RELOAD', domain, node, {}, RETRY),
       nodeStep('OCDN_VER_CONF', domain, node, {}, RETRY),
       nodeStep('OCDN_MODIFI_DNS', domain, node, { requireNormal: true }, RETRY),
-      nodeStep('OCDN_DOMAIN_NODE', domain, node, { status: 'complete' }),
+      nodeStep('OCDN_DOMAIN_NODE', domain, node, domainNode('complete')),
     ],
   };
 }
@@ -182,7 +178,7 @@ export function UPDATE_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
     subject: domain,
     input: { domain, nodeIds: nodes.map((n) => n.id) },
     steps: [
-      domainStep('OCDN_MAKE_CONF', domain, {}),
+      makeConf(domain),
       ...nodes.flatMap((n) => [
         nodeStep('OCDN_SYNC_CONF', domain, n, {}, RETRY),
         nodeStep('OCDN_NODE_RELOAD', domain, n, {}, RETRY),

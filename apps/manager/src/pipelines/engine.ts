@@ -10,7 +10,7 @@ import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { PermanentStepError, backoffDelay, type PipelineKind, type PipelineSpec, type StepContext, type StepHandler, type StepName } from './types.ts';
+import { PermanentStepError, backoffDelay, type PipelineKind, type PipelineSpec, type StepContext, type StepName, type StoredStepHandlers } from './types.ts';
 
 const QUEUE = 'ocdn-pipeline';
 const RENEW_MS = 3_000;
@@ -52,7 +52,7 @@ export interface EngineOptions {
   database: Database;
   log: Logger;
   metrics: Metrics;
-  handlers: Partial<Record<StepName, StepHandler>>;
+  handlers: StoredStepHandlers;
   /** Called when a run reaches succeeded or failed. */
   onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed'): void;
 }

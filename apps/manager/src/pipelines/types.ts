@@ -1,5 +1,6 @@
 import type { Logger } from '../log.ts';
 import type { RetryPolicy } from '../db/schema.ts';
+import { STEP_PARAMS, type StepName, type StepParams } from './step-params.ts';
 
 export type { RetryPolicy };
 
@@ -16,32 +17,23 @@ export const PIPELINE_KINDS = [
 ] as const;
 export type PipelineKind = (typeof PIPELINE_KINDS)[number];
 
-/** The seed's modules that a step can run. */
-export type StepName =
-  | 'OCDN_MODIFI_DNS'
-  | 'OCDN_DEL_DNS'
-  | 'OCDN_SYNC_CONF'
-  | 'OCDN_DEL_CONF'
-  | 'OCDN_MAKE_CONF'
-  | 'OCDN_VER_CONF'
-  | 'OCDN_DOMAIN_STATUS'
-  | 'OCDN_NODE_RELOAD'
-  | 'OCDN_DOMAIN_NODE'
-  | 'OCDN_NODE_STATUS'
-  | 'OCDN_NODE_HEART';
+export { STEP_PARAMS, type StepName, type StepParams } from './step-params.ts';
 
 export const PIPELINE_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
 export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
 
-export interface StepSpec {
-  name: StepName;
-  /** The node ip or record the step acts on, shown in the API. */
-  target: string | null;
-  /** Steps of one group run in order; consecutive groups run side by side (see pipeline_steps.group). */
-  group?: string;
-  params: Record<string, unknown>;
-  policy: RetryPolicy;
-}
+/** One step as a pipeline defines it: a seed module with the parameters of that module. */
+export type StepSpec = {
+  [N in StepName]: {
+    name: N;
+    /** The node ip or record the step acts on, shown in the API. */
+    target: string | null;
+    /** Steps of one group run in order; consecutive groups run side by side (see pipeline_steps.group). */
+    group?: string;
+    params: StepParams[N];
+    policy: RetryPolicy;
+  };
+}[StepName];
 
 export interface PipelineSpec {
   kind: PipelineKind;
@@ -67,7 +59,30 @@ export interface StepContext {
 }
 
 /** Runs one step. Must be idempotent: after a crash the same step runs again. Throws to fail the attempt. */
-export type StepHandler = (ctx: StepContext, params: Record<string, unknown>) => Promise<void>;
+export type StepHandler<N extends StepName = StepName> = (ctx: StepContext, params: StepParams[N]) => Promise<void>;
+
+/** A handler for every step name: a module without one does not compile. */
+export type StepHandlers = { [N in StepName]: StepHandler<N> };
+
+/** What the engine runs: a handler per step name, given the step's stored parameters as they are. */
+export type StoredStepHandlers = { [N in StepName]: (ctx: StepContext, stored: unknown) => Promise<void> };
+
+/**
+ * The handlers with each step's stored parameters parsed by its schema first (STEP_PARAMS): a row that does not fit
+ * (written by another version, or by hand) fails its step at once, naming what is wrong.
+ */
+export function parsingParams(handlers: StepHandlers): StoredStepHandlers {
+  const out = {} as Record<StepName, (ctx: StepContext, stored: unknown) => Promise<void>>;
+  for (const name of Object.keys(STEP_PARAMS) as StepName[]) {
+    const handler = handlers[name] as (ctx: StepContext, params: unknown) => Promise<void>;
+    out[name] = async (ctx, stored) => {
+      const parsed = STEP_PARAMS[name].safeParse(stored);
+      if (!parsed.success) throw new PermanentStepError(`${name}: parameters do not fit: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ')}`);
+      await handler(ctx, parsed.data);
+    };
+  }
+  return out;
+}
 
 /** Thrown by a step handler for an error that retrying cannot fix: the step fails at once, whatever its policy. */
 export class PermanentStepError extends Error {

@@ -1,0 +1,22 @@
+/** A node's health as the monitor counts it: healthy or not, and the run of equal check results behind it. */
+export interface HealthCount {
+  healthy: boolean;
+  /** Missed checks in a row (0 after a good one). */
+  misses: number;
+  /** Good checks in a row (0 after a miss). */
+  successes: number;
+}
+
+export type HealthChange = 'fault' | 'recover' | null;
+
+/**
+ * Counts one heartbeat check. A healthy node becomes unhealthy after `faultAfter` misses in a row (FAULT_NODE), an
+ * unhealthy one healthy after `recoverAfter` good checks in a row (RECOVER_NODE); anything shorter changes nothing,
+ * so a node that flaps faster than that never moves its DNS answer. Pure: returns the next count and the change.
+ */
+export function countCheck(h: HealthCount, ok: boolean, faultAfter: number, recoverAfter: number): { next: HealthCount; change: HealthChange } {
+  const next: HealthCount = ok ? { healthy: h.healthy, misses: 0, successes: h.successes + 1 } : { healthy: h.healthy, misses: h.misses + 1, successes: 0 };
+  if (next.healthy && next.misses >= faultAfter) return { next: { ...next, healthy: false }, change: 'fault' };
+  if (!next.healthy && next.successes >= recoverAfter) return { next: { ...next, healthy: true }, change: 'recover' };
+  return { next, change: null };
+}
