@@ -8,22 +8,24 @@ import type { OCDN_TRAFFIC } from './hub/traffic.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PipelineEngine } from './pipelines/engine.ts';
-import type { VodPlacement } from './vod/placement.ts';
-import type { ForwardSync } from './forwarding/sync.ts';
-
-/** Everything a service needs; built once in app.ts and passed down. */
-export interface ManagerContext {
+/**
+ * What the pipeline steps need: built first, in start-manager.ts, from the database, the agent hub and DNS. The
+ * step handlers take this, so the engine can be built from them before anything that starts pipelines.
+ */
+export interface CoreContext {
   env: ManagerEnv;
   log: Logger;
   database: Database;
   db: Db;
   hub: AgentHub;
   traffic: OCDN_TRAFFIC;
-  engine: PipelineEngine;
   metrics: Metrics;
   dns: { store: DnsRecordStore; provider: DnsProvider; server: BuiltinDns | null };
-  /** VOD placement loops (off without OCDN_VOD_META_DIR); set once started. */
-  vod?: VodPlacement;
-  /** Forward-zone scheduler and push to the DNS nodes; set once started. */
-  forwarding?: ForwardSync;
+}
+
+/** Everything a service needs: the core, the pipeline engine, and the signals services send to the loops. */
+export interface ManagerContext extends CoreContext {
+  engine: PipelineEngine;
+  /** Forwarding resources changed (on this replica): push the new state to the DNS nodes now, not at the next tick. */
+  forwardingChanged(): void;
 }

@@ -1,4 +1,4 @@
-import { startManager } from './app.ts';
+import { startManager } from './start-manager.ts';
 import { parseManagerEnv } from './env.ts';
 import { createLogger } from './log.ts';
 

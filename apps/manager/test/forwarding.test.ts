@@ -115,7 +115,7 @@ for (const backend of testBackends()) {
     });
 
     it("the scheduler holds the model between ticks and reads it again when the forwarding version moves", async () => {
-      const sync = h.manager.ctx.forwarding!;
+      const sync = h.manager.loops.forwarding;
       const hashOf = async () => {
         await sync.sync('test');
         return (sync as unknown as { held: { desired: { hash: string } } }).held.desired.hash;

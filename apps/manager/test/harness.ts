@@ -1,4 +1,4 @@
-import { startManager, type RunningManager } from '../src/app.ts';
+import { startManager, type RunningManager } from '../src/start-manager.ts';
 import type { Database } from '../src/db/client.ts';
 import { parseManagerEnv } from '../src/env.ts';
 import { createLogger } from '../src/log.ts';

@@ -1,7 +1,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { DomainName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
-import type { AppEnv } from '../http/app.ts';
+import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { Id, Label, Origin } from '../http/fields.ts';
 import { PipelineBody } from '../http/schemas.ts';

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, ne } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { domainNodes, domains, nodes, pipelines } from '../db/schema.ts';
-import { ApiError } from '../http/errors.ts';
+import { ServiceError, invalidField } from '../errors.ts';
 import { ADD_DOMAIN, JOIN_NODE, REMOVE_DOMAIN, UPDATE_DOMAIN } from '../pipelines/definitions.ts';
 import { getPipeline, type PipelineView } from '../pipelines/service.ts';
 import { parseOrigin } from './make-conf.ts';
@@ -28,7 +28,7 @@ export interface CreateDomainInput {
 }
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const bad = (field: string, message: string) => new ApiError('bad_request', `invalid ${field}: ${message}`, [{ field, message }]);
+const bad = invalidField;
 
 /** Checks the origins: plain http(s)://host[:port], one scheme for all, no duplicates. Returns them normalised. */
 /**
@@ -90,10 +90,10 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
   const { pipelineId } = await ctx.db.transaction(async (tx) => {
     const [existing] = await tx.select().from(domains).where(eq(domains.domain, input.domain)).for('update');
     if (existing && existing.status !== 'delete') {
-      throw new ApiError('conflict', `domain ${input.domain} exists already${existing.status === 'deleting' ? ' (being deleted)' : ''}`, { field: 'domain', status: existing.status });
+      throw new ServiceError('conflict', `domain ${input.domain} exists already${existing.status === 'deleting' ? ' (being deleted)' : ''}`, { field: 'domain', status: existing.status });
     }
     const [clash] = await tx.select({ domain: domains.domain }).from(domains).where(and(eq(domains.subDomain, subDomain), ne(domains.status, 'delete')));
-    if (clash) throw new ApiError('conflict', `subDomain ${subDomain} is used by ${clash.domain}`, { field: 'subDomain', domain: clash.domain });
+    if (clash) throw new ServiceError('conflict', `subDomain ${subDomain} is used by ${clash.domain}`, { field: 'subDomain', domain: clash.domain });
 
     let chosen: { id: string; ip: string }[];
     if (input.nodeIds) {
@@ -103,14 +103,14 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
         const n = rows.find((r) => r.id === id);
         if (!n || n.status === 'delete') throw bad(`nodeIds.${i}`, `node ${id} does not exist`);
         if (!(n.roles as string[]).includes('cdn')) throw bad(`nodeIds.${i}`, `node ${id} does not have the cdn role`);
-        if (n.status !== 'normal') throw new ApiError('conflict', `node ${id} is ${n.status}, not normal`, { field: `nodeIds.${i}`, nodeId: id, status: n.status });
+        if (n.status !== 'normal') throw new ServiceError('conflict', `node ${id} is ${n.status}, not normal`, { field: `nodeIds.${i}`, nodeId: id, status: n.status });
       });
       chosen = ids.map((id) => rows.find((r) => r.id === id)!);
     } else {
       const rows = await tx.select().from(nodes).where(eq(nodes.status, 'normal')).orderBy(asc(nodes.ip));
       chosen = rows.filter((r) => (r.roles as string[]).includes('cdn'));
     }
-    if (chosen.length === 0) throw new ApiError('conflict', 'there is no normal cdn node to put the domain on', { field: 'nodeIds' });
+    if (chosen.length === 0) throw new ServiceError('conflict', 'there is no normal cdn node to put the domain on', { field: 'nodeIds' });
 
     if (existing) await tx.delete(domains).where(eq(domains.domain, input.domain)); // a deleted domain added again
     await tx.insert(domains).values({ domain: input.domain, subDomain, origins, status: 'normal', configVersion: 1 });
@@ -130,7 +130,7 @@ export async function listDomains(ctx: ManagerContext): Promise<DomainView[]> {
 
 export async function getDomain(ctx: ManagerContext, domain: string): Promise<DomainView> {
   const [row] = await ctx.db.select().from(domains).where(eq(domains.domain, domain));
-  if (!row) throw new ApiError('not_found', `domain ${domain} not found`);
+  if (!row) throw new ServiceError('not_found', `domain ${domain} not found`);
   return viewOf(ctx, row);
 }
 
@@ -138,12 +138,12 @@ export async function getDomain(ctx: ManagerContext, domain: string): Promise<Do
 export async function deleteDomain(ctx: ManagerContext, domain: string): Promise<{ pipeline: PipelineView }> {
   const pipelineId = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.select().from(domains).where(eq(domains.domain, domain)).for('update');
-    if (!row || row.status === 'delete') throw new ApiError('not_found', `domain ${domain} not found`);
+    if (!row || row.status === 'delete') throw new ServiceError('not_found', `domain ${domain} not found`);
     const [removal] = await tx
       .select({ id: pipelines.id })
       .from(pipelines)
       .where(and(eq(pipelines.subject, domain), eq(pipelines.kind, 'REMOVE_DOMAIN'), inArray(pipelines.status, ['pending', 'running'])));
-    if (row.status === 'deleting' || removal) throw new ApiError('conflict', `domain ${domain} is being deleted`, { status: row.status, pipelineId: removal?.id });
+    if (row.status === 'deleting' || removal) throw new ServiceError('conflict', `domain ${domain} is being deleted`, { status: row.status, pipelineId: removal?.id });
     const onNodes = await tx
       .select({ id: nodes.id, ip: nodes.ip })
       .from(domainNodes)
@@ -159,8 +159,8 @@ export async function deleteDomain(ctx: ManagerContext, domain: string): Promise
 /** Locks and returns a live domain (not deleted, not being deleted), or throws 404/409. */
 async function liveDomainForUpdate(tx: Parameters<Parameters<ManagerContext['db']['transaction']>[0]>[0], domain: string) {
   const [row] = await tx.select().from(domains).where(eq(domains.domain, domain)).for('update');
-  if (!row || row.status === 'delete') throw new ApiError('not_found', `domain ${domain} not found`);
-  if (row.status === 'deleting') throw new ApiError('conflict', `domain ${domain} is being deleted`, { status: row.status });
+  if (!row || row.status === 'delete') throw new ServiceError('not_found', `domain ${domain} not found`);
+  if (row.status === 'deleting') throw new ServiceError('conflict', `domain ${domain} is being deleted`, { status: row.status });
   return row;
 }
 
@@ -190,9 +190,9 @@ export async function joinNode(ctx: ManagerContext, domain: string, nodeId: stri
     const [n] = await tx.select().from(nodes).where(eq(nodes.id, nodeId));
     if (!n || n.status === 'delete') throw bad('nodeId', `node ${nodeId} does not exist`);
     if (!(n.roles as string[]).includes('cdn')) throw bad('nodeId', `node ${nodeId} does not have the cdn role`);
-    if (n.status !== 'normal') throw new ApiError('conflict', `node ${nodeId} is ${n.status}, not normal`, { field: 'nodeId', status: n.status });
+    if (n.status !== 'normal') throw new ServiceError('conflict', `node ${nodeId} is ${n.status}, not normal`, { field: 'nodeId', status: n.status });
     const [on] = await tx.select().from(domainNodes).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
-    if (on && on.status !== 'delete') throw new ApiError('conflict', `node ${nodeId} serves ${domain} already`, { field: 'nodeId', status: on.status });
+    if (on && on.status !== 'delete') throw new ServiceError('conflict', `node ${nodeId} serves ${domain} already`, { field: 'nodeId', status: on.status });
     if (on) await tx.update(domainNodes).set({ status: 'new', updatedAt: new Date() }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
     else await tx.insert(domainNodes).values({ domain, nodeId, status: 'new' });
     return ctx.engine.enqueue(tx, JOIN_NODE(domain, { id: n.id, ip: n.ip }));

@@ -1,6 +1,6 @@
 import { and, eq, inArray, ne, notInArray, sql } from 'drizzle-orm';
 import type { DomainNodeStatus, DomainStatus } from '@ocdn/protocol';
-import type { ManagerContext } from '../context.ts';
+import type { CoreContext, ManagerContext } from '../context.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { rowsOf } from '../db/migrate.ts';
 import { domainNodes, domains, nodes } from '../db/schema.ts';
@@ -11,7 +11,7 @@ export type { DomainNodeStatus, DomainStatus };
  * OCDN_DOMAIN_STATUS — sets a domain's status and returns the nodes it is on (not deleted), as the seed says.
  * Idempotent.
  */
-export async function OCDN_DOMAIN_STATUS(ctx: ManagerContext, domain: string, status: DomainStatus): Promise<{ nodeId: string; ip: string }[]> {
+export async function OCDN_DOMAIN_STATUS(ctx: CoreContext, domain: string, status: DomainStatus): Promise<{ nodeId: string; ip: string }[]> {
   const rows = await ctx.db.update(domains).set({ status, updatedAt: new Date() }).where(eq(domains.domain, domain)).returning({ domain: domains.domain });
   if (rows.length === 0) throw new Error(`domain ${domain} does not exist`);
   return ctx.db

@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import type { ManagerContext } from '../context.ts';
+import type { CoreContext, ManagerContext } from '../context.ts';
 import { domains } from '../db/schema.ts';
 import { DomainDns, OCDN_DEL_DNS, OCDN_MODIFI_DNS } from '../dns/publish.ts';
 import { RpcError } from '../hub/connection.ts';
@@ -13,7 +13,7 @@ type DomainStepName = Exclude<keyof StepHandlers, 'OCDN_NODE_HEART' | 'OCDN_NODE
 
 type DomainRow = typeof domains.$inferSelect;
 
-async function loadDomain(ctx: ManagerContext, domain: string): Promise<DomainRow> {
+async function loadDomain(ctx: CoreContext, domain: string): Promise<DomainRow> {
   const [row] = await ctx.db.select().from(domains).where(eq(domains.domain, domain));
   if (!row) throw new PermanentStepError(`domain ${domain} does not exist`);
   return row;
@@ -25,7 +25,7 @@ export function cnameOf(ctx: Pick<ManagerContext, 'env'>, subDomain: string): st
 }
 
 /** Renders the domain's config for one node (OCDN_MAKE_CONF with the node's listen line). */
-export async function configFor(ctx: ManagerContext, domain: string, ip: string, row?: DomainRow): Promise<{ config: string; version: number }> {
+export async function configFor(ctx: CoreContext, domain: string, ip: string, row?: DomainRow): Promise<{ config: string; version: number }> {
   const d = row ?? (await loadDomain(ctx, domain));
   const config = OCDN_MAKE_CONF({
     domain: d.domain,
@@ -38,7 +38,7 @@ export async function configFor(ctx: ManagerContext, domain: string, ip: string,
 }
 
 /** The step handlers of the domain and DNS modules. Each is idempotent: a step may run again after a crash. */
-export function domainStepHandlers(ctx: ManagerContext): Pick<StepHandlers, DomainStepName> {
+export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainStepName> {
   const dns = new DomainDns(ctx);
   const domainNodes = new DomainNodeWrites(ctx.db);
   // One read of the domain and of each node per execution of a run: a domain onto fifty nodes is 250 steps.

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
-import { ApiError } from '../http/errors.ts';
+import { invalidField } from '../errors.ts';
 
 /** A 400 that names the field. */
-export const bad = (field: string, message: string) => new ApiError('bad_request', `invalid ${field}: ${message}`, [{ field, message }]);
+export const bad = invalidField;
 
 /** A forwarder address: `IPv4`, `IPv4:port`, `IPv6` or `[IPv6]:port`; the port defaults to 53. */
 export function parseForwarder(s: string): { ip: string; port: number } | string {

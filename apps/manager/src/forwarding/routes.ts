@@ -1,7 +1,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { ViewName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
-import type { AppEnv } from '../http/app.ts';
+import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { ClientMatch, Comment, ForwardName, ForwarderAddress, Id, Name, TimeText, TimeZone } from '../http/fields.ts';
 import * as svc from './service.ts';

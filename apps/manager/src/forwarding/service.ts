@@ -2,7 +2,7 @@ import { asc, eq, sql } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { fwdDomainGroups, fwdForwarderGroups, fwdTimeSchedulers, fwdViews, fwdZones, settings } from '../db/schema.ts';
-import { ApiError } from '../http/errors.ts';
+import { ServiceError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { related, ZoneIndex } from './conflict.ts';
 import { bad, checkAddresses, checkMatchClients, forwardDomain, uniq } from './inputs.ts';
@@ -28,7 +28,7 @@ export async function change<T>(ctx: ManagerContext, fn: (tx: Tx, model: () => P
       on conflict (key) do update set value = (settings.value::bigint + 1)::text, updated_at = now()`);
     return result;
   });
-  ctx.forwarding?.changed();
+  ctx.forwardingChanged();
   return out;
 }
 
@@ -40,12 +40,12 @@ export async function forwardingVersion(db: Db): Promise<string> {
 
 export const defaultTz = (ctx: ManagerContext) => ctx.env.OCDN_TZ ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
 
-const notFound = (what: string, id: string) => new ApiError('not_found', `${what} ${id} not found`);
-const nameTaken = (what: string, name: string) => new ApiError('conflict', `a ${what} named ${name} exists already`, { field: 'name', name });
+const notFound = (what: string, id: string) => new ServiceError('not_found', `${what} ${id} not found`);
+const nameTaken = (what: string, name: string) => new ServiceError('conflict', `a ${what} named ${name} exists already`, { field: 'name', name });
 const isUnique = (err: unknown) => /unique|duplicate key/i.test(String((err as { message?: string; cause?: { message?: string } }).cause?.message ?? (err as Error).message));
 
-function inUse(what: string, id: string, zones: ZoneRow[]): ApiError {
-  return new ApiError('conflict', `${what} ${id} is used by ${zones.length} forward zone(s)`, { zoneIds: zones.map((z) => z.id) });
+function inUse(what: string, id: string, zones: ZoneRow[]): ServiceError {
+  return new ServiceError('conflict', `${what} ${id} is used by ${zones.length} forward zone(s)`, { zoneIds: zones.map((z) => z.id) });
 }
 
 /** Any zone of `model` (with `changed` applied) that now conflicts with another of its view: 409 naming both. */
@@ -59,7 +59,7 @@ export function assertNoConflicts(model: ForwardModel, zones: ZoneRow[], now: nu
   for (const z of zones) {
     const other = byView.get(z.view)?.conflictOf(forCheck(z, model), now);
     if (other) {
-      throw new ApiError('conflict', `forward zone ${z.id} would conflict with ${other.id}: another forward style on related domains at overlapping times`, {
+      throw new ServiceError('conflict', `forward zone ${z.id} would conflict with ${other.id}: another forward style on related domains at overlapping times`, {
         zoneId: other.id,
         with: z.id,
       });
@@ -108,7 +108,7 @@ export async function updateView(ctx: ManagerContext, name: string, input: { mat
 }
 
 export async function deleteView(ctx: ManagerContext, name: string) {
-  if (name === 'default') throw new ApiError('conflict', 'view default always exists', { view: 'default' });
+  if (name === 'default') throw new ServiceError('conflict', 'view default always exists', { view: 'default' });
   await change(ctx, async (tx) => {
     const zones = await tx.select().from(fwdZones).where(eq(fwdZones.view, name));
     if (zones.length) throw inUse('view', name, zones);
@@ -183,7 +183,7 @@ function assertGroupsApart(model: ForwardModel, id: string, domains: string[]): 
     if (otherId === id) continue;
     for (const d of domains) {
       const o = others.find((x) => related(d, x));
-      if (o) throw new ApiError('conflict', `domain ${d} ${d === o ? 'is' : 'overlaps'} ${o} of domain group ${otherId}`, { domainGroupId: otherId, domain: d, other: o });
+      if (o) throw new ServiceError('conflict', `domain ${d} ${d === o ? 'is' : 'overlaps'} ${o} of domain group ${otherId}`, { domainGroupId: otherId, domain: d, other: o });
     }
   }
 }

@@ -1,7 +1,7 @@
 import { and, asc, eq } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { fwdViews, fwdZones } from '../db/schema.ts';
-import { ApiError } from '../http/errors.ts';
+import { ServiceError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { ROOT } from './conflict.ts';
 import { bad, forwardDomain, uniq } from './inputs.ts';
@@ -34,7 +34,7 @@ export const zoneOut = (z: ZoneRow) => ({
 
 async function liveView(ctx: ManagerContext, view: string) {
   const [v] = await ctx.db.select({ name: fwdViews.name }).from(fwdViews).where(eq(fwdViews.name, view));
-  if (!v) throw new ApiError('not_found', `view ${view} not found`);
+  if (!v) throw new ServiceError('not_found', `view ${view} not found`);
 }
 
 /** Checks that every referenced group and scheduler exists: 400 naming the field. */
@@ -62,7 +62,7 @@ export async function listZones(ctx: ManagerContext, view: string) {
 
 export async function getZone(ctx: ManagerContext, view: string, id: string) {
   const [z] = await ctx.db.select().from(fwdZones).where(and(eq(fwdZones.view, view), eq(fwdZones.id, id)));
-  if (!z) throw new ApiError('not_found', `forward zone ${id} not found in view ${view}`);
+  if (!z) throw new ServiceError('not_found', `forward zone ${id} not found in view ${view}`);
   return zoneOut(z);
 }
 
@@ -117,7 +117,7 @@ export async function updateZone(ctx: ManagerContext, view: string, id: string, 
   return change(ctx, async (tx, model) => {
     const m = await model();
     const cur = m.zones.find((z) => z.id === id && z.view === view);
-    if (!cur) throw new ApiError('not_found', `forward zone ${id} not found in view ${view}`);
+    if (!cur) throw new ServiceError('not_found', `forward zone ${id} not found in view ${view}`);
     const next: ZoneRow = {
       ...cur,
       ...(input.forwarderGroupIds ? { forwarderGroupIds: uniq(input.forwarderGroupIds) } : {}),
@@ -137,6 +137,6 @@ export async function updateZone(ctx: ManagerContext, view: string, id: string, 
 export async function deleteZone(ctx: ManagerContext, view: string, id: string): Promise<void> {
   await change(ctx, async (tx) => {
     const gone = await tx.delete(fwdZones).where(and(eq(fwdZones.view, view), eq(fwdZones.id, id))).returning();
-    if (!gone.length) throw new ApiError('not_found', `forward zone ${id} not found in view ${view}`);
+    if (!gone.length) throw new ServiceError('not_found', `forward zone ${id} not found in view ${view}`);
   });
 }

@@ -1,10 +1,13 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ServiceError, type ServiceErrorCode } from '../errors.ts';
 import { z } from '@hono/zod-openapi';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Logger } from '../log.ts';
 
-const STATUS = {
+/** Each service error code's HTTP status: the one place where outcomes become statuses. */
+const STATUS: Record<ServiceErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
@@ -12,25 +15,8 @@ const STATUS = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
-  internal: 500,
   unavailable: 503,
-} as const;
-export type ErrorCode = keyof typeof STATUS;
-
-/** The one error every route throws; rendered as {"error": {code, message, details}}. */
-export class ApiError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-  get status(): (typeof STATUS)[ErrorCode] {
-    return STATUS[this.code];
-  }
-}
+};
 
 export const ErrorBody = z
   .object({
@@ -43,7 +29,7 @@ export const ErrorBody = z
   .openapi('Error');
 
 /** Turns zod issues into a 400 whose details name each bad field. */
-export function validationError(issues: readonly z.core.$ZodIssue[], where: string): ApiError {
+export function validationError(issues: readonly z.core.$ZodIssue[], where: string): ServiceError {
   const details = issues.map((i) => {
     const keys = i.code === 'unrecognized_keys' ? (i as { keys: string[] }).keys : [];
     const path = [...i.path.map(String), ...(keys.length === 1 ? keys : [])].join('.');
@@ -51,16 +37,16 @@ export function validationError(issues: readonly z.core.$ZodIssue[], where: stri
   });
   const first = details[0];
   const message = first ? `invalid ${where}: ${first.field}: ${first.message}` : `invalid ${where}`;
-  return new ApiError('bad_request', message, details);
+  return new ServiceError('bad_request', message, details);
 }
 
 export function renderError(c: Context, err: unknown, log: Logger): Response {
-  if (err instanceof ApiError) {
-    return c.json({ error: { code: err.code, message: err.message, details: err.details } }, err.status);
+  if (err instanceof ServiceError) {
+    return c.json({ error: { code: err.code, message: err.message, details: err.details } }, STATUS[err.code]);
   }
   if (err instanceof HTTPException) {
     const status = err.status;
-    const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status < 500 ? 'bad_request' : 'internal';
+    const code: ServiceErrorCode | 'internal' = status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status < 500 ? 'bad_request' : 'internal';
     return c.json({ error: { code, message: err.message || 'request refused' } }, status);
   }
   if (err instanceof SyntaxError) {

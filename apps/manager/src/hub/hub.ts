@@ -13,6 +13,7 @@ import {
   type ManagerWelcomeFrame,
   type NodeRole,
 } from '@ocdn/protocol';
+import { bearerToken } from '../http/auth.ts';
 import type { Logger } from '../log.ts';
 import { AgentConnection } from './connection.ts';
 import { LoopLag } from './lag.ts';
@@ -112,8 +113,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   /** Handles an HTTP upgrade on the agent WebSocket path. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const header = req.headers.authorization ?? '';
-    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const token = bearerToken(req.headers.authorization);
     const refuse = (status: number, code: string, message: string) => {
       const body = JSON.stringify({ error: { code, message } });
       socket.end(

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { PROTOCOL_VERSION, checkProtocolCompatibility, type NodeHeartbeatResponse } from '@ocdn/protocol';
-import type { ManagerContext } from '../context.ts';
+import type { CoreContext } from '../context.ts';
 import { nodes } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 
@@ -8,7 +8,7 @@ import type { NodeEndpoint } from '../hub/traffic.ts';
  * OCDN_NODE_HEART — asks one node's agent for its heartbeat (over its socket, else over its HTTP API) and checks
  * that the agent is the node it should be and speaks our protocol.
  */
-export async function OCDN_NODE_HEART(ctx: ManagerContext, node: NodeEndpoint, timeoutMs: number): Promise<NodeHeartbeatResponse> {
+export async function OCDN_NODE_HEART(ctx: CoreContext, node: NodeEndpoint, timeoutMs: number): Promise<NodeHeartbeatResponse> {
   const beat = await ctx.traffic.call(node, 'node.heartbeat', {}, { timeoutMs });
   if (beat.nodeId !== node.id) throw new Error(`agent at ${node.ip}:${node.agentPort} is node ${beat.nodeId}, not ${node.id}`);
   const compat = checkProtocolCompatibility(beat.protocolVersion, PROTOCOL_VERSION);
@@ -20,7 +20,7 @@ export async function OCDN_NODE_HEART(ctx: ManagerContext, node: NodeEndpoint, t
 const endpoints = new WeakMap<object, Map<string, NodeEndpoint>>();
 
 /** Loads what OCDN_TRAFFIC needs to reach a node (read once per node: a rollout asks for it thousands of times). */
-export async function nodeEndpoint(ctx: ManagerContext, nodeId: string): Promise<NodeEndpoint> {
+export async function nodeEndpoint(ctx: CoreContext, nodeId: string): Promise<NodeEndpoint> {
   let cache = endpoints.get(ctx.db);
   if (!cache) endpoints.set(ctx.db, (cache = new Map()));
   const known = cache.get(nodeId);

@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { IdParam, NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
-import type { AppEnv } from '../http/app.ts';
+import type { AppEnv } from '../http/app-env.ts';
 import { createNode, deleteNode, getNode, listNodes } from './service.ts';
 
 const errors = {

@@ -6,7 +6,7 @@ import { sha256 } from '../admin/token.ts';
 import type { ManagerContext } from '../context.ts';
 import { nodes, pipelines } from '../db/schema.ts';
 import { newId } from '../ids.ts';
-import { ApiError } from '../http/errors.ts';
+import { ServiceError } from '../errors.ts';
 import { ADD_NODE, REMOVE_NODE } from '../pipelines/definitions.ts';
 import { domainsOfNode } from '../domains/status.ts';
 import { getPipeline, type PipelineView } from '../pipelines/service.ts';
@@ -79,7 +79,7 @@ export async function createNode(
     if (clash.length > 0) {
       const other = clash[0]!;
       const field = other.name === input.name ? 'name' : 'ip';
-      throw new ApiError('conflict', `a node with this ${field} exists already (${other.id})`, { field, nodeId: other.id });
+      throw new ServiceError('conflict', `a node with this ${field} exists already (${other.id})`, { field, nodeId: other.id });
     }
     const [row] = await tx
       .insert(nodes)
@@ -109,7 +109,7 @@ export async function listNodes(ctx: ManagerContext): Promise<NodeView[]> {
 
 export async function getNodeRow(ctx: Pick<ManagerContext, 'db'>, id: string): Promise<NodeRow> {
   const [row] = await ctx.db.select().from(nodes).where(eq(nodes.id, id));
-  if (!row) throw new ApiError('not_found', `node ${id} not found`);
+  if (!row) throw new ServiceError('not_found', `node ${id} not found`);
   return row;
 }
 
@@ -117,7 +117,7 @@ export async function getNodeRow(ctx: Pick<ManagerContext, 'db'>, id: string): P
 export async function resolveNodeRef(ctx: Pick<ManagerContext, 'db'>, ref: string): Promise<string> {
   if (ref.startsWith('nod_')) return ref;
   const [row] = await ctx.db.select({ id: nodes.id }).from(nodes).where(and(eq(nodes.name, ref), ne(nodes.status, 'delete')));
-  if (!row) throw new ApiError('not_found', `node ${ref} not found (give its id, nod_…, or the name of a live node)`);
+  if (!row) throw new ServiceError('not_found', `node ${ref} not found (give its id, nod_…, or the name of a live node)`);
   return row.id;
 }
 
@@ -130,15 +130,15 @@ export async function deleteNode(ctx: ManagerContext, ref: string): Promise<{ pi
   const id = await resolveNodeRef(ctx, ref);
   const { pipelineId, cancelled } = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.select().from(nodes).where(eq(nodes.id, id)).for('update');
-    if (!row) throw new ApiError('not_found', `node ${id} not found`);
+    if (!row) throw new ServiceError('not_found', `node ${id} not found`);
     if (row.status === 'deleting' || row.status === 'delete') {
-      throw new ApiError('conflict', `node ${id} is ${row.status === 'delete' ? 'deleted' : 'being deleted'}`, { status: row.status });
+      throw new ServiceError('conflict', `node ${id} is ${row.status === 'delete' ? 'deleted' : 'being deleted'}`, { status: row.status });
     }
     const [removal] = await tx
       .select({ id: pipelines.id })
       .from(pipelines)
       .where(and(eq(pipelines.subject, id), eq(pipelines.kind, 'REMOVE_NODE'), inArray(pipelines.status, ['pending', 'running'])));
-    if (removal) throw new ApiError('conflict', `node ${id} is being deleted (pipeline ${removal.id})`, { pipelineId: removal.id });
+    if (removal) throw new ServiceError('conflict', `node ${id} is being deleted (pipeline ${removal.id})`, { pipelineId: removal.id });
     const cancelled = await ctx.engine.cancelUnfinished(tx, id, ['ADD_NODE', 'FAULT_NODE', 'RECOVER_NODE'], 'node is being removed');
     const pipelineId = await ctx.engine.enqueue(tx, REMOVE_NODE({ id, ip: row.ip }, await domainsOfNode(tx, id)));
     return { pipelineId, cancelled };
@@ -160,8 +160,8 @@ export async function countNodesByStatus(ctx: Pick<ManagerContext, 'db'>): Promi
 /** Canonical text of an IP address; throws a 400 naming `ip` for anything else. */
 export function normalizeIp(ip: string): string {
   const v = isIP(ip);
-  if (v === 0) throw new ApiError('bad_request', `invalid ip: "${ip}" is not an IPv4 or IPv6 address`, [{ field: 'ip', message: 'not an IP address' }]);
-  if (ip === '0.0.0.0' || ip === '::') throw new ApiError('bad_request', 'invalid ip: the unspecified address cannot be a node', [{ field: 'ip', message: 'unspecified address' }]);
+  if (v === 0) throw new ServiceError('bad_request', `invalid ip: "${ip}" is not an IPv4 or IPv6 address`, [{ field: 'ip', message: 'not an IP address' }]);
+  if (ip === '0.0.0.0' || ip === '::') throw new ServiceError('bad_request', 'invalid ip: the unspecified address cannot be a node', [{ field: 'ip', message: 'unspecified address' }]);
   if (v === 4) return ip.split('.').map((o) => String(Number(o))).join('.');
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }

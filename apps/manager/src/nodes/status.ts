@@ -1,6 +1,6 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import { CloseCode, type NodeStatus } from '@ocdn/protocol';
-import type { ManagerContext } from '../context.ts';
+import type { CoreContext } from '../context.ts';
 import { nodes } from '../db/schema.ts';
 
 /** Which statuses a node may move to `status` from. */
@@ -16,7 +16,7 @@ const ALLOWED_FROM: Record<NodeStatus, NodeStatus[]> = {
  * OCDN_NODE_STATUS — moves a node to `status` (idempotent: the same status again is a success) and returns the
  * domains it serves, so the pipeline can act on them. A move the node's current status does not allow fails.
  */
-export async function OCDN_NODE_STATUS(ctx: ManagerContext, nodeId: string, status: NodeStatus): Promise<{ domains: string[] }> {
+export async function OCDN_NODE_STATUS(ctx: CoreContext, nodeId: string, status: NodeStatus): Promise<{ domains: string[] }> {
   const rows = await ctx.db
     .update(nodes)
     .set({ status, updatedAt: new Date() })

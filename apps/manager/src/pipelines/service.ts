@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
-import { ApiError } from '../http/errors.ts';
+import { ServiceError } from '../errors.ts';
 import type { PipelineStatus } from './types.ts';
 
 export interface PipelineView {
@@ -47,7 +47,7 @@ async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
 export async function getPipeline(ctx: Pick<ManagerContext, 'db'>, id: string): Promise<PipelineView> {
   const rows = await ctx.db.select().from(pipelines).where(eq(pipelines.id, id));
   const [view] = await withSteps(ctx.db, rows);
-  if (!view) throw new ApiError('not_found', `pipeline ${id} not found`);
+  if (!view) throw new ServiceError('not_found', `pipeline ${id} not found`);
   return view;
 }
 
@@ -71,8 +71,8 @@ export async function listPipelines(
 export async function retryPipeline(ctx: ManagerContext, id: string): Promise<PipelineView> {
   const current = await getPipeline(ctx, id);
   if (current.status !== 'failed') {
-    throw new ApiError('conflict', `pipeline ${id} is ${current.status}; only a failed pipeline can be retried`, { status: current.status });
+    throw new ServiceError('conflict', `pipeline ${id} is ${current.status}; only a failed pipeline can be retried`, { status: current.status });
   }
-  if (!(await ctx.engine.retry(id))) throw new ApiError('conflict', `pipeline ${id} is no longer failed`);
+  if (!(await ctx.engine.retry(id))) throw new ServiceError('conflict', `pipeline ${id} is no longer failed`);
   return getPipeline(ctx, id);
 }

@@ -1,10 +1,11 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
-import type { AppEnv } from '../http/app.ts';
-import { ApiError, ErrorBody } from '../http/errors.ts';
+import type { AppEnv } from '../http/app-env.ts';
+import { ServiceError } from '../errors.ts';
+import { requireNode } from '../http/auth.ts';
+import { ErrorBody } from '../http/errors.ts';
 import { IdParam, QueryInt } from '../http/fields.ts';
-import { authenticateNodeToken } from '../nodes/agent-auth.ts';
 import { catalog } from './catalog.ts';
 import { agentTasks, listTasks, patchTask } from './tasks.ts';
 
@@ -63,15 +64,7 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
   );
 
   // The VOD servers' own routes: node token, not the admin token.
-  app.use('/api/v1/agent/vod/*', async (c, next) => {
-    const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
-    if (!token) throw new ApiError('unauthorized', 'missing bearer token (Authorization: Bearer <node token>)');
-    const node = await authenticateNodeToken(ctx.db, token);
-    if (!node) throw new ApiError('unauthorized', 'unknown or invalid node token');
-    if (!node.roles.includes('vod')) throw new ApiError('forbidden', 'this node does not have the vod role');
-    c.set('nodeId', node.nodeId);
-    return next();
-  });
+  app.use('/api/v1/agent/vod/*', requireNode(ctx.db, 'vod'));
 
   app.openapi(
     createRoute({

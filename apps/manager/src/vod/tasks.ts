@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import { VOD_TASK_TRANSITIONS, signFileUrl, type AgentVodTask, type VodTask, type VodTaskPatch, type VodTaskStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import { nodes, vodTasks } from '../db/schema.ts';
-import { ApiError } from '../http/errors.ts';
+import { ServiceError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { NewTask, QueuedTask, RemovalReason } from './plan.ts';
 
@@ -58,14 +58,14 @@ export async function agentTasks(ctx: ManagerContext, nodeId: string): Promise<A
 export async function patchTask(ctx: ManagerContext, nodeId: string, id: string, patch: VodTaskPatch) {
   const row = await ctx.db.transaction(async (tx) => {
     const [t] = await tx.select().from(vodTasks).where(eq(vodTasks.id, id)).for('update');
-    if (!t) throw new ApiError('not_found', `task ${id} not found`);
-    if (t.nodeId !== nodeId) throw new ApiError('forbidden', `task ${id} belongs to another node`);
+    if (!t) throw new ServiceError('not_found', `task ${id} not found`);
+    if (t.nodeId !== nodeId) throw new ServiceError('forbidden', `task ${id} belongs to another node`);
     if (t.removedAt) {
-      throw new ApiError('conflict', `task ${id} was taken out of the queue (${t.removedReason})`, { status: t.status, removedReason: t.removedReason });
+      throw new ServiceError('conflict', `task ${id} was taken out of the queue (${t.removedReason})`, { status: t.status, removedReason: t.removedReason });
     }
     const from = t.status as VodTaskStatus;
     if (!VOD_TASK_TRANSITIONS[from].includes(patch.status)) {
-      throw new ApiError('conflict', `a ${from} task cannot become ${patch.status}`, { field: 'status', from, to: patch.status });
+      throw new ServiceError('conflict', `a ${from} task cannot become ${patch.status}`, { field: 'status', from, to: patch.status });
     }
     const [updated] = await tx
       .update(vodTasks)

@@ -9,15 +9,17 @@ import { nodeRoutes } from '../nodes/routes.ts';
 import { pipelineRoutes } from '../pipelines/routes.ts';
 import { vodRoutes } from '../vod/routes.ts';
 import { forwardingRoutes } from '../forwarding/routes.ts';
+import type { AppEnv } from './app-env.ts';
+import { requireAdmin } from './auth.ts';
 import { docsRoutes } from './docs.ts';
-import { ApiError, renderError, validationError } from './errors.ts';
+import { ServiceError } from '../errors.ts';
+import { renderError, validationError } from './errors.ts';
 
-export type AppEnv = { Variables: { requestStart: number; /** the calling node, on agent routes */ nodeId?: string } };
 
 export const MANAGER_VERSION = '0.1.0';
 
 /** The manager's HTTP API: admin routes under /api/v1, agent routes under /api/v1/agent, docs, health, metrics. */
-export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHono<AppEnv> {
+export function createHttpApp(ctx: ManagerContext, adminAuth: AdminAuth): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues, result.target === 'json' ? 'body' : result.target);
@@ -41,24 +43,18 @@ export function createHttpApp(ctx: ManagerContext, admin: AdminAuth): OpenAPIHon
     bodyLimit({
       maxSize: ctx.env.OCDN_MAX_BODY_BYTES,
       onError: () => {
-        throw new ApiError('payload_too_large', `request body is larger than ${ctx.env.OCDN_MAX_BODY_BYTES} bytes`);
+        throw new ServiceError('payload_too_large', `request body is larger than ${ctx.env.OCDN_MAX_BODY_BYTES} bytes`);
       },
     }),
   );
 
-  app.use('/api/v1/*', async (c, next) => {
-    if (c.req.path.startsWith('/api/v1/agent/')) return next();
-    const header = c.req.header('authorization') ?? '';
-    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-    if (!token) throw new ApiError('unauthorized', 'missing bearer token (Authorization: Bearer <admin token>)');
-    if (!admin.verify(token)) throw new ApiError('unauthorized', 'invalid admin token');
-    return next();
-  });
+  const admin = requireAdmin(adminAuth);
+  app.use('/api/v1/*', (c, next) => (c.req.path.startsWith('/api/v1/agent/') ? next() : admin(c, next)));
 
   app.use('/api/v1/*', async (c, next) => {
     const type = c.req.header('content-type');
     if (type !== undefined && ['POST', 'PATCH', 'PUT'].includes(c.req.method) && !/^application\/json\b/i.test(type)) {
-      throw new ApiError('bad_request', 'request body must be JSON (Content-Type: application/json)', [{ field: 'content-type', message: `got "${type}"` }]);
+      throw new ServiceError('bad_request', 'request body must be JSON (Content-Type: application/json)', [{ field: 'content-type', message: `got "${type}"` }]);
     }
     return next();
   });

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { loadAdminAuth } from './admin/token.ts';
-import type { ManagerContext } from './context.ts';
+import type { CoreContext, ManagerContext } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { migrate } from './db/migrate.ts';
 import type { ManagerEnv } from './env.ts';
@@ -12,7 +12,7 @@ import { DnsRecordStore } from './dns/records.ts';
 import { Rfc2136Provider, parseServer } from './dns/rfc2136.ts';
 import { AgentHub } from './hub/hub.ts';
 import { OCDN_TRAFFIC } from './hub/traffic.ts';
-import { createHttpApp, MANAGER_VERSION } from './http/app.ts';
+import { createHttpApp, MANAGER_VERSION } from './http/http-app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { authenticateNodeToken } from './nodes/agent-auth.ts';
@@ -34,6 +34,8 @@ export interface RunningManager {
   /** The admin token, when this start generated it (first start without OCDN_ADMIN_TOKEN). */
   generatedAdminToken: string | null;
   app: ReturnType<typeof createHttpApp>;
+  /** The periodic loops of this replica (tests drive them directly). */
+  loops: { forwarding: ForwardSync; vod: VodPlacement; health: HealthMonitor };
   stop(): Promise<void>;
 }
 
@@ -87,15 +89,18 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       stops.push(() => server.stop());
       dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
     }
-    const ctx: ManagerContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new OCDN_TRAFFIC(hub), engine: null as unknown as PipelineEngine };
+    // In dependency order: the core the steps need, the engine that runs them, then everything that starts runs.
+    const core: CoreContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new OCDN_TRAFFIC(hub) };
     let health: HealthMonitor | undefined;
-    ctx.engine = new PipelineEngine({
+    let forwarding: ForwardSync | undefined;
+    const engine = new PipelineEngine({
       database,
       log: log.child({ component: 'pipelines' }),
       metrics,
-      handlers: parsingParams({ ...nodeStepHandlers(ctx), ...domainStepHandlers(ctx) }),
+      handlers: parsingParams({ ...nodeStepHandlers(core), ...domainStepHandlers(core) }),
       onFinished: () => health?.invalidate(),
     });
+    const ctx: ManagerContext = { ...core, engine, forwardingChanged: () => forwarding?.changed() };
     metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx) });
 
     await ctx.engine.start();
@@ -118,11 +123,10 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     const vod = new VodPlacement(ctx);
     vod.start();
     stops.push(() => vod.stop());
-    ctx.vod = vod;
-    const forwarding = new ForwardSync(ctx);
-    forwarding.start();
-    stops.push(() => forwarding.stop());
-    ctx.forwarding = forwarding;
+    const sync = new ForwardSync(ctx);
+    forwarding = sync;
+    sync.start();
+    stops.push(() => sync.stop());
 
     const app = createHttpApp(ctx, admin);
     let port = env.OCDN_HTTP_PORT;
@@ -152,7 +156,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     }
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
     const generatedAdminToken = await admin.commit();
-    return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, stop };
+    return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, loops: { forwarding: sync, vod, health }, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,35 @@
+import type { MiddlewareHandler } from 'hono';
+import type { NodeRole } from '@ocdn/protocol';
+import type { AdminAuth } from '../admin/token.ts';
+import type { Db } from '../db/client.ts';
+import { ServiceError } from '../errors.ts';
+import { authenticateNodeToken } from '../nodes/agent-auth.ts';
+import type { AppEnv } from './app-env.ts';
+
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined | null): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? null;
+}
+
+/** Admin routes: the admin token (compared in constant time). */
+export function requireAdmin(admin: AdminAuth): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) throw new ServiceError('unauthorized', 'missing bearer token (Authorization: Bearer <admin token>)');
+    if (!admin.verify(token)) throw new ServiceError('unauthorized', 'invalid admin token');
+    return next();
+  };
+}
+
+/** Agent routes: a live node's token, of a node with `role`; the node's id is set as `nodeId`. */
+export function requireNode(db: Db, role: NodeRole): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) throw new ServiceError('unauthorized', 'missing bearer token (Authorization: Bearer <node token>)');
+    const node = await authenticateNodeToken(db, token);
+    if (!node) throw new ServiceError('unauthorized', 'unknown or invalid node token');
+    if (!node.roles.includes(role)) throw new ServiceError('forbidden', `this node does not have the ${role} role`);
+    c.set('nodeId', node.nodeId);
+    return next();
+  };
+}
