@@ -15,3 +15,7 @@ export type DomainStatus = z.infer<typeof DomainStatus>;
 /** Status of a domain on one node, with the seed's names. */
 export const DomainNodeStatus = z.enum(['new', 'complete', 'fault', 'delete']);
 export type DomainNodeStatus = z.infer<typeof DomainNodeStatus>;
+
+/** Status of a pipeline run and of each of its steps. */
+export const PipelineStatus = z.enum(['pending', 'running', 'succeeded', 'failed']);
+export type PipelineStatus = z.infer<typeof PipelineStatus>;

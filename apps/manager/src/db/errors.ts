@@ -1,10 +1,21 @@
 /** Errors that mean "the database cannot be reached right now" (connection refused or lost, server shutting down). */
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
 
-export function isDatabaseUnavailable(err: unknown): boolean {
+/** The driver's error code (SQLSTATE or connection code) of an error or of one it wraps (drizzle wraps them). */
+function codesOf(err: unknown): string[] {
+  const codes: string[] = [];
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && UNAVAILABLE.has(code)) return true;
+    if (typeof code === 'string') codes.push(code);
   }
-  return false;
+  return codes;
+}
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  return codesOf(err).some((c) => UNAVAILABLE.has(c));
+}
+
+/** A unique constraint refused the write (SQLSTATE 23505), on PostgreSQL and PGlite alike. */
+export function isUniqueViolation(err: unknown): boolean {
+  return codesOf(err).includes('23505');
 }

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { DomainNodeStatus, DomainStatus, NodeRole, NodeStatus, PipelineStatus, VodTaskStatus } from '@ocdn/protocol';
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export interface RetryPolicy {
@@ -27,9 +28,9 @@ export const nodes = pgTable(
     id: text('id').primaryKey(),
     name: text('name').notNull(),
     ip: text('ip').notNull(),
-    roles: jsonb('roles').$type<string[]>().notNull(),
+    roles: jsonb('roles').$type<NodeRole[]>().notNull(),
     agentPort: integer('agent_port').notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<NodeStatus>().notNull(),
     /** The node token, which the manager presents to the agent's HTTP API. */
     token: text('token').notNull(),
     /** sha256 of the token's secret part, compared in constant time when an agent connects. */
@@ -52,7 +53,7 @@ export const pipelines = pgTable(
     id: text('id').primaryKey(),
     kind: text('kind').notNull(),
     subject: text('subject').notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<PipelineStatus>().notNull(),
     input: jsonb('input').$type<Record<string, unknown>>().notNull(),
     /** Replica that is executing the run, and until when its claim holds without renewal. */
     leaseOwner: text('lease_owner'),
@@ -86,7 +87,7 @@ export const pipelineSteps = pgTable(
     params: jsonb('params').$type<Record<string, unknown>>().notNull(),
     /** How the step is retried: the seed's "(No) retry.." steps retry with backoff, others fail at once. */
     policy: jsonb('policy').$type<RetryPolicy>().notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<PipelineStatus>().notNull(),
     attempts: integer('attempts').notNull().default(0),
     error: text('error'),
     startedAt: ts('started_at'),
@@ -115,7 +116,7 @@ export const domains = pgTable(
     domain: text('domain').primaryKey(),
     subDomain: text('sub_domain').notNull(),
     origins: jsonb('origins').$type<string[]>().notNull(),
-    status: text('status').notNull(),
+    status: text('status').$type<DomainStatus>().notNull(),
     configVersion: integer('config_version').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
@@ -133,7 +134,7 @@ export const domainNodes = pgTable(
     nodeId: text('node_id')
       .notNull()
       .references(() => nodes.id),
-    status: text('status').notNull(),
+    status: text('status').$type<DomainNodeStatus>().notNull(),
     /** The node's address stays published only because every node of the domain was down (fail open). */
     dnsKept: boolean('dns_kept').notNull().default(false),
     updatedAt: ts('updated_at').notNull().defaultNow(),
@@ -158,7 +159,7 @@ export const vodTasks = pgTable(
     sourceNodeId: text('source_node_id')
       .notNull()
       .references(() => nodes.id),
-    status: text('status').notNull(),
+    status: text('status').$type<VodTaskStatus>().notNull(),
     bytesDone: bigint('bytes_done', { mode: 'number' }).notNull().default(0),
     error: text('error'),
     removedAt: ts('removed_at'),

@@ -43,7 +43,7 @@ export class DriftRepair {
     const log = this.ctx.log.child({ nodeId, component: 'drift' });
     try {
       const [node] = await this.ctx.db.select().from(nodes).where(eq(nodes.id, nodeId));
-      if (!node || node.status !== 'normal' || !(node.roles as string[]).includes('cdn')) return null;
+      if (!node || node.status !== 'normal' || !node.roles.includes('cdn')) return null;
       const endpoint = { id: node.id, ip: node.ip, agentPort: node.agentPort, token: node.token };
       const held = (await this.ctx.traffic.call(endpoint, 'cdn.listConf', {})).items;
       const rows = await this.ctx.db

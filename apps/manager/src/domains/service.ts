@@ -74,9 +74,9 @@ async function viewOf(ctx: ManagerContext, row: typeof domains.$inferSelect): Pr
     origins: row.origins,
     subDomain: row.subDomain,
     cname,
-    status: row.status as DomainStatus,
+    status: row.status,
     configVersion: row.configVersion,
-    nodes: onNodes.map((n) => ({ ...n, status: n.status as DomainNodeStatus })),
+    nodes: onNodes.map((n) => ({ ...n, status: n.status })),
   };
 }
 
@@ -102,19 +102,19 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
       ids.forEach((id, i) => {
         const n = rows.find((r) => r.id === id);
         if (!n || n.status === 'delete') throw bad(`nodeIds.${i}`, `node ${id} does not exist`);
-        if (!(n.roles as string[]).includes('cdn')) throw bad(`nodeIds.${i}`, `node ${id} does not have the cdn role`);
+        if (!n.roles.includes('cdn')) throw bad(`nodeIds.${i}`, `node ${id} does not have the cdn role`);
         if (n.status !== 'normal') throw new ServiceError('conflict', `node ${id} is ${n.status}, not normal`, { field: `nodeIds.${i}`, nodeId: id, status: n.status });
       });
       chosen = ids.map((id) => rows.find((r) => r.id === id)!);
     } else {
       const rows = await tx.select().from(nodes).where(eq(nodes.status, 'normal')).orderBy(asc(nodes.ip));
-      chosen = rows.filter((r) => (r.roles as string[]).includes('cdn'));
+      chosen = rows.filter((r) => r.roles.includes('cdn'));
     }
     if (chosen.length === 0) throw new ServiceError('conflict', 'there is no normal cdn node to put the domain on', { field: 'nodeIds' });
 
     if (existing) await tx.delete(domains).where(eq(domains.domain, input.domain)); // a deleted domain added again
     await tx.insert(domains).values({ domain: input.domain, subDomain, origins, status: 'normal', configVersion: 1 });
-    await tx.insert(domainNodes).values(chosen.map((n) => ({ domain: input.domain, nodeId: n.id, status: 'new' })));
+    await tx.insert(domainNodes).values(chosen.map((n) => ({ domain: input.domain, nodeId: n.id, status: 'new' as const })));
     const pipelineId = await ctx.engine.enqueue(tx, ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) }));
     return { pipelineId };
   });
@@ -189,7 +189,7 @@ export async function joinNode(ctx: ManagerContext, domain: string, nodeId: stri
     await liveDomainForUpdate(tx, domain);
     const [n] = await tx.select().from(nodes).where(eq(nodes.id, nodeId));
     if (!n || n.status === 'delete') throw bad('nodeId', `node ${nodeId} does not exist`);
-    if (!(n.roles as string[]).includes('cdn')) throw bad('nodeId', `node ${nodeId} does not have the cdn role`);
+    if (!n.roles.includes('cdn')) throw bad('nodeId', `node ${nodeId} does not have the cdn role`);
     if (n.status !== 'normal') throw new ServiceError('conflict', `node ${nodeId} is ${n.status}, not normal`, { field: 'nodeId', status: n.status });
     const [on] = await tx.select().from(domainNodes).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
     if (on && on.status !== 'delete') throw new ServiceError('conflict', `node ${nodeId} serves ${domain} already`, { field: 'nodeId', status: on.status });

@@ -2,6 +2,7 @@ import { asc, eq, sql } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { fwdDomainGroups, fwdForwarderGroups, fwdTimeSchedulers, fwdViews, fwdZones, settings } from '../db/schema.ts';
+import { isUniqueViolation } from '../db/errors.ts';
 import { ServiceError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { related, ZoneIndex } from './conflict.ts';
@@ -42,7 +43,6 @@ export const defaultTz = (ctx: ManagerContext) => ctx.env.OCDN_TZ ?? Intl.DateTi
 
 const notFound = (what: string, id: string) => new ServiceError('not_found', `${what} ${id} not found`);
 const nameTaken = (what: string, name: string) => new ServiceError('conflict', `a ${what} named ${name} exists already`, { field: 'name', name });
-const isUnique = (err: unknown) => /unique|duplicate key/i.test(String((err as { message?: string; cause?: { message?: string } }).cause?.message ?? (err as Error).message));
 
 function inUse(what: string, id: string, zones: ZoneRow[]): ServiceError {
   return new ServiceError('conflict', `${what} ${id} is used by ${zones.length} forward zone(s)`, { zoneIds: zones.map((z) => z.id) });
@@ -137,7 +137,7 @@ export async function createForwarderGroup(ctx: ManagerContext, input: { name: s
       return fgOut(g!);
     });
   } catch (err) {
-    if (isUnique(err)) throw nameTaken('forwarder group', input.name);
+    if (isUniqueViolation(err)) throw nameTaken('forwarder group', input.name);
     throw err;
   }
 }
@@ -273,7 +273,7 @@ export async function createTimeScheduler(
       return tsOut(t!);
     });
   } catch (err) {
-    if (isUnique(err)) throw nameTaken('time scheduler', input.name);
+    if (isUniqueViolation(err)) throw nameTaken('time scheduler', input.name);
     throw err;
   }
 }

@@ -126,7 +126,7 @@ export class ForwardSync {
 
   private async push(desired: DnsApplyRequest): Promise<string[]> {
     const rows = await this.ctx.db.select().from(nodes).where(ne(nodes.status, 'delete'));
-    const targets = rows.filter((n) => (n.roles as string[]).includes('dns') && n.status === 'normal' && this.applied.get(n.id) !== desired.hash);
+    const targets = rows.filter((n) => n.roles.includes('dns') && n.status === 'normal' && this.applied.get(n.id) !== desired.hash);
     const pushed: string[] = [];
     await Promise.all(
       targets.map(async (n) => {

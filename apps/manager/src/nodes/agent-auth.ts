@@ -18,5 +18,5 @@ export async function authenticateNodeToken(db: Db, token: string): Promise<Auth
     .where(eq(nodes.id, parts.nodeId));
   if (!row || row.status === 'delete') return null;
   if (!matchesDigest(parts.secret, Buffer.from(row.tokenHash, 'hex'))) return null;
-  return { nodeId: row.id, roles: row.roles as NodeRole[] };
+  return { nodeId: row.id, roles: row.roles };
 }

@@ -30,13 +30,13 @@ async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
   for (const s of steps) {
     let list = byId.get(s.pipelineId);
     if (!list) byId.set(s.pipelineId, (list = []));
-    list.push({ name: s.name, target: s.target, status: s.status as PipelineStatus, attempts: s.attempts, error: s.error });
+    list.push({ name: s.name, target: s.target, status: s.status, attempts: s.attempts, error: s.error });
   }
   return rows.map((r) => ({
     id: r.id,
     kind: r.kind,
     subject: r.subject,
-    status: r.status as PipelineStatus,
+    status: r.status,
     steps: byId.get(r.id) ?? [],
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
@@ -53,7 +53,7 @@ export async function getPipeline(ctx: Pick<ManagerContext, 'db'>, id: string): 
 
 export async function listPipelines(
   ctx: Pick<ManagerContext, 'db'>,
-  filter: { kind?: string; subject?: string; status?: string; limit: number },
+  filter: { kind?: string; subject?: string; status?: PipelineStatus; limit: number },
 ): Promise<PipelineView[]> {
   const where: SQL[] = [];
   if (filter.kind) where.push(eq(pipelines.kind, filter.kind));

@@ -1,3 +1,4 @@
+import { PipelineStatus } from '@ocdn/protocol';
 import type { Logger } from '../log.ts';
 import type { RetryPolicy } from '../db/schema.ts';
 import { STEP_PARAMS, type StepName, type StepParams } from './step-params.ts';
@@ -19,8 +20,8 @@ export type PipelineKind = (typeof PIPELINE_KINDS)[number];
 
 export { STEP_PARAMS, type StepName, type StepParams } from './step-params.ts';
 
-export const PIPELINE_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
-export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
+export const PIPELINE_STATUSES = PipelineStatus.options;
+export { PipelineStatus };
 
 /** One step as a pipeline defines it: a seed module with the parameters of that module. */
 export type StepSpec = {

@@ -31,7 +31,7 @@ async function metaOf(ctx: ManagerContext): Promise<VodMeta> {
 export async function catalog(ctx: ManagerContext, page: { limit: number; offset: number }): Promise<{ items: CatalogItem[]; total: number; issues: VodMeta['issues'] }> {
   const meta = await metaOf(ctx);
   const live = await ctx.db.select({ id: nodes.id, roles: nodes.roles }).from(nodes).where(notInArray(nodes.status, ['deleting', 'delete']));
-  const roles = new Map(live.map((n) => [n.id, n.roles as string[]]));
+  const roles = new Map(live.map((n) => [n.id, n.roles]));
   const inventory = await ctx.db.select({ nodeId: vodInventory.nodeId, files: vodInventory.files }).from(vodInventory);
   const items = new Map<string, CatalogItem>();
   const item = (name: string) => {

@@ -99,8 +99,8 @@ export class VodPlacement {
   private async vodNodes(): Promise<VodNode[]> {
     const rows = await this.ctx.db.select().from(nodes).where(notInArray(nodes.status, ['deleting', 'delete']));
     return rows
-      .filter((r) => (r.roles as string[]).some((role) => role === 'vod' || role === 'vod-source'))
-      .map((r) => ({ id: r.id, ip: r.ip, agentPort: r.agentPort, token: r.token, roles: r.roles as string[] }));
+      .filter((r) => r.roles.some((role) => role === 'vod' || role === 'vod-source'))
+      .map((r) => ({ id: r.id, ip: r.ip, agentPort: r.agentPort, token: r.token, roles: r.roles }));
   }
 
   private timeout(): number {

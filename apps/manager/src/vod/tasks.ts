@@ -17,7 +17,7 @@ export const toTaskView = (r: TaskRow): VodTask & { queued: boolean; removedReas
   size: r.size,
   nodeId: r.nodeId,
   sourceNodeId: r.sourceNodeId,
-  status: r.status as VodTaskStatus,
+  status: r.status,
   bytesDone: r.bytesDone,
   error: r.error,
   createdAt: r.createdAt.toISOString(),
@@ -63,7 +63,7 @@ export async function patchTask(ctx: ManagerContext, nodeId: string, id: string,
     if (t.removedAt) {
       throw new ServiceError('conflict', `task ${id} was taken out of the queue (${t.removedReason})`, { status: t.status, removedReason: t.removedReason });
     }
-    const from = t.status as VodTaskStatus;
+    const from = t.status;
     if (!VOD_TASK_TRANSITIONS[from].includes(patch.status)) {
       throw new ServiceError('conflict', `a ${from} task cannot become ${patch.status}`, { field: 'status', from, to: patch.status });
     }
@@ -93,7 +93,7 @@ export async function queuedTasks(ctx: ManagerContext): Promise<QueuedTask[]> {
     bytesDone: r.bytesDone,
     nodeId: r.nodeId,
     sourceNodeId: r.sourceNodeId,
-    status: r.status as QueuedTask['status'],
+    status: r.status,
     updatedAt: r.updatedAt.getTime(),
   }));
 }
@@ -119,7 +119,7 @@ export async function insertTasks(ctx: ManagerContext, tasks: NewTask[]): Promis
   if (tasks.length === 0) return [];
   // Timestamps from here, in milliseconds like every later update, so that removeFromQueue can compare them.
   const now = new Date();
-  const rows = tasks.map((t) => ({ id: newId('tsk'), ...t, status: 'ready', bytesDone: 0, createdAt: now, updatedAt: now }));
+  const rows = tasks.map((t) => ({ id: newId('tsk'), ...t, status: 'ready' as const, bytesDone: 0, createdAt: now, updatedAt: now }));
   await ctx.db.insert(vodTasks).values(rows);
   return rows.map((r) => r.id);
 }
