@@ -1,4 +1,5 @@
-import { RpcMethods, type RpcErrorCode } from '@ocdn/protocol';
+import { RpcMethods, type RpcErrorCode, type RpcMethodName, type RpcParams } from '@ocdn/protocol';
+import type { z } from 'zod';
 
 /** An RPC failure with a protocol error code; the manager sees code and message. */
 export class AgentRpcError extends Error {
@@ -11,19 +12,20 @@ export class AgentRpcError extends Error {
   }
 }
 
-export type MethodHandler = (params: any) => Promise<unknown>;
+/** A method's handler, typed from the protocol's method table: the params it is given, the result it owes. */
+export type MethodHandler<M extends RpcMethodName> = (params: RpcParams<M>) => Promise<z.input<(typeof RpcMethods)[M]['result']>>;
 
 /** Dispatches a method call from the manager (socket or HTTP) to its handler, validating params on the way in. */
 export class RpcDispatcher {
-  private readonly handlers = new Map<string, MethodHandler>();
+  private readonly handlers = new Map<string, (params: unknown) => Promise<unknown>>();
 
-  register(method: keyof typeof RpcMethods, handler: MethodHandler): void {
-    this.handlers.set(method, handler);
+  register<M extends RpcMethodName>(method: M, handler: MethodHandler<M>): void {
+    this.handlers.set(method, handler as (params: unknown) => Promise<unknown>);
   }
 
   async dispatch(method: string, params: unknown): Promise<unknown> {
     const handler = this.handlers.get(method);
-    const spec = (RpcMethods as Record<string, { params: { safeParse(v: unknown): any } }>)[method];
+    const spec = (RpcMethods as Record<string, { params: z.ZodType }>)[method];
     if (!handler || !spec) throw new AgentRpcError('unknown_method', `this agent has no method "${method}"`);
     const parsed = spec.params.safeParse(params ?? {});
     if (!parsed.success) {

@@ -1,0 +1,88 @@
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { HttpBindings } from '@hono/node-server';
+import type { AgentEnv } from '../env.ts';
+import type { Logger } from '../log.ts';
+import { startOnce, type AgentRole, type RoleGate } from '../role.ts';
+import type { RpcDispatcher } from '../rpc.ts';
+import { createFileHandler, type ServedStats } from './serve.ts';
+import { FileStore } from './store.ts';
+import { VodWorker } from './worker.ts';
+
+/**
+ * The vod and vod-source roles: the file directory (a source's SAN mount) with its RPC methods and HTTP routes, and
+ * on a VOD server the worker that takes its distribution tasks. The REST routes are the RPC methods over HTTP.
+ */
+export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
+  const files = new FileStore({ dir: env.OCDN_FILES_DIR, capacityBytes: env.OCDN_FILES_CAPACITY_BYTES });
+  const started = startOnce(() => files.start(), (err) => `file directory ${env.OCDN_FILES_DIR} unusable: ${err.message}`);
+  const store = async () => {
+    gate.require('vod', 'vod-source');
+    await started();
+    return files;
+  };
+  const worker = new VodWorker({
+    store: files,
+    managerUrl: env.OCDN_MANAGER_URL,
+    token: env.OCDN_NODE_TOKEN,
+    log: log.child({ component: 'vod-worker' }),
+    pollMs: env.OCDN_VOD_POLL_MS,
+    perSourceConcurrency: env.OCDN_VOD_DOWNLOAD_CONCURRENCY,
+    bandwidthBps: env.OCDN_VOD_BANDWIDTH_BPS,
+    durable: env.OCDN_VOD_FSYNC,
+  });
+  let workerStarted = false;
+  const served: ServedStats = {};
+  const serveFile = createFileHandler({ store: files, token: env.OCDN_NODE_TOKEN, log, stats: served });
+  let rpcOf: RpcDispatcher;
+
+  return {
+    rpc(rpc) {
+      rpcOf = rpc;
+      rpc.register('vod.files', async () => ({ items: await (await store()).list() }));
+      rpc.register('vod.df', async () => (await store()).df());
+      rpc.register('vod.deleteFile', async (p) => (await store()).remove(p.name));
+      rpc.register('vod.tasksChanged', async () => {
+        if (workerStarted) worker.kick();
+        return { accepted: workerStarted };
+      });
+    },
+    routes(app) {
+      app.get('/files', async (c) => c.json(await rpcOf.dispatch('vod.files', {})));
+      app.get('/df', async (c) => c.json(await rpcOf.dispatch('vod.df', {})));
+      app.delete('/files/:name', async (c) => {
+        const r = (await rpcOf.dispatch('vod.deleteFile', { name: c.req.param('name') })) as { name: string; deleted: boolean };
+        if (!r.deleted) return c.json({ error: { code: 'not_found', message: `no file ${r.name}` } }, 404);
+        return c.body(null, 204);
+      });
+      app.get('/stats', (c) => c.json({ served }));
+    },
+    publicRoutes(app) {
+      // The bytes go straight to the socket (sendfile-like reads into fixed buffers); the handler checks the node
+      // token or the manager's signature itself, since peers download with a signed URL.
+      app.on(['GET', 'HEAD'], '/files/:name', async (c) => {
+        const { incoming, outgoing } = c.env as HttpBindings;
+        const url = new URL(incoming.url ?? '/', 'http://agent');
+        const raw = url.pathname.slice('/files/'.length);
+        await store();
+        await serveFile(incoming, outgoing, raw, url.searchParams);
+        return RESPONSE_ALREADY_SENT;
+      });
+    },
+    async held() {
+      return [];
+    },
+    welcome() {
+      if (gate.has('vod', 'vod-source')) void store().catch((err: unknown) => log.error({ err: (err as Error).message }, 'vod role unavailable'));
+      if (gate.has('vod') && !workerStarted) {
+        workerStarted = true;
+        void store().then(
+          () => worker.start(),
+          () => {},
+        );
+      }
+    },
+    async stop() {
+      await worker.stop();
+    },
+  };
+}
