@@ -2,20 +2,19 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import PgBoss from 'pg-boss';
-import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
-import { StepLog, insertSteps, type StepWrite } from './step-log.ts';
+import { StepLog, insertSteps } from './step-log.ts';
+import { memoizer, runStep, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { PermanentStepError, backoffDelay, type PipelineKind, type PipelineSpec, type StepContext, type StepName, type StoredStepHandlers } from './types.ts';
+import type { PipelineKind, PipelineSpec, StoredStepHandlers } from './types.ts';
 
 const QUEUE = 'ocdn-pipeline';
 const RENEW_MS = 3_000;
 const ORPHAN_SCAN_MS = 5_000;
-const SHOW_RUNNING_AFTER_MS = 250;
 /** pg-boss looks at a run only this long after it was created: the creating replica normally finishes it first. */
 const SAFETY_NET_DELAY_S = 15;
 
@@ -24,29 +23,6 @@ type DbOrTx = Db | Tx;
 
 class Cancelled extends Error {}
 
-type StepRow = typeof pipelineSteps.$inferSelect;
-interface StepRun {
-  id: string;
-  kind: PipelineKind;
-  subject: string;
-  signal: AbortSignal;
-  log: Logger;
-  memo: StepContext['memo'];
-}
-
-/** Reads shared by the steps of one execution of a run (StepContext.memo). */
-function memoizer(): StepContext['memo'] {
-  const memos = new Map<string, Promise<unknown>>();
-  return <T>(key: string, load: () => Promise<T>): Promise<T> => {
-    let p = memos.get(key) as Promise<T> | undefined;
-    if (!p) {
-      p = load();
-      memos.set(key, p);
-      p.catch(() => memos.delete(key));
-    }
-    return p;
-  };
-}
 
 export interface EngineOptions {
   database: Database;
@@ -70,6 +46,7 @@ export class PipelineEngine {
   private readonly db: Db;
   private readonly boss: PgBoss;
   private readonly steps: StepLog;
+  private readonly stepDeps: StepRunDeps;
   private readonly running = new Map<string, Promise<void>>();
   private readonly aborts = new Map<string, AbortController>();
   private readonly wakers = new Map<string, Set<() => void>>();
@@ -80,6 +57,7 @@ export class PipelineEngine {
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
     this.steps = new StepLog(this.db, this.owner);
+    this.stepDeps = { handlers: opts.handlers, steps: this.steps, metrics: opts.metrics, sleep: (subject, ms, signal) => this.sleep(subject, ms, signal) };
     this.boss = new PgBoss({
       ...opts.database.boss,
       schema: 'pgboss',
@@ -303,7 +281,7 @@ export class PipelineEngine {
     for (let i = 0; i < steps.length; ) {
       const step = steps[i]!;
       if (step.group === null) {
-        if (!(await this.runStep(run, step))) return this.failRun(id);
+        if (!(await runStep(this.stepDeps, run, step))) return this.failRun(id);
         i++;
         continue;
       }
@@ -318,7 +296,7 @@ export class PipelineEngine {
       }
       const outcomes = await Promise.all(
         [...chains.values()].map(async (chain) => {
-          for (const s of chain) if (!(await this.runStep(run, s))) return false;
+          for (const s of chain) if (!(await runStep(this.stepDeps, run, s))) return false;
           return true;
         }),
       );
@@ -335,67 +313,6 @@ export class PipelineEngine {
   private async failRun(id: string): Promise<'failed'> {
     await this.finish(id, 'failed');
     return 'failed';
-  }
-
-  /** Runs one step with its retry policy; true when it succeeded (now or before), false when it failed for good. */
-  private async runStep(run: StepRun, step: StepRow): Promise<boolean> {
-    if (step.status === 'succeeded') return true;
-    const { id, kind, subject, signal, log, memo } = run;
-    const handler = this.opts.handlers[step.name as StepName];
-    /** Writes the step (group-committed with the others) only while this replica holds the run. */
-    const writeStep = (w: Omit<StepWrite, 'pipelineId' | 'idx'>) => this.steps.write({ pipelineId: id, idx: step.idx, ...w });
-    const firstAttemptAt = Date.now();
-    let outages = 0;
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw signal.reason;
-      const t0 = performance.now();
-      let error: string | null = null;
-      let permanent = false;
-      let unavailable = false;
-      // Most steps take milliseconds: their outcome is the one write. A step still going after a moment is shown
-      // as running (and a crash meanwhile leaves it pending or running; it runs again either way).
-      let marking: Promise<unknown> | null = null;
-      const slow = setTimeout(() => {
-        marking = writeStep({ status: 'running', attempt: false, finished: false }).catch(() => {});
-      }, SHOW_RUNNING_AFTER_MS);
-      try {
-        if (!handler) throw new Error(`no handler for step ${step.name}`);
-        await handler({ pipelineId: id, kind, subject, target: step.target, signal, log: log.child({ step: step.name, target: step.target }), memo }, step.params);
-      } catch (err) {
-        if (signal.aborted) throw signal.reason;
-        error = err instanceof Error ? err.message : String(err);
-        permanent = err instanceof PermanentStepError;
-        unavailable = isDatabaseUnavailable(err);
-      } finally {
-        clearTimeout(slow);
-        if (marking) await marking;
-      }
-      if (unavailable) {
-        // The database went away under the step (a restart, a failover): that is no attempt of the step's. Wait for
-        // it and run the step again; its writes resume when the database does.
-        outages++;
-        if (outages === 1 || outages % 10 === 0) log.warn({ step: step.name, target: step.target, error }, 'database unavailable; the step waits for it');
-        await this.sleep(subject, Math.min(5_000, 250 * 2 ** Math.min(outages, 5)), signal);
-        attempt--;
-        continue;
-      }
-      this.opts.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
-      if (error === null) {
-        await writeStep({ status: 'succeeded', error: null, attempt: true, finished: true });
-        log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
-        return true;
-      }
-      const policy = step.policy;
-      if (permanent || attempt >= policy.maxAttempts || Date.now() - firstAttemptAt >= policy.deadlineMs) {
-        await writeStep({ status: 'failed', error, attempt: true, finished: true });
-        log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
-        return false;
-      }
-      // One write per retry: running, the attempt just made and its error.
-      await writeStep({ status: 'running', error, attempt: true, finished: false });
-      if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
-      await this.sleep(subject, backoffDelay(policy, attempt), signal);
-    }
   }
 
   private async finish(id: string, status: 'succeeded' | 'failed'): Promise<void> {

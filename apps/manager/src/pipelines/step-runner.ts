@@ -1,0 +1,105 @@
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import type { pipelineSteps } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { StepLog, StepWrite } from './step-log.ts';
+import { PermanentStepError, backoffDelay, type PipelineKind, type StepContext, type StepName, type StoredStepHandlers } from './types.ts';
+
+/** A step still going after this long is shown as running (most take milliseconds: their outcome is the one write). */
+const SHOW_RUNNING_AFTER_MS = 250;
+
+export type StepRow = typeof pipelineSteps.$inferSelect;
+
+/** One execution of a run, as its steps see it. */
+export interface StepRun {
+  id: string;
+  kind: PipelineKind;
+  subject: string;
+  signal: AbortSignal;
+  log: Logger;
+  memo: StepContext['memo'];
+}
+
+/** What running a step needs from the engine. */
+export interface StepRunDeps {
+  handlers: StoredStepHandlers;
+  steps: StepLog;
+  metrics: Metrics;
+  /** Waits `ms` (a retry's backoff); woken early when the subject's agent connects; rejects when aborted. */
+  sleep(subject: string, ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Reads shared by the steps of one execution of a run (StepContext.memo). */
+export function memoizer(): StepContext['memo'] {
+  const memos = new Map<string, Promise<unknown>>();
+  return <T>(key: string, load: () => Promise<T>): Promise<T> => {
+    let p = memos.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = load();
+      memos.set(key, p);
+      p.catch(() => memos.delete(key));
+    }
+    return p;
+  };
+}
+
+/** Runs one step with its retry policy; true when it succeeded (now or before), false when it failed for good. */
+export async function runStep(deps: StepRunDeps, run: StepRun, step: StepRow): Promise<boolean> {
+  if (step.status === 'succeeded') return true;
+  const { id, kind, subject, signal, log, memo } = run;
+  const handler = deps.handlers[step.name as StepName];
+  /** Writes the step (group-committed with the others) only while this replica holds the run. */
+  const writeStep = (w: Omit<StepWrite, 'pipelineId' | 'idx'>) => deps.steps.write({ pipelineId: id, idx: step.idx, ...w });
+  const firstAttemptAt = Date.now();
+  let outages = 0;
+  for (let attempt = 1; ; attempt++) {
+    if (signal.aborted) throw signal.reason;
+    const t0 = performance.now();
+    let error: string | null = null;
+    let permanent = false;
+    let unavailable = false;
+    // Most steps take milliseconds: their outcome is the one write. A step still going after a moment is shown
+    // as running (and a crash meanwhile leaves it pending or running; it runs again either way).
+    let marking: Promise<unknown> | null = null;
+    const slow = setTimeout(() => {
+      marking = writeStep({ status: 'running', attempt: false, finished: false }).catch(() => {});
+    }, SHOW_RUNNING_AFTER_MS);
+    try {
+      if (!handler) throw new Error(`no handler for step ${step.name}`);
+      await handler({ pipelineId: id, kind, subject, target: step.target, signal, log: log.child({ step: step.name, target: step.target }), memo }, step.params);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      error = err instanceof Error ? err.message : String(err);
+      permanent = err instanceof PermanentStepError;
+      unavailable = isDatabaseUnavailable(err);
+    } finally {
+      clearTimeout(slow);
+      if (marking) await marking;
+    }
+    if (unavailable) {
+      // The database went away under the step (a restart, a failover): that is no attempt of the step's. Wait for
+      // it and run the step again; its writes resume when the database does.
+      outages++;
+      if (outages === 1 || outages % 10 === 0) log.warn({ step: step.name, target: step.target, error }, 'database unavailable; the step waits for it');
+      await deps.sleep(subject, Math.min(5_000, 250 * 2 ** Math.min(outages, 5)), signal);
+      attempt--;
+      continue;
+    }
+    deps.metrics.stepDuration.observe({ name: step.name, outcome: error ? 'error' : 'ok' }, (performance.now() - t0) / 1000);
+    if (error === null) {
+      await writeStep({ status: 'succeeded', error: null, attempt: true, finished: true });
+      log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
+      return true;
+    }
+    const policy = step.policy;
+    if (permanent || attempt >= policy.maxAttempts || Date.now() - firstAttemptAt >= policy.deadlineMs) {
+      await writeStep({ status: 'failed', error, attempt: true, finished: true });
+      log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
+      return false;
+    }
+    // One write per retry: running, the attempt just made and its error.
+    await writeStep({ status: 'running', error, attempt: true, finished: false });
+    if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
+    await deps.sleep(subject, backoffDelay(policy, attempt), signal);
+  }
+}
