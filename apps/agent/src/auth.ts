@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { bearerToken } from '@ocdn/protocol';
 
 /** Checks an `Authorization: Bearer …` header against the node token in constant time. */
 export function bearerMatches(header: string | undefined, token: string): boolean {
-  const presented = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+  const presented = bearerToken(header);
   if (!presented) return false;
   const a = createHash('sha256').update(presented).digest();
   const b = createHash('sha256').update(token).digest();

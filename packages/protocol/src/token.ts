@@ -7,3 +7,8 @@ export function splitNodeToken(token: string): { nodeId: string; secret: string 
   if (!m) return null;
   return { nodeId: m[1]!, secret: m[2]! };
 }
+
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined | null): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? null;
+}

@@ -1,15 +1,10 @@
 import type { MiddlewareHandler } from 'hono';
-import type { NodeRole } from '@ocdn/protocol';
+import { bearerToken, type NodeRole } from '@ocdn/protocol';
 import type { AdminAuth } from '../admin/token.ts';
 import type { Db } from '../db/client.ts';
 import { ServiceError } from '../errors.ts';
 import { authenticateNodeToken } from '../nodes/agent-auth.ts';
 import type { AppEnv } from './app-env.ts';
-
-/** The token of an `Authorization: Bearer <token>` header, or null. */
-export function bearerToken(header: string | undefined | null): string | null {
-  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? null;
-}
 
 /** Admin routes: the admin token (compared in constant time). */
 export function requireAdmin(admin: AdminAuth): MiddlewareHandler<AppEnv> {

@@ -7,13 +7,13 @@ import {
   type AgentFrame,
   AgentHelloFrame,
   CloseCode,
+  bearerToken,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   checkProtocolCompatibility,
   type ManagerWelcomeFrame,
   type NodeRole,
 } from '@ocdn/protocol';
-import { bearerToken } from '../http/auth.ts';
 import type { Logger } from '../log.ts';
 import { AgentConnection } from './connection.ts';
 import { LoopLag } from './lag.ts';
