@@ -101,48 +101,80 @@ describe('DNS forwarding end to end (BIND with two views, BIND without views, Un
     tmp.remove();
   });
 
-  const ids: Record<string, string> = {};
+  /**
+   * What one test creates, deleted after it in reverse order (zones before the groups they use): each test makes its
+   * own groups and zones under its own names, so none depends on another having run.
+   */
+  const scope = (t: { after(fn: () => Promise<void>): void }) => {
+    const undo: (() => Promise<unknown>)[] = [];
+    t.after(async () => {
+      for (const u of undo.reverse()) await u();
+    });
+    const create = async (path: string, body: unknown) => {
+      const r = await post(path, body);
+      const base = path.replace(/\?.*$/, '');
+      undo.push(() => m.api(`${base}/${r.id}`, { method: 'DELETE' }));
+      return r as { id: string; active: boolean };
+    };
+    return {
+      group: async (name: string, address: string) => (await create('/api/v1/forwarder-groups', { name, addresses: [address] })).id,
+      zone: (view: string, body: Record<string, unknown>) => create(`/api/v1/views/${view}/forward-zones`, body),
+      scheduler: (body: Record<string, unknown>) => create('/api/v1/time-schedulers', body),
+    };
+  };
 
-  it('a zone forwards through BIND and Unbound to its upstream', async (t) => {
+  it('a zone forwards through BIND (views and none) and Unbound to its upstream', async (t) => {
     if (!ready) return t.skip('needs root for ip addr add, and named/unbound/dig');
-    assert.deepEqual(viaBind('www.fwd.test'), [], 'nothing is forwarded yet (the root hints lead nowhere)');
-    ids.gA = (await post('/api/v1/forwarder-groups', { name: 'a', addresses: [upA] })).id;
-    ids.gB = (await post('/api/v1/forwarder-groups', { name: 'b', addresses: [upB] })).id;
-    ids.zone = (await post('/api/v1/views/default/forward-zones', { forwardItemType: 'domain', domain: 'fwd.test', forwarderGroupIds: [ids.gA], forwardStyle: 'only' })).id;
-    await answers('BIND forwards to A', () => viaBind('www.fwd.test'), [A]);
-    await answers('BIND without views forwards to A', () => viaFlatBind('www.fwd.test'), [A]);
-    await answers('Unbound forwards to A (test. is one of its default local zones)', () => viaUnbound('www.fwd.test'), [A]);
+    const my = scope(t);
+    assert.deepEqual(viaBind('www.one.test'), [], 'nothing is forwarded yet (the root hints lead nowhere)');
+    const gA = await my.group('one-a', upA);
+    await my.zone('default', { forwardItemType: 'domain', domain: 'one.test', forwarderGroupIds: [gA], forwardStyle: 'only' });
+    await answers('BIND forwards to A', () => viaBind('www.one.test'), [A]);
+    await answers('BIND without views forwards to A', () => viaFlatBind('www.one.test'), [A]);
+    await answers('Unbound forwards to A (test. is one of its default local zones)', () => viaUnbound('www.one.test'), [A]);
   });
 
   it('a forwarder group change reaches the answers at once, with no stale cache', async (t) => {
     if (!ready) return t.skip('needs root');
-    await patch(`/api/v1/forwarder-groups/${ids.gA}`, { addresses: [upB] });
-    await answers('BIND asks B now', () => viaBind('www.fwd.test'), [B], 5000);
-    await answers('BIND without views asks B now (its implicit view _default was flushed)', () => viaFlatBind('www.fwd.test'), [B], 5000);
-    await answers('Unbound asks B now', () => viaUnbound('www.fwd.test'), [B], 5000);
-    await patch(`/api/v1/forwarder-groups/${ids.gA}`, { addresses: [upA] });
-    await answers('and back to A', () => viaBind('www.fwd.test'), [A], 5000);
-    await answers('and back to A without views too', () => viaFlatBind('www.fwd.test'), [A], 5000);
+    const my = scope(t);
+    const g = await my.group('two-g', upA);
+    await my.zone('default', { forwardItemType: 'domain', domain: 'two.test', forwarderGroupIds: [g], forwardStyle: 'only' });
+    await answers('BIND asks A', () => viaBind('www.two.test'), [A]);
+    await answers('BIND without views asks A', () => viaFlatBind('www.two.test'), [A]);
+    await answers('Unbound asks A', () => viaUnbound('www.two.test'), [A]);
+    await patch(`/api/v1/forwarder-groups/${g}`, { addresses: [upB] });
+    await answers('BIND asks B now', () => viaBind('www.two.test'), [B], 5000);
+    await answers('BIND without views asks B now (its implicit view _default was flushed)', () => viaFlatBind('www.two.test'), [B], 5000);
+    await answers('Unbound asks B now', () => viaUnbound('www.two.test'), [B], 5000);
+    await patch(`/api/v1/forwarder-groups/${g}`, { addresses: [upA] });
+    await answers('and back to A', () => viaBind('www.two.test'), [A], 5000);
+    await answers('and back to A without views too', () => viaFlatBind('www.two.test'), [A], 5000);
     assert.equal((flatBind.output().match(/flushing tree '[^']+' in cache view 'default' failed/g) ?? []).length <= 1, true, 'the agent learnt _default from its first flush');
   });
 
   it('two views with different matchClients: each source address gets its view’s answer', async (t) => {
     if (!ready) return t.skip('needs root');
-    await post('/api/v1/views/inner/forward-zones', { forwardItemType: 'domain', domain: 'fwd.test', forwarderGroupIds: [ids.gB], forwardStyle: 'only' });
-    await answers('the inner client gets B', () => viaBind('www.fwd.test', INNER_CLIENT), [B]);
-    assert.deepEqual(viaBind('www.fwd.test', OTHER_CLIENT), [A], 'other clients still get the default view: A');
+    const my = scope(t);
+    const gA = await my.group('three-a', upA);
+    const gB = await my.group('three-b', upB);
+    await my.zone('default', { forwardItemType: 'domain', domain: 'three.test', forwarderGroupIds: [gA], forwardStyle: 'only' });
+    await my.zone('inner', { forwardItemType: 'domain', domain: 'three.test', forwarderGroupIds: [gB], forwardStyle: 'only' });
+    await answers('the inner client gets B', () => viaBind('www.three.test', INNER_CLIENT), [B]);
+    await answers('other clients get the default view: A', () => viaBind('www.three.test', OTHER_CLIENT), [A]);
     await waitFor('unbound agent warned that it has no views', () => agents[2]!.output.includes('forward zones applied') && m.proc.output.includes('no per-view forwarders'), { timeoutMs: 10_000 });
   });
 
   it('a scheduler window switches forwarding on at the tick it opens and off at the tick it closes', async (t) => {
     if (!ready) return t.skip('needs root');
+    const my = scope(t);
+    const g = await my.group('sched-b', upB);
     // The next whole minute, for one minute (UTC, as OCDN_TZ says).
     const now = new Date();
     const begin = new Date(Math.ceil((now.getTime() + 1000) / 60_000) * 60_000);
     const end = new Date(begin.getTime() + 60_000);
     const hm = (d: Date) => `${d.getUTCHours()}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
-    const sched = await post('/api/v1/time-schedulers', { name: 'one-minute', timeType: 'daily', timePeriods: [{ beginTime: hm(begin), endTime: hm(end) }] });
-    const z = await post('/api/v1/views/default/forward-zones', { forwardItemType: 'domain', domain: 'sched.test', forwarderGroupIds: [ids.gB], timeScheduler: sched.id, forwardStyle: 'only' });
+    const sched = await my.scheduler({ name: 'one-minute', timeType: 'daily', timePeriods: [{ beginTime: hm(begin), endTime: hm(end) }] });
+    const z = await my.zone('default', { forwardItemType: 'domain', domain: 'sched.test', forwarderGroupIds: [g], timeScheduler: sched.id, forwardStyle: 'only' });
     assert.equal(z.active, false);
     assert.deepEqual(viaBind('www.sched.test'), [], 'closed: not forwarded');
     await waitFor('the window opens', () => Date.now() >= begin.getTime(), { timeoutMs: 65_000, intervalMs: 100 });
@@ -156,12 +188,21 @@ describe('DNS forwarding end to end (BIND with two views, BIND without views, Un
     t.diagnostic(`switched on ${openedAt} ms after the minute began`);
   });
 
-  it('deleting the zones stops the forwarding', async (t) => {
+  it('deleting a zone stops its forwarding', async (t) => {
     if (!ready) return t.skip('needs root');
-    await m.api(`/api/v1/views/default/forward-zones/${ids.zone}`, { method: 'DELETE' });
-    await answers('BIND no longer forwards fwd.test for the default view', () => viaBind('www.fwd.test'), []);
-    await answers('BIND without views no longer forwards it either', () => viaFlatBind('www.fwd.test'), [], 5000);
-    await answers('Unbound neither', () => viaUnbound('www.fwd.test'), []);
-    assert.deepEqual(viaBind('www.fwd.test', INNER_CLIENT), [B], 'the inner view keeps its own zone');
+    const my = scope(t);
+    const gA = await my.group('five-a', upA);
+    const gB = await my.group('five-b', upB);
+    const z = await my.zone('default', { forwardItemType: 'domain', domain: 'five.test', forwarderGroupIds: [gA], forwardStyle: 'only' });
+    await my.zone('inner', { forwardItemType: 'domain', domain: 'five.test', forwarderGroupIds: [gB], forwardStyle: 'only' });
+    await answers('BIND forwards five.test', () => viaBind('www.five.test'), [A]);
+    await answers('BIND without views too', () => viaFlatBind('www.five.test'), [A]);
+    await answers('Unbound too', () => viaUnbound('www.five.test'), [A]);
+    await answers('the inner view its own way', () => viaBind('www.five.test', INNER_CLIENT), [B]);
+    await m.api(`/api/v1/views/default/forward-zones/${z.id}`, { method: 'DELETE' });
+    await answers('BIND no longer forwards five.test for the default view', () => viaBind('www.five.test'), []);
+    await answers('BIND without views no longer forwards it either', () => viaFlatBind('www.five.test'), [], 5000);
+    await answers('Unbound neither', () => viaUnbound('www.five.test'), []);
+    assert.deepEqual(viaBind('www.five.test', INNER_CLIENT), [B], 'the inner view keeps its own zone');
   });
 });

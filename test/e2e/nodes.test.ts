@@ -32,6 +32,21 @@ describe('nodes end to end', () => {
     agents.set(name, p);
     return p;
   };
+  /** A node of the test's own with its agent running and normal; stopped and removed after the test. */
+  const liveNode = async (t: { after(fn: () => Promise<void>): void }, name: string, ip: string) => {
+    const n = await register(name, ip);
+    t.after(async () => {
+      await agents.get(name)?.stop();
+      const r = await m.api(`/api/v1/nodes/${n.id}`, { method: 'DELETE' });
+      if (r.status === 202) {
+        const { pipeline } = (await r.json()) as { pipeline: { id: string } };
+        await waitFor('REMOVE_NODE', async () => (await m.json(`/api/v1/pipelines/${pipeline.id}`)).status !== 'running');
+      }
+    });
+    startAgent(name);
+    await statusIs(n.id, 'normal');
+    return n;
+  };
   const statusIs = (id: string, status: string, timeoutMs = 15_000) =>
     waitFor(`node ${id} ${status}`, async () => (await node(id)).status === status, { timeoutMs, intervalMs: 25 });
 
@@ -48,13 +63,9 @@ describe('nodes end to end', () => {
     dataDir.remove();
   });
 
-  it('brings two agents on 127.0.0.2 and 127.0.0.3 to normal', async () => {
-    const a = await register('edge-a', '127.0.0.2');
-    const b = await register('edge-b', '127.0.0.3');
-    startAgent('edge-a');
-    startAgent('edge-b');
-    await statusIs(a.id, 'normal');
-    await statusIs(b.id, 'normal');
+  it('brings two agents on 127.0.0.2 and 127.0.0.3 to normal', async (t) => {
+    const a = await liveNode(t, 'edge-a', '127.0.0.2');
+    const b = await liveNode(t, 'edge-b', '127.0.0.3');
     const na = await node(a.id);
     assert.equal(na.connected, true);
     assert.equal(na.agentVersion, '0.1.0');
@@ -66,11 +77,12 @@ describe('nodes end to end', () => {
     assert.deepEqual(run.steps.map((s: { status: string }) => s.status), ['succeeded', 'succeeded']);
   });
 
-  it("guards the agent's HTTP API with the node token", async () => {
-    const a = registered.get('edge-a')!;
+  it("guards the agent's HTTP API with the node token", async (t) => {
+    const a = await liveNode(t, 'guard-a', '127.0.0.10');
+    const b = await liveNode(t, 'guard-b', '127.0.0.11');
     const base = `http://${a.ip}:${a.port}`;
     assert.equal((await fetch(`${base}/heartbeat`)).status, 401);
-    assert.equal((await fetch(`${base}/heartbeat`, { headers: { authorization: `Bearer ${registered.get('edge-b')!.token}` } })).status, 401);
+    assert.equal((await fetch(`${base}/heartbeat`, { headers: { authorization: `Bearer ${b.token}` } })).status, 401, 'another node\'s token');
     const ok = await fetch(`${base}/heartbeat`, { headers: { authorization: `Bearer ${a.token}` } });
     assert.equal(ok.status, 200);
     const beat = (await ok.json()) as { nodeId: string; roles: string[] };
@@ -78,11 +90,11 @@ describe('nodes end to end', () => {
     assert.deepEqual(beat.roles, ['cdn']);
   });
 
-  it('marks a kill -9ed agent fault after fault-after missed checks, and normal again after restart', async () => {
-    const a = registered.get('edge-a')!;
-    const b = registered.get('edge-b')!;
+  it('marks a kill -9ed agent fault after fault-after missed checks, and normal again after restart', async (t) => {
+    const a = await liveNode(t, 'fault-a', '127.0.0.12');
+    const b = await liveNode(t, 'fault-b', '127.0.0.13');
     const killedAt = Date.now();
-    await agents.get('edge-a')!.kill9();
+    await agents.get('fault-a')!.kill9();
     await statusIs(a.id, 'fault', 20_000);
     const detectMs = Date.now() - killedAt;
     // Event order, not a stopwatch: the monitor declared the fault on the third missed check (OCDN_FAULT_AFTER).
@@ -99,7 +111,7 @@ describe('nodes end to end', () => {
     const faults = await m.json(`/api/v1/pipelines?kind=FAULT_NODE&subject=${a.id}`);
     assert.equal(faults.items.length, 1);
 
-    startAgent('edge-a');
+    startAgent('fault-a');
     await statusIs(a.id, 'normal');
     const recovers = await waitFor('RECOVER_NODE succeeded', async () => {
       const r = await m.json(`/api/v1/pipelines?kind=RECOVER_NODE&subject=${a.id}`);
@@ -108,8 +120,10 @@ describe('nodes end to end', () => {
     assert.equal(recovers.items.length, 1);
   });
 
-  it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async () => {
+  it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async (t) => {
+    const others = [await liveNode(t, 'crash-a', '127.0.0.14'), await liveNode(t, 'crash-b', '127.0.0.15')];
     const c = await register('edge-c', '127.0.0.4');
+    t.after(() => agents.get('edge-c')!.stop());
     await waitFor('ADD_NODE waiting for the agent', async () => {
       const run = await m.json(`/api/v1/pipelines/${c.pipelineId}`);
       return run.status === 'running' && run.steps[0].attempts >= 2;
@@ -124,15 +138,14 @@ describe('nodes end to end', () => {
     });
     assert.equal(runs.items.length, 1, 'one ADD_NODE run');
     assert.equal(runs.items[0].steps[1].attempts, 1, 'OCDN_NODE_STATUS ran once');
-    for (const name of ['edge-a', 'edge-b']) {
-      const id = registered.get(name)!.id;
-      await waitFor(`${name} reconnected`, async () => (await node(id)).connected === true, { timeoutMs: 15_000 });
+    for (const { id } of others) {
+      await waitFor(`${id} reconnected`, async () => (await node(id)).connected === true, { timeoutMs: 15_000 });
       assert.equal((await node(id)).status, 'normal');
     }
   });
 
-  it('removes a node: REMOVE_NODE ends in delete and the agent is disconnected', async () => {
-    const c = registered.get('edge-c')!;
+  it('removes a node: REMOVE_NODE ends in delete and the agent is disconnected', async (t) => {
+    const c = await liveNode(t, 'leaving', '127.0.0.16');
     const r = await m.json(`/api/v1/nodes/${c.id}`, { method: 'DELETE' });
     await waitFor('REMOVE_NODE', async () => (await m.json(`/api/v1/pipelines/${r.pipeline.id}`)).status === 'succeeded');
     const n = await node(c.id);
@@ -140,8 +153,9 @@ describe('nodes end to end', () => {
     await waitFor('agent disconnected', async () => (await node(c.id)).connected === false);
   });
 
-  it('stops an agent cleanly on SIGTERM', async () => {
-    const p = agents.get('edge-b')!;
+  it('stops an agent cleanly on SIGTERM', async (t) => {
+    await liveNode(t, 'sigterm', '127.0.0.17');
+    const p = agents.get('sigterm')!;
     const t0 = Date.now();
     p.child.kill('SIGTERM');
     const code = await p.exited;

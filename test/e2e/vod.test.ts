@@ -101,6 +101,11 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
     tmp.remove();
   });
 
+  /**
+   * Every source file on exactly one VOD server and nothing queued: what each test waits for first, so that none
+   * depends on another having run (the loops place the files whatever the tests do).
+   */
+  const settled = async () => [...sizes.keys()].every((n) => holders(n).length === 1) && (await queued()).length === 0;
   const dump = () => `manager:\n${m.proc.output.slice(-4000)}\nvod1:\n${servers.vod1.proc.output.slice(-2000)}\nvod2:\n${servers.vod2.proc.output.slice(-2000)}`;
 
   test('files flow to the VOD servers in rank order, each on one server, intact', async () => {
@@ -128,6 +133,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   });
 
   test('a file copied onto both VOD servers is kept only on the one with more free space', async () => {
+    await waitFor('placement settled', settled, { timeoutMs: 60_000 });
     const name = small[0]!;
     const [holder] = holders(name);
     const other = holder === 'vod1' ? 'vod2' : 'vod1';
@@ -139,7 +145,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   });
 
   test('a download killed with -9 resumes from the bytes it had, and ends with the right checksum', async () => {
-    await waitFor('queue empty', async () => (await queued()).length === 0, { timeoutMs: 20_000 });
+    await waitFor('placement settled', settled, { timeoutMs: 60_000 });
     const name = 'resume.mpg';
     addSourceFile(name, 8 * MB, 20);
     const task = await waitFor('a task for resume.mpg', async () => (await queued()).find((t: any) => t.file === name), { timeoutMs: 20_000 });
@@ -164,7 +170,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   });
 
   test('a task left working by a dead server is taken out of the queue and made again on the other server', async () => {
-    await waitFor('queue empty', async () => (await queued()).length === 0, { timeoutMs: 20_000 });
+    await waitFor('placement settled', settled, { timeoutMs: 60_000 });
     const name = 'orphan.mpg';
     addSourceFile(name, 8 * MB, 21);
     const task = await waitFor('a working task for orphan.mpg', async () => (await queued()).find((t: any) => t.file === name && t.status === 'working' && t.bytesDone > 0), { timeoutMs: 20_000 });
@@ -184,9 +190,8 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   });
 
   test('a disk past the high mark loses its lowest-ranked files until it is at or below the low mark', async () => {
-    // Settled: every source file on exactly one VOD server and nothing queued. Then neither loop has anything to do
-    // until the filler arrives. (The server killed above may still hold its partial file: it counts as used.)
-    const settled = async () => [...sizes.keys()].every((n) => holders(n).length === 1) && (await queued()).length === 0;
+    // Settled, neither loop has anything to do until the filler arrives. (A server killed in another test may still
+    // hold a partial file: it counts as used.)
     await waitFor('placement settled', settled, { timeoutMs: 60_000 });
     const s = servers.vod1;
     const before = visible(s.dir);

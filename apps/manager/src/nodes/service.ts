@@ -41,7 +41,8 @@ export function toNodeView(ctx: Pick<ManagerContext, 'hub' | 'env'>, row: NodeRo
     roles: row.roles,
     agentPort: row.agentPort,
     status: row.status,
-    connected: local ? local.open : row.status !== 'delete' && recent,
+    // An agent that left this replica is not connected, unless another replica has heard from it since.
+    connected: local ? local.open : row.status !== 'delete' && recent && !(known && (row.lastHeartbeatAt?.getTime() ?? 0) <= known.lastSeenAt),
     lastHeartbeatAt: latest(known?.lastSeenAt, row.lastHeartbeatAt),
     agentVersion: known?.agentVersion ?? row.agentVersion,
     duplicateAgentAt: iso(ctx.hub.duplicateSeenAt(row.id)),
