@@ -37,86 +37,88 @@ const ForwardZone = z
   })
   .openapi('ForwardZone');
 
-/** GET list / POST / GET one / PATCH / DELETE for one top-level resource. */
-function crud<C extends z.ZodTypeAny, P extends z.ZodTypeAny, O extends z.ZodTypeAny>(
-  app: OpenAPIHono<AppEnv>,
-  path: string,
-  tag: string,
-  spec: {
-    out: O;
-    create: C;
-    patch: P;
-    param?: z.ZodObject<any>;
-    list(): Promise<unknown[]>;
-    get(id: string): Promise<unknown>;
-    add(input: z.infer<C>): Promise<unknown>;
-    update(id: string, input: z.infer<P>): Promise<unknown>;
-    remove(id: string): Promise<void>;
-  },
-): void {
-  const param = spec.param ?? IdParam;
-  const key = Object.keys(param.shape)[0]!;
-  const one = `${path}/{${key}}`;
-  app.openapi(createRoute({ method: 'get', path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(spec.out) }), tag), 401: errors[401] } }), async (c) =>
-    c.json({ items: await spec.list() } as never, 200),
-  );
-  app.openapi(createRoute({ method: 'post', path, tags: [tag], summary: `Create (${tag})`, request: body(spec.create), responses: { 201: json(spec.out, 'created'), ...errors } }), async (c) =>
-    c.json((await spec.add(c.req.valid('json' as never) as z.infer<C>)) as never, 201),
-  );
-  app.openapi(createRoute({ method: 'get', path: one, tags: [tag], summary: `One (${tag})`, request: { params: param }, responses: { 200: json(spec.out, 'found'), 401: errors[401], 404: errors[404] } }), async (c) =>
-    c.json((await spec.get((c.req.valid('param' as never) as Record<string, string>)[key]!)) as never, 200),
-  );
-  app.openapi(
-    createRoute({ method: 'patch', path: one, tags: [tag], summary: `Update (${tag})`, request: { params: param, ...body(spec.patch) }, responses: { 200: json(spec.out, 'updated'), ...errors } }),
-    async (c) => c.json((await spec.update((c.req.valid('param' as never) as Record<string, string>)[key]!, c.req.valid('json' as never) as z.infer<P>)) as never, 200),
-  );
-  app.openapi(createRoute({ method: 'delete', path: one, tags: [tag], summary: `Delete (${tag})`, request: { params: param }, responses: { 204: { description: 'deleted' }, ...errors } }), async (c) => {
-    await spec.remove((c.req.valid('param' as never) as Record<string, string>)[key]!);
-    return c.body(null, 204);
-  });
+/**
+ * Route definitions of one top-level resource (list, create, one, update, delete): the OpenAPI routes only, so that
+ * each registration below is made with concrete schemas and its handler is typed by them (no casts).
+ */
+function resourceRoutes<P extends z.ZodObject, O extends z.ZodType, C extends z.ZodType, U extends z.ZodType>(path: string, tag: string, param: P, out: O, create: C, update: U) {
+  const one = `${path}/{${Object.keys(param.shape)[0]}}`;
+  return {
+    list: createRoute({ method: 'get', path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(out) }), tag), 401: errors[401] } }),
+    create: createRoute({ method: 'post', path, tags: [tag], summary: `Create (${tag})`, request: body(create), responses: { 201: json(out, 'created'), ...errors } }),
+    one: createRoute({ method: 'get', path: one, tags: [tag], summary: `One (${tag})`, request: { params: param }, responses: { 200: json(out, 'found'), 401: errors[401], 404: errors[404] } }),
+    update: createRoute({ method: 'patch', path: one, tags: [tag], summary: `Update (${tag})`, request: { params: param, ...body(update) }, responses: { 200: json(out, 'updated'), ...errors } }),
+    remove: createRoute({ method: 'delete', path: one, tags: [tag], summary: `Delete (${tag})`, request: { params: param }, responses: { 204: { description: 'deleted' }, ...errors } }),
+  };
 }
 
 export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
-  crud(app, '/api/v1/views', 'views', {
-    out: View,
-    param: ViewParam,
-    create: z.strictObject({ name: ViewName, matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
-    patch: z.strictObject({ matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
-    list: () => svc.listViews(ctx),
-    get: (name) => svc.getView(ctx, name),
-    add: (input) => svc.createView(ctx, input),
-    update: (name, input) => svc.updateView(ctx, name, input),
-    remove: (name) => svc.deleteView(ctx, name),
+  const views = resourceRoutes(
+    '/api/v1/views',
+    'views',
+    ViewParam,
+    View,
+    z.strictObject({ name: ViewName, matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
+    z.strictObject({ matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
+  );
+  app.openapi(views.list, async (c) => c.json({ items: await svc.listViews(ctx) }, 200));
+  app.openapi(views.create, async (c) => c.json(await svc.createView(ctx, c.req.valid('json')), 201));
+  app.openapi(views.one, async (c) => c.json(await svc.getView(ctx, c.req.valid('param').view), 200));
+  app.openapi(views.update, async (c) => c.json(await svc.updateView(ctx, c.req.valid('param').view, c.req.valid('json')), 200));
+  app.openapi(views.remove, async (c) => {
+    await svc.deleteView(ctx, c.req.valid('param').view);
+    return c.body(null, 204);
   });
-  crud(app, '/api/v1/forwarder-groups', 'forwarder-groups', {
-    out: ForwarderGroup,
-    create: z.strictObject({ name: Name, addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64), comment: Comment.optional() }),
-    patch: z.strictObject({ addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64).optional(), comment: Comment.optional() }),
-    list: () => svc.listForwarderGroups(ctx),
-    get: (id) => svc.getForwarderGroup(ctx, id),
-    add: (input) => svc.createForwarderGroup(ctx, input),
-    update: (id, input) => svc.updateForwarderGroup(ctx, id, input),
-    remove: (id) => svc.deleteForwarderGroup(ctx, id),
+
+  const groups = resourceRoutes(
+    '/api/v1/forwarder-groups',
+    'forwarder-groups',
+    IdParam,
+    ForwarderGroup,
+    z.strictObject({ name: Name, addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64), comment: Comment.optional() }),
+    z.strictObject({ addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64).optional(), comment: Comment.optional() }),
+  );
+  app.openapi(groups.list, async (c) => c.json({ items: await svc.listForwarderGroups(ctx) }, 200));
+  app.openapi(groups.create, async (c) => c.json(await svc.createForwarderGroup(ctx, c.req.valid('json')), 201));
+  app.openapi(groups.one, async (c) => c.json(await svc.getForwarderGroup(ctx, c.req.valid('param').id), 200));
+  app.openapi(groups.update, async (c) => c.json(await svc.updateForwarderGroup(ctx, c.req.valid('param').id, c.req.valid('json')), 200));
+  app.openapi(groups.remove, async (c) => {
+    await svc.deleteForwarderGroup(ctx, c.req.valid('param').id);
+    return c.body(null, 204);
   });
-  crud(app, '/api/v1/domain-groups', 'domain-groups', {
-    out: DomainGroup,
-    create: z.strictObject({ name: Name, domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000), comment: Comment.optional() }),
-    patch: z.strictObject({ domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000).optional(), comment: Comment.optional() }),
-    list: () => svc.listDomainGroups(ctx),
-    get: (id) => svc.getDomainGroup(ctx, id),
-    add: (input) => svc.createDomainGroup(ctx, input),
-    update: (id, input) => svc.updateDomainGroup(ctx, id, input),
-    remove: (id) => svc.deleteDomainGroup(ctx, id),
+
+  const domainGroups = resourceRoutes(
+    '/api/v1/domain-groups',
+    'domain-groups',
+    IdParam,
+    DomainGroup,
+    z.strictObject({ name: Name, domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000), comment: Comment.optional() }),
+    z.strictObject({ domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000).optional(), comment: Comment.optional() }),
+  );
+  app.openapi(domainGroups.list, async (c) => c.json({ items: await svc.listDomainGroups(ctx) }, 200));
+  app.openapi(domainGroups.create, async (c) => c.json(await svc.createDomainGroup(ctx, c.req.valid('json')), 201));
+  app.openapi(domainGroups.one, async (c) => c.json(await svc.getDomainGroup(ctx, c.req.valid('param').id), 200));
+  app.openapi(domainGroups.update, async (c) => c.json(await svc.updateDomainGroup(ctx, c.req.valid('param').id, c.req.valid('json')), 200));
+  app.openapi(domainGroups.remove, async (c) => {
+    await svc.deleteDomainGroup(ctx, c.req.valid('param').id);
+    return c.body(null, 204);
   });
-  crud(app, '/api/v1/time-schedulers', 'time-schedulers', {
-    out: TimeScheduler,
-    create: z.strictObject({ name: Name, timeType: TimeType, timePeriods: z.array(Period).min(1, 'at least one period').max(100), timezone: TimeZone.optional(), comment: Comment.optional() }),
-    patch: z.strictObject({ timeType: TimeType.optional(), timePeriods: z.array(Period).min(1, 'at least one period').max(100).optional(), comment: Comment.optional() }),
-    list: () => svc.listTimeSchedulers(ctx),
-    get: (id) => svc.getTimeScheduler(ctx, id),
-    add: (input) => svc.createTimeScheduler(ctx, input),
-    update: (id, input) => svc.updateTimeScheduler(ctx, id, input),
-    remove: (id) => svc.deleteTimeScheduler(ctx, id),
+
+  const schedulers = resourceRoutes(
+    '/api/v1/time-schedulers',
+    'time-schedulers',
+    IdParam,
+    TimeScheduler,
+    z.strictObject({ name: Name, timeType: TimeType, timePeriods: z.array(Period).min(1, 'at least one period').max(100), timezone: TimeZone.optional(), comment: Comment.optional() }),
+    z.strictObject({ timeType: TimeType.optional(), timePeriods: z.array(Period).min(1, 'at least one period').max(100).optional(), comment: Comment.optional() }),
+  );
+  app.openapi(schedulers.list, async (c) => c.json({ items: await svc.listTimeSchedulers(ctx) }, 200));
+  app.openapi(schedulers.create, async (c) => c.json(await svc.createTimeScheduler(ctx, c.req.valid('json')), 201));
+  app.openapi(schedulers.one, async (c) => c.json(await svc.getTimeScheduler(ctx, c.req.valid('param').id), 200));
+  app.openapi(schedulers.update, async (c) => c.json(await svc.updateTimeScheduler(ctx, c.req.valid('param').id, c.req.valid('json')), 200));
+  app.openapi(schedulers.remove, async (c) => {
+    await svc.deleteTimeScheduler(ctx, c.req.valid('param').id);
+    return c.body(null, 204);
   });
 
   // Forward zones live under a view.
