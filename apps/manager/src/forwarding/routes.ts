@@ -1,4 +1,5 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { ViewName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
@@ -38,87 +39,105 @@ const ForwardZone = z
   .openapi('ForwardZone');
 
 /**
- * Route definitions of one top-level resource (list, create, one, update, delete): the OpenAPI routes only, so that
- * each registration below is made with concrete schemas and its handler is typed by them (no casts).
+ * One top-level forwarding resource: its schemas and the service functions behind its five routes. The functions'
+ * types are derived from the schemas, so the compiler checks each service against its body and response schemas
+ * where the resource is declared below.
  */
-function resourceRoutes<P extends z.ZodObject, O extends z.ZodType, C extends z.ZodType, U extends z.ZodType>(path: string, tag: string, param: P, out: O, create: C, update: U) {
-  const one = `${path}/{${Object.keys(param.shape)[0]}}`;
-  return {
-    list: createRoute({ method: 'get', path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(out) }), tag), 401: errors[401] } }),
-    create: createRoute({ method: 'post', path, tags: [tag], summary: `Create (${tag})`, request: body(create), responses: { 201: json(out, 'created'), ...errors } }),
-    one: createRoute({ method: 'get', path: one, tags: [tag], summary: `One (${tag})`, request: { params: param }, responses: { 200: json(out, 'found'), 401: errors[401], 404: errors[404] } }),
-    update: createRoute({ method: 'patch', path: one, tags: [tag], summary: `Update (${tag})`, request: { params: param, ...body(update) }, responses: { 200: json(out, 'updated'), ...errors } }),
-    remove: createRoute({ method: 'delete', path: one, tags: [tag], summary: `Delete (${tag})`, request: { params: param }, responses: { 204: { description: 'deleted' }, ...errors } }),
-  };
+interface Resource<P extends z.ZodObject, O extends z.ZodType, C extends z.ZodType, U extends z.ZodType> {
+  path: string;
+  tag: string;
+  param: P;
+  out: O;
+  create: C;
+  update: U;
+  list(): Promise<z.input<O>[]>;
+  get(key: string): Promise<z.input<O>>;
+  add(input: z.output<C>): Promise<z.input<O>>;
+  change(key: string, input: z.output<U>): Promise<z.input<O>>;
+  remove(key: string): Promise<void>;
+}
+
+/** Registers list, create, one, update and delete of a resource, with their OpenAPI definitions. */
+function serveResource<P extends z.ZodObject, O extends z.ZodType, C extends z.ZodType, U extends z.ZodType>(app: OpenAPIHono<AppEnv>, r: Resource<P, O, C, U>): void {
+  const name = Object.keys(r.param.shape)[0]!;
+  const one = `${r.path}/{${name}}`;
+  const { tag } = r;
+  // Hono derives a handler's types from its route's concrete schemas; over the generic schemas here it cannot. The
+  // handlers below therefore go through an untyped view of `openapi` and `valid`: what they pass on is typed by
+  // Resource, whose functions are checked against the schemas at each declaration, and the validator has run.
+  const open = app.openapi.bind(app) as unknown as (route: ReturnType<typeof createRoute>, handler: (c: Context<AppEnv>) => Promise<Response>) => void;
+  const valid = (c: Context<AppEnv>, target: 'json' | 'param') => (c.req as unknown as { valid(t: string): unknown }).valid(target);
+  const key = (c: Context<AppEnv>) => (valid(c, 'param') as Record<string, string>)[name]!;
+  open(createRoute({ method: 'get', path: r.path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(r.out) }), tag), 401: errors[401] } }), async (c) =>
+    c.json({ items: await r.list() }, 200),
+  );
+  open(createRoute({ method: 'post', path: r.path, tags: [tag], summary: `Create (${tag})`, request: body(r.create), responses: { 201: json(r.out, 'created'), ...errors } }), async (c) =>
+    c.json(await r.add(valid(c, 'json') as z.output<C>), 201),
+  );
+  open(createRoute({ method: 'get', path: one, tags: [tag], summary: `One (${tag})`, request: { params: r.param }, responses: { 200: json(r.out, 'found'), 401: errors[401], 404: errors[404] } }), async (c) =>
+    c.json(await r.get(key(c)), 200),
+  );
+  open(createRoute({ method: 'patch', path: one, tags: [tag], summary: `Update (${tag})`, request: { params: r.param, ...body(r.update) }, responses: { 200: json(r.out, 'updated'), ...errors } }), async (c) =>
+    c.json(await r.change(key(c), valid(c, 'json') as z.output<U>), 200),
+  );
+  open(createRoute({ method: 'delete', path: one, tags: [tag], summary: `Delete (${tag})`, request: { params: r.param }, responses: { 204: { description: 'deleted' }, ...errors } }), async (c) => {
+    await r.remove(key(c));
+    return c.body(null, 204);
+  });
 }
 
 export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
-  const views = resourceRoutes(
-    '/api/v1/views',
-    'views',
-    ViewParam,
-    View,
-    z.strictObject({ name: ViewName, matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
-    z.strictObject({ matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
-  );
-  app.openapi(views.list, async (c) => c.json({ items: await svc.listViews(ctx) }, 200));
-  app.openapi(views.create, async (c) => c.json(await svc.createView(ctx, c.req.valid('json')), 201));
-  app.openapi(views.one, async (c) => c.json(await svc.getView(ctx, c.req.valid('param').view), 200));
-  app.openapi(views.update, async (c) => c.json(await svc.updateView(ctx, c.req.valid('param').view, c.req.valid('json')), 200));
-  app.openapi(views.remove, async (c) => {
-    await svc.deleteView(ctx, c.req.valid('param').view);
-    return c.body(null, 204);
+  serveResource(app, {
+    path: '/api/v1/views',
+    tag: 'views',
+    param: ViewParam,
+    out: View,
+    create: z.strictObject({ name: ViewName, matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
+    update: z.strictObject({ matchClients: z.array(ClientMatch).min(1).max(1000).optional(), comment: Comment.optional() }),
+    list: () => svc.listViews(ctx),
+    get: (name) => svc.getView(ctx, name),
+    add: (input) => svc.createView(ctx, input),
+    change: (name, input) => svc.updateView(ctx, name, input),
+    remove: (name) => svc.deleteView(ctx, name),
   });
-
-  const groups = resourceRoutes(
-    '/api/v1/forwarder-groups',
-    'forwarder-groups',
-    IdParam,
-    ForwarderGroup,
-    z.strictObject({ name: Name, addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64), comment: Comment.optional() }),
-    z.strictObject({ addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64).optional(), comment: Comment.optional() }),
-  );
-  app.openapi(groups.list, async (c) => c.json({ items: await svc.listForwarderGroups(ctx) }, 200));
-  app.openapi(groups.create, async (c) => c.json(await svc.createForwarderGroup(ctx, c.req.valid('json')), 201));
-  app.openapi(groups.one, async (c) => c.json(await svc.getForwarderGroup(ctx, c.req.valid('param').id), 200));
-  app.openapi(groups.update, async (c) => c.json(await svc.updateForwarderGroup(ctx, c.req.valid('param').id, c.req.valid('json')), 200));
-  app.openapi(groups.remove, async (c) => {
-    await svc.deleteForwarderGroup(ctx, c.req.valid('param').id);
-    return c.body(null, 204);
+  serveResource(app, {
+    path: '/api/v1/forwarder-groups',
+    tag: 'forwarder-groups',
+    param: IdParam,
+    out: ForwarderGroup,
+    create: z.strictObject({ name: Name, addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64), comment: Comment.optional() }),
+    update: z.strictObject({ addresses: z.array(ForwarderAddress).min(1, 'at least one address').max(64).optional(), comment: Comment.optional() }),
+    list: () => svc.listForwarderGroups(ctx),
+    get: (id) => svc.getForwarderGroup(ctx, id),
+    add: (input) => svc.createForwarderGroup(ctx, input),
+    change: (id, input) => svc.updateForwarderGroup(ctx, id, input),
+    remove: (id) => svc.deleteForwarderGroup(ctx, id),
   });
-
-  const domainGroups = resourceRoutes(
-    '/api/v1/domain-groups',
-    'domain-groups',
-    IdParam,
-    DomainGroup,
-    z.strictObject({ name: Name, domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000), comment: Comment.optional() }),
-    z.strictObject({ domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000).optional(), comment: Comment.optional() }),
-  );
-  app.openapi(domainGroups.list, async (c) => c.json({ items: await svc.listDomainGroups(ctx) }, 200));
-  app.openapi(domainGroups.create, async (c) => c.json(await svc.createDomainGroup(ctx, c.req.valid('json')), 201));
-  app.openapi(domainGroups.one, async (c) => c.json(await svc.getDomainGroup(ctx, c.req.valid('param').id), 200));
-  app.openapi(domainGroups.update, async (c) => c.json(await svc.updateDomainGroup(ctx, c.req.valid('param').id, c.req.valid('json')), 200));
-  app.openapi(domainGroups.remove, async (c) => {
-    await svc.deleteDomainGroup(ctx, c.req.valid('param').id);
-    return c.body(null, 204);
+  serveResource(app, {
+    path: '/api/v1/domain-groups',
+    tag: 'domain-groups',
+    param: IdParam,
+    out: DomainGroup,
+    create: z.strictObject({ name: Name, domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000), comment: Comment.optional() }),
+    update: z.strictObject({ domains: z.array(ForwardName).min(1, 'at least one domain').max(10_000).optional(), comment: Comment.optional() }),
+    list: () => svc.listDomainGroups(ctx),
+    get: (id) => svc.getDomainGroup(ctx, id),
+    add: (input) => svc.createDomainGroup(ctx, input),
+    change: (id, input) => svc.updateDomainGroup(ctx, id, input),
+    remove: (id) => svc.deleteDomainGroup(ctx, id),
   });
-
-  const schedulers = resourceRoutes(
-    '/api/v1/time-schedulers',
-    'time-schedulers',
-    IdParam,
-    TimeScheduler,
-    z.strictObject({ name: Name, timeType: TimeType, timePeriods: z.array(Period).min(1, 'at least one period').max(100), timezone: TimeZone.optional(), comment: Comment.optional() }),
-    z.strictObject({ timeType: TimeType.optional(), timePeriods: z.array(Period).min(1, 'at least one period').max(100).optional(), comment: Comment.optional() }),
-  );
-  app.openapi(schedulers.list, async (c) => c.json({ items: await svc.listTimeSchedulers(ctx) }, 200));
-  app.openapi(schedulers.create, async (c) => c.json(await svc.createTimeScheduler(ctx, c.req.valid('json')), 201));
-  app.openapi(schedulers.one, async (c) => c.json(await svc.getTimeScheduler(ctx, c.req.valid('param').id), 200));
-  app.openapi(schedulers.update, async (c) => c.json(await svc.updateTimeScheduler(ctx, c.req.valid('param').id, c.req.valid('json')), 200));
-  app.openapi(schedulers.remove, async (c) => {
-    await svc.deleteTimeScheduler(ctx, c.req.valid('param').id);
-    return c.body(null, 204);
+  serveResource(app, {
+    path: '/api/v1/time-schedulers',
+    tag: 'time-schedulers',
+    param: IdParam,
+    out: TimeScheduler,
+    create: z.strictObject({ name: Name, timeType: TimeType, timePeriods: z.array(Period).min(1, 'at least one period').max(100), timezone: TimeZone.optional(), comment: Comment.optional() }),
+    update: z.strictObject({ timeType: TimeType.optional(), timePeriods: z.array(Period).min(1, 'at least one period').max(100).optional(), comment: Comment.optional() }),
+    list: () => svc.listTimeSchedulers(ctx),
+    get: (id) => svc.getTimeScheduler(ctx, id),
+    add: (input) => svc.createTimeScheduler(ctx, input),
+    change: (id, input) => svc.updateTimeScheduler(ctx, id, input),
+    remove: (id) => svc.deleteTimeScheduler(ctx, id),
   });
 
   // Forward zones live under a view.
