@@ -19,7 +19,7 @@ export interface DomainAddress {
 interface Publish extends DomainAddress {
   requireNormal: boolean;
 }
-type PublishResult = { permanent: boolean; message: string } | null;
+type PublishResult = { permanent: true; message: string } | { permanent: false; error: unknown } | null;
 
 /**
  * The DNS changes of each domain, one at a time (publishing and fail-open withdrawals never interleave), and the
@@ -81,8 +81,8 @@ export class DomainDns {
         try {
           await dns.provider.upsert(r.name, r.ip);
           return null;
-        } catch (err) {
-          return { permanent: false, message: (err as Error).message };
+        } catch (error) {
+          return { permanent: false, error };
         }
       }),
     );
@@ -107,7 +107,8 @@ export class DomainDns {
  */
 export async function OCDN_MODIFI_DNS(dd: DomainDns, req: DomainAddress & { requireNormal?: boolean | undefined }): Promise<void> {
   const failure = await dd.publish({ ...req, requireNormal: !!req.requireNormal });
-  if (failure) throw failure.permanent ? new PermanentStepError(failure.message) : new Error(failure.message);
+  // The provider's own error, as it was: the engine tells a database outage from a failed publish by it.
+  if (failure) throw failure.permanent ? new PermanentStepError(failure.message) : failure.error;
 }
 
 /**

@@ -56,11 +56,13 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
       await OCDN_DOMAIN_NODE(domainNodes, p.domain, p.nodeId, p.status);
     },
     async OCDN_MAKE_CONF(step, p) {
-      // Renders once to refuse a domain whose config cannot be made before any node is touched.
+      // Renders once to refuse a domain whose config cannot be made before any node is touched. Only the rendering
+      // is the domain's fault: a failed read (the database away) is retried like any other.
+      const row = await domainOf(step, p.domain);
       try {
-        await configFor(ctx, p.domain, '127.0.0.1', await domainOf(step, p.domain));
+        await configFor(ctx, p.domain, '127.0.0.1', row);
       } catch (err) {
-        throw new PermanentStepError((err as Error).message);
+        throw new PermanentStepError((err as Error).message, { cause: err });
       }
     },
     async OCDN_SYNC_CONF(step, p) {
