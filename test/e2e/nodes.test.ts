@@ -156,11 +156,11 @@ describe('nodes end to end', () => {
   it('stops an agent cleanly on SIGTERM', async (t) => {
     await liveNode(t, 'sigterm', '127.0.0.17');
     const p = agents.get('sigterm')!;
-    const t0 = Date.now();
     p.child.kill('SIGTERM');
     const code = await p.exited;
+    // 0: it closed its link and HTTP API itself (a stop that hangs is cut off after 10 s with exit code 1).
     assert.equal(code, 0);
-    assert.ok(Date.now() - t0 < 5000);
+    assert.match(p.output, /"signal":"SIGTERM"/);
   });
 
   it('refuses a second manager on the same embedded data directory', async () => {
