@@ -100,10 +100,7 @@ async function main(): Promise<void> {
         OCDN_NODE_TOKEN: r.token as string,
         OCDN_AGENT_HOST: n.ip,
         OCDN_AGENT_PORT: String(agentPort),
-        OCDN_NGINX_CONF_DIR: nginx.confDir,
-        OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
-        OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-        OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+        ...nginx.agentEnv,
         OCDN_LOG_LEVEL: 'warn',
       };
       // An agent that dies (kill -9 it to watch a failover) is started again after 10 s (to watch the recovery).

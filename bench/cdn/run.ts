@@ -36,7 +36,7 @@ async function main(): Promise<void> {
         token: r.token,
         ip,
         port,
-        env: { OCDN_NGINX_CONF_DIR: nginx.confDir, OCDN_NGINX_CACHE_DIR: nginx.cacheDir, OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '), OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '), OCDN_LOG_LEVEL: 'warn', OCDN_RECONNECT_MAX_MS: '1000' },
+        env: { ...nginx.agentEnv, OCDN_LOG_LEVEL: 'warn', OCDN_RECONNECT_MAX_MS: '1000' },
       });
       agents[i] = startAgentProcess(m.url, r.token, ip, port, specs[i]!.env);
       await waitFor('node normal', async () => (await m!.json(`/api/v1/nodes/${r.node.id}`)).status === 'normal', { timeoutMs: 30_000 });

@@ -61,10 +61,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
       ip,
       port: agentPort,
       env: {
-        OCDN_NGINX_CONF_DIR: nginx.confDir,
-        OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
-        OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-        OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+        ...nginx.agentEnv,
         OCDN_RECONNECT_MAX_MS: '1000',
       },
     });

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { startNginx, type NginxInstance } from '../support/nginx.ts';
 import { pgBinDir, startPgCluster, type PgCluster } from '../support/pg-cluster.ts';
-import { Proc, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../support/procs.ts';
+import { Proc, freePort, startAgentProcess, startManagerProcess, tempDir } from '../support/procs.ts';
 import { requireProgram } from '../support/programs.ts';
 import { waitFor } from '../support/wait.ts';
 import { queryA } from '../support/dns.ts';
@@ -25,10 +25,7 @@ async function startFleet(tmp: string, nginxPath: string, ips: string[], manager
     const port = await freePort(ip);
     const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `edge-${i}`, ip, roles: ['cdn'], agentPort: port }) });
     const env = {
-      OCDN_NGINX_CONF_DIR: nginx.confDir,
-      OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
-      OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-      OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+      ...nginx.agentEnv,
       OCDN_RECONNECT_MAX_MS: '1000',
     };
     nodes.push({ id: r.node.id, ip, env, token: r.token, port, agent: startAgentProcess(m.url, r.token, ip, port, env) });

@@ -68,6 +68,7 @@ describe('nodes end to end', () => {
     const b = await liveNode(t, 'edge-b', '127.0.0.3');
     const na = await node(a.id);
     assert.equal(na.connected, true);
+    assert.equal((await node(b.id)).connected, true);
     assert.equal(na.agentVersion, '0.1.0');
     // The node is normal once the last step ran; the run itself is marked succeeded right after.
     const run = await waitFor('ADD_NODE succeeded', async () => {

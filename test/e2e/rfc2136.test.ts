@@ -56,10 +56,7 @@ describe('rfc2136 provider against real BIND', () => {
     const agentPort = await freePort(NODE_IP);
     const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: 'cdn-bind', ip: NODE_IP, roles: ['cdn'], agentPort }) });
     agent = startAgentProcess(m.url, r.token, NODE_IP, agentPort, {
-      OCDN_NGINX_CONF_DIR: nginx.confDir,
-      OCDN_NGINX_CACHE_DIR: nginx.cacheDir,
-      OCDN_NGINX_TEST_CMD: nginx.testCmd.join(' '),
-      OCDN_NGINX_RELOAD_CMD: nginx.reloadCmd.join(' '),
+      ...nginx.agentEnv,
     });
     await waitFor('node normal', async () => (await m!.json(`/api/v1/nodes/${r.node.id}`)).status === 'normal');
   });

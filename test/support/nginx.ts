@@ -9,6 +9,8 @@ export interface NginxInstance {
   cacheDir: string;
   testCmd: string[];
   reloadCmd: string[];
+  /** Agent environment that drives this nginx. */
+  agentEnv: Record<string, string>;
   stop(): void;
 }
 
@@ -39,12 +41,15 @@ http {
   const base = [nginxPath, '-p', prefix, '-c', conf];
   const r = spawnSync(base[0]!, base.slice(1), { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
+  const testCmd = [...base, '-t'];
+  const reloadCmd = [...base, '-s', 'reload'];
   return {
     prefix,
     confDir,
     cacheDir,
-    testCmd: [...base, '-t'],
-    reloadCmd: [...base, '-s', 'reload'],
+    testCmd,
+    reloadCmd,
+    agentEnv: { OCDN_NGINX_CONF_DIR: confDir, OCDN_NGINX_CACHE_DIR: cacheDir, OCDN_NGINX_TEST_CMD: testCmd.join(' '), OCDN_NGINX_RELOAD_CMD: reloadCmd.join(' ') },
     stop() {
       spawnSync(base[0]!, [...base.slice(1), '-s', 'stop'], { encoding: 'utf8' });
     },

@@ -48,7 +48,7 @@ export function createAgentHttp(deps: AgentHttpDeps): Hono {
   });
 
   app.get('/heartbeat', (c) => c.json(deps.heartbeat()));
-  for (const role of deps.roles) role.routes?.(app);
+  for (const role of deps.roles) role.routes?.(app, deps.rpc);
   app.post('/rpc/:method', async (c) => {
     const text = await c.req.text();
     const params: unknown = text ? JSON.parse(text) : {};

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { PROTOCOL_VERSION, splitNodeToken, type NodeHeartbeatResponse } from '@ocdn/protocol';
 import { parseAgentEnv, type AgentEnv } from './env.ts';
@@ -47,7 +47,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     reconnectMaxMs: env.OCDN_RECONNECT_MAX_MS,
     uptimeSeconds,
     hello: async () => {
-      const configs = (await Promise.all(roles.map((r) => r.held()))).flat().filter((c) => c.hash);
+      const configs = (await Promise.all(roles.map((r) => r.held?.() ?? []))).flat().filter((c) => c.hash);
       return { type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, roles: gate.roles, configs };
     },
     onWelcome: (w) => {

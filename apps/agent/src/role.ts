@@ -11,11 +11,11 @@ export type HeldConfig = AgentHelloFrame['configs'][number];
  */
 export interface AgentRole {
   rpc(rpc: RpcDispatcher): void;
-  /** Routes behind the node-token check. */
-  routes?(app: Hono): void;
+  /** Routes behind the node-token check; the REST routes of RPC methods dispatch through `rpc`. */
+  routes?(app: Hono, rpc: RpcDispatcher): void;
   /** Routes that check their callers themselves (a file behind a URL the manager signed). */
   publicRoutes?(app: Hono): void;
-  held(): Promise<HeldConfig[]>;
+  held?(): Promise<HeldConfig[]>;
   welcome(): void;
   stop?(): Promise<void>;
 }

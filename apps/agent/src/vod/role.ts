@@ -3,7 +3,6 @@ import type { HttpBindings } from '@hono/node-server';
 import type { AgentEnv } from '../env.ts';
 import type { Logger } from '../log.ts';
 import { startOnce, type AgentRole, type RoleGate } from '../role.ts';
-import type { RpcDispatcher } from '../rpc.ts';
 import { createFileHandler, type ServedStats } from './serve.ts';
 import { FileStore } from './store.ts';
 import { VodWorker } from './worker.ts';
@@ -33,11 +32,9 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
   let workerStarted = false;
   const served: ServedStats = {};
   const serveFile = createFileHandler({ store: files, token: env.OCDN_NODE_TOKEN, log, stats: served });
-  let rpcOf: RpcDispatcher;
 
   return {
     rpc(rpc) {
-      rpcOf = rpc;
       rpc.register('vod.files', async () => ({ items: await (await store()).list() }));
       rpc.register('vod.df', async () => (await store()).df());
       rpc.register('vod.deleteFile', async (p) => (await store()).remove(p.name));
@@ -46,11 +43,11 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
         return { accepted: workerStarted };
       });
     },
-    routes(app) {
-      app.get('/files', async (c) => c.json(await rpcOf.dispatch('vod.files', {})));
-      app.get('/df', async (c) => c.json(await rpcOf.dispatch('vod.df', {})));
+    routes(app, rpc) {
+      app.get('/files', async (c) => c.json(await rpc.dispatch('vod.files', {})));
+      app.get('/df', async (c) => c.json(await rpc.dispatch('vod.df', {})));
       app.delete('/files/:name', async (c) => {
-        const r = (await rpcOf.dispatch('vod.deleteFile', { name: c.req.param('name') })) as { name: string; deleted: boolean };
+        const r = (await rpc.dispatch('vod.deleteFile', { name: c.req.param('name') })) as { name: string; deleted: boolean };
         if (!r.deleted) return c.json({ error: { code: 'not_found', message: `no file ${r.name}` } }, 404);
         return c.body(null, 204);
       });
@@ -67,9 +64,6 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
         await serveFile(incoming, outgoing, raw, url.searchParams);
         return RESPONSE_ALREADY_SENT;
       });
-    },
-    async held() {
-      return [];
     },
     welcome() {
       if (gate.has('vod', 'vod-source')) void store().catch((err: unknown) => log.error({ err: (err as Error).message }, 'vod role unavailable'));

@@ -10,7 +10,6 @@ import { DomainNodeWrites, OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS } from './status
 
 type DomainStepName = Exclude<keyof StepHandlers, 'OCDN_NODE_HEART' | 'OCDN_NODE_STATUS'>;
 
-
 type DomainRow = typeof domains.$inferSelect;
 
 async function loadDomain(ctx: CoreContext, domain: string): Promise<DomainRow> {

@@ -4,7 +4,7 @@ import { ViewName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';
-import { ClientMatch, Comment, ForwardName, ForwarderAddress, Id, Name, TimeText, TimeZone } from '../http/fields.ts';
+import { ClientMatch, Comment, ForwardName, ForwarderAddress, Id, IdParam, Name, TimeText, TimeZone } from '../http/fields.ts';
 import * as svc from './service.ts';
 import * as zones from './zones.ts';
 
@@ -12,7 +12,6 @@ const err = (description: string) => ({ description, content: { 'application/jso
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ body: { required: true, content: { 'application/json': { schema } } } });
 const errors = { 400: err('invalid input'), 401: err('unauthorized'), 404: err('not found'), 409: err('conflict or in use') };
-const IdParam = z.object({ id: Id });
 const ViewParam = z.object({ view: ViewName });
 
 const View = z.object({ name: z.string(), matchClients: z.array(z.string()), comment: z.string() }).openapi('View');

@@ -15,7 +15,6 @@ import { docsRoutes } from './docs.ts';
 import { ServiceError } from '../errors.ts';
 import { renderError, validationError } from './errors.ts';
 
-
 export const MANAGER_VERSION = '0.1.0';
 
 /** The manager's HTTP API: admin routes under /api/v1, agent routes under /api/v1/agent, docs, health, metrics. */

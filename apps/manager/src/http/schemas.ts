@@ -56,6 +56,5 @@ export const NodeCreateBody = z
 
 export const PipelineKindQuery = z.enum(PIPELINE_KINDS);
 
-export { IdParam } from './fields.ts';
 
 export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item) });

@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { splitNodeToken, type NodeRole } from '@ocdn/protocol';
+import { splitNodeToken } from '@ocdn/protocol';
 import { matchesDigest } from '../admin/token.ts';
 import type { Db } from '../db/client.ts';
 import { nodes } from '../db/schema.ts';

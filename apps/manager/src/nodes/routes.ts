@@ -1,7 +1,8 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import { ErrorBody } from '../http/errors.ts';
-import { IdParam, NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
+import { IdParam } from '../http/fields.ts';
+import { NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { createNode, deleteNode, getNode, listNodes } from './service.ts';
 

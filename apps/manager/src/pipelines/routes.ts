@@ -1,8 +1,8 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import { ErrorBody } from '../http/errors.ts';
-import { QueryInt } from '../http/fields.ts';
-import { IdParam, PipelineBody, PipelineKindQuery, listOf } from '../http/schemas.ts';
+import { IdParam, QueryInt } from '../http/fields.ts';
+import { PipelineBody, PipelineKindQuery, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { PIPELINE_STATUSES } from './types.ts';
 import { getPipeline, listPipelines, retryPipeline } from './service.ts';

@@ -2,7 +2,6 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
-import { ServiceError } from '../errors.ts';
 import { requireNode } from '../http/auth.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { IdParam, QueryInt } from '../http/fields.ts';
