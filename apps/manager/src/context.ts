@@ -1,3 +1,5 @@
+import type { ApiTokens } from './access/tokens.ts';
+import type { Sessions } from './access/sessions.ts';
 import type { Database, Db } from './db/client.ts';
 import type { BuiltinDns } from './dns/builtin.ts';
 import type { DnsProvider } from './dns/provider.ts';
@@ -26,6 +28,8 @@ export interface CoreContext {
 /** Everything a service needs: the core, the pipeline engine, and the signals services send to the loops. */
 export interface ManagerContext extends CoreContext {
   engine: PipelineEngine;
+  /** API tokens and console sessions. */
+  access: { tokens: ApiTokens; sessions: Sessions };
   /** Forwarding resources changed (on this replica): push the new state to the DNS nodes now, not at the next tick. */
   forwardingChanged(): void;
 }

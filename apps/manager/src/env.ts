@@ -43,6 +43,10 @@ export const ManagerEnv = z
     /** What generated nginx `listen` lines say; `{ip}` is replaced by the node's ip (e.g. `{ip}:8080`). */
     OCDN_CDN_LISTEN: z.string().min(1).regex(/^[^;{}\n]*(\{ip\}[^;{}\n]*)*$/, 'must be a listen argument such as 80 or {ip}:8080').default('80'),
     /** Health check period, and consecutive misses / successes that change a node's health. */
+    /** Audit entries older than this are deleted (by one replica, hourly). */
+    OCDN_AUDIT_RETENTION_DAYS: positiveInt.default(365),
+    /** After a node token is rotated, the old one keeps working until the agent uses the new one, or this long. */
+    OCDN_NODE_TOKEN_GRACE_S: z.coerce.number().int().min(0).default(3600),
     OCDN_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
     OCDN_FAULT_AFTER: positiveInt.default(3),
     OCDN_RECOVER_AFTER: positiveInt.default(3),

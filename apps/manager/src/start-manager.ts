@@ -1,9 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { loadAdminAuth } from './admin/token.ts';
+import { ApiTokens } from './access/tokens.ts';
+import { Sessions } from './access/sessions.ts';
+import { AuditPruner } from './audit/log.ts';
 import type { CoreContext, ManagerContext } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
+import { afterCommit } from './db/ambient.ts';
 import { migrate } from './db/migrate.ts';
 import type { ManagerEnv } from './env.ts';
 import { BuiltinDns } from './dns/builtin.ts';
@@ -61,7 +64,8 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
   try {
     const applied = await migrate(database.db);
     if (applied.length) log.info({ applied, database: database.kind }, 'migrations applied');
-    const admin = await loadAdminAuth(database.db, env.OCDN_ADMIN_TOKEN);
+    const tokens = await ApiTokens.open(database.db, log.child({ component: 'access' }));
+    const bootstrap = await tokens.bootstrap(env.OCDN_ADMIN_TOKEN);
 
     const metrics = createMetrics();
     const hub = new AgentHub({
@@ -100,7 +104,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       handlers: parsingParams({ ...nodeStepHandlers(core), ...domainStepHandlers(core) }),
       onFinished: () => health?.invalidate(),
     });
-    const ctx: ManagerContext = { ...core, engine, forwardingChanged: () => forwarding?.changed() };
+    const ctx: ManagerContext = { ...core, engine, access: { tokens, sessions: new Sessions(database.db, tokens) }, forwardingChanged: () => afterCommit(() => forwarding?.changed()) };
     metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx) });
 
     await ctx.engine.start();
@@ -128,7 +132,11 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     sync.start();
     stops.push(() => sync.stop());
 
-    const app = createHttpApp(ctx, admin);
+    const pruner = new AuditPruner(database, env.OCDN_AUDIT_RETENTION_DAYS, log.child({ component: 'audit' }));
+    pruner.start();
+    stops.push(async () => pruner.stop());
+
+    const app = createHttpApp(ctx);
     let port = env.OCDN_HTTP_PORT;
     if (opts.listen !== false) {
       const server = await new Promise<Server>((resolve, reject) => {
@@ -155,7 +163,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       log.info({ url: `http://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
     }
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
-    const generatedAdminToken = await admin.commit();
+    const generatedAdminToken = await bootstrap.commit();
     return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, loops: { forwarding: sync, vod, health }, stop };
   } catch (err) {
     await stop();

@@ -55,10 +55,13 @@ const EXAMPLES: Record<string, unknown> = {
   'patch /api/v1/time-schedulers/{id}': { timeType: 'daily', timePeriods: [{ beginTime: '1:00', endTime: '2:00' }], comment: 'c' },
   'post /api/v1/views/{view}/forward-zones': { forwardItemType: 'domain', domain: 'fuzz-zone.test', domainGroupIds: null, forwarderGroupIds: ['fwg_nosuchgroup'], timeScheduler: null, forwardStyle: 'only', comment: 'c' },
   'patch /api/v1/views/{view}/forward-zones/{id}': { forwarderGroupIds: ['fwg_nosuchgroup'], timeScheduler: null, comment: 'c' },
+  // expiresAt in the past: the valid example itself is refused, so the fuzz changes nothing
+  'post /api/v1/tokens': { name: 'fuzz token', role: 'viewer', expiresAt: '2001-01-01T00:00:00Z' },
+  'post /api/v1/session': { token: 'ocdn_tok_0000000000000000.nosuchsecretnosuchsecretnosuchsecretnosu' },
 };
 
 /** The list routes whose answers make up "the state". */
-const LISTS = ['/api/v1/nodes', '/api/v1/domains', '/api/v1/pipelines', '/api/v1/dns/records', '/api/v1/views', '/api/v1/forwarder-groups', '/api/v1/domain-groups', '/api/v1/time-schedulers', '/api/v1/views/default/forward-zones', '/api/v1/views/fuzzfix/forward-zones', '/api/v1/vod/files', '/api/v1/vod/tasks'];
+const LISTS = ['/api/v1/tokens', '/api/v1/nodes', '/api/v1/domains', '/api/v1/pipelines', '/api/v1/dns/records', '/api/v1/views', '/api/v1/forwarder-groups', '/api/v1/domain-groups', '/api/v1/time-schedulers', '/api/v1/views/default/forward-zones', '/api/v1/views/fuzzfix/forward-zones', '/api/v1/vod/files', '/api/v1/vod/tasks'];
 
 const RUNS_PER_ROUTE = Number(process.env.OCDN_FUZZ_RUNS ?? 100);
 const CONTROL = ['\u0000', '\u0001', '\u0007', '\b', '\t', '\n', '\r', '\u001b', '\u007f'];

@@ -7,3 +7,4 @@ export * from './names.ts';
 export * from './env.ts';
 export * from './vod.ts';
 export * from './forwarding.ts';
+export * from './access.ts';

@@ -6,6 +6,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
+import { ambient } from './ambient.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -15,6 +16,7 @@ export interface SqlExecutor {
 }
 
 export interface Database {
+  /** The database; inside a unit of work (db/ambient.ts) it is that unit's transaction. */
   db: Db;
   kind: 'pglite' | 'postgres';
   /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
@@ -46,7 +48,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 }
 
 function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
-  const db = drizzlePglite(pg, { schema }) as unknown as Db;
+  const db = ambient(drizzlePglite(pg, { schema }) as unknown as Db);
   return {
     db,
     kind: 'pglite',
@@ -72,7 +74,7 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
 
 function openPostgres(url: string): Database {
   const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30 });
-  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  const db = ambient(drizzlePostgres(client, { schema }) as unknown as Db);
   return {
     db,
     kind: 'postgres',

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { DomainNodeStatus, DomainStatus, NodeRole, NodeStatus, PipelineStatus, VodTaskStatus } from '@ocdn/protocol';
+import type { ApiRole, DomainNodeStatus, DomainStatus, NodeRole, NodeStatus, PipelineStatus, VodTaskStatus } from '@ocdn/protocol';
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export interface RetryPolicy {
@@ -35,6 +35,15 @@ export const nodes = pgTable(
     token: text('token').notNull(),
     /** sha256 of the token's secret part, compared in constant time when an agent connects. */
     tokenHash: text('token_hash').notNull(),
+    /**
+     * A rotated token waiting for the agent: the agent may still use `token` until it connects with this one
+     * (which then becomes `token`) or until `oldTokenUntil` passes.
+     */
+    nextToken: text('next_token'),
+    nextTokenHash: text('next_token_hash'),
+    oldTokenUntil: ts('old_token_until'),
+    /** The agent serves its HTTP API over TLS: it is reached over https only, never plain HTTP. */
+    tls: boolean('tls').notNull().default(false),
     agentVersion: text('agent_version'),
     lastHeartbeatAt: ts('last_heartbeat_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
@@ -248,4 +257,53 @@ export const fwdZones = pgTable(
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [index('fwd_zones_view').on(t.view)],
+);
+
+/** API tokens of people and scripts (the admin API). The secret is kept only as a keyed hash. */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role').$type<ApiRole>().notNull(),
+    /** `hmac-sha256:<hex>` of the secret, or `sha256:<hex>` for a bootstrap token stored before tokens had roles. */
+    secretHash: text('secret_hash').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    createdBy: text('created_by'),
+    expiresAt: ts('expires_at'),
+    /** Kept to the minute: written at most once a minute per token and replica, never on every request. */
+    lastUsedAt: ts('last_used_at'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_tokens_live_name').on(t.name).where(sql`revoked_at is null`)],
+);
+
+/** Browser sessions of the console: a cookie that stands for one API token, revoked with it. */
+export const sessions = pgTable('sessions', {
+  id: text('id').primaryKey(),
+  tokenId: text('token_id').notNull(),
+  secretHash: text('secret_hash').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  expiresAt: ts('expires_at').notNull(),
+});
+
+/** Who changed what: one entry per state-changing admin request, refused ones included. */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    at: ts('at').notNull().defaultNow(),
+    tokenId: text('token_id'),
+    tokenName: text('token_name'),
+    role: text('role'),
+    sourceIp: text('source_ip'),
+    method: text('method').notNull(),
+    route: text('route').notNull(),
+    resourceType: text('resource_type'),
+    resourceId: text('resource_id'),
+    status: integer('status').notNull(),
+    before: jsonb('before'),
+    after: jsonb('after'),
+  },
+  (t) => [index('audit_log_at').on(t.at), index('audit_log_resource').on(t.resourceType, t.resourceId, t.id), index('audit_log_actor').on(t.tokenId, t.id)],
 );

@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { secured } from '../http/access.ts';
 import { ErrorBody } from '../http/errors.ts';
 
 const DnsRecordBody = z
@@ -9,7 +10,7 @@ const DnsRecordBody = z
 
 export function dnsRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/dns/records',
       tags: ['dns'],
@@ -18,7 +19,7 @@ export function dnsRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
         200: { description: 'records', content: { 'application/json': { schema: z.object({ items: z.array(DnsRecordBody) }) } } },
         401: { description: 'unauthorized', content: { 'application/json': { schema: ErrorBody } } },
       },
-    }),
+    })),
     async (c) => c.json({ items: await ctx.dns.store.list() }, 200),
   );
 }

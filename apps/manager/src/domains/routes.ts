@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { DomainName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { secured } from '../http/access.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { Id, Label, Origin } from '../http/fields.ts';
 import { PipelineBody } from '../http/schemas.ts';
@@ -33,8 +34,15 @@ const DomainParam = z.object({ domain: DomainName });
 const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
 
 export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  // A domain's id is its name: from the path, or from the body of the POST that creates it.
+  const domainAudit = {
+    type: 'domain',
+    id: ({ params, body }: { params: Record<string, string>; body: Record<string, unknown> | null }) =>
+      params.domain ?? (typeof body?.domain === 'string' ? body.domain.toLowerCase() : undefined),
+    view: (domain: string) => getDomain(ctx, domain),
+  };
   app.openapi(
-    createRoute({
+    secured('operator', createRoute({
       method: 'post',
       path: '/api/v1/domains',
       tags: ['domains'],
@@ -46,32 +54,32 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
         401: err('unauthorized'),
         409: err('exists, subDomain taken, or no usable node'),
       },
-    }),
+    }), domainAudit),
     async (c) => c.json(await createDomain(ctx, c.req.valid('json')), 202),
   );
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/domains',
       tags: ['domains'],
       summary: 'List domains',
       responses: { 200: { description: 'domains', content: { 'application/json': { schema: z.object({ items: z.array(DomainBody) }) } } }, 401: err('unauthorized') },
-    }),
+    })),
     async (c) => c.json({ items: await listDomains(ctx) }, 200),
   );
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/domains/{domain}',
       tags: ['domains'],
       summary: 'One domain with its nodes',
       request: { params: DomainParam },
       responses: { 200: { description: 'the domain', content: { 'application/json': { schema: DomainBody } } }, 400: err('not a domain name'), 401: err('unauthorized'), 404: err('not found') },
-    }),
+    })),
     async (c) => c.json(await getDomain(ctx, c.req.valid('param').domain), 200),
   );
   app.openapi(
-    createRoute({
+    secured('operator', createRoute({
       method: 'delete',
       path: '/api/v1/domains/{domain}',
       tags: ['domains'],
@@ -84,11 +92,11 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
         404: err('not found'),
         409: err('being deleted'),
       },
-    }),
+    }), domainAudit),
     async (c) => c.json(await deleteDomain(ctx, c.req.valid('param').domain), 202),
   );
   app.openapi(
-    createRoute({
+    secured('operator', createRoute({
       method: 'patch',
       path: '/api/v1/domains/{domain}',
       tags: ['domains'],
@@ -104,11 +112,11 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
         404: err('not found'),
         409: err('being deleted'),
       },
-    }),
+    }), domainAudit),
     async (c) => c.json(await updateDomain(ctx, c.req.valid('param').domain, c.req.valid('json')), 202),
   );
   app.openapi(
-    createRoute({
+    secured('operator', createRoute({
       method: 'post',
       path: '/api/v1/domains/{domain}/nodes',
       tags: ['domains'],
@@ -121,7 +129,7 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
         404: err('not found'),
         409: err('already serving, node not normal, or domain being deleted'),
       },
-    }),
+    }), domainAudit),
     async (c) => c.json(await joinNode(ctx, c.req.valid('param').domain, c.req.valid('json').nodeId), 202),
   );
 }

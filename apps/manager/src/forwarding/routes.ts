@@ -4,6 +4,7 @@ import { ViewName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';
+import { secured, type AuditTarget } from '../http/access.ts';
 import { ClientMatch, Comment, ForwardName, ForwarderAddress, Id, IdParam, Name, TimeText, TimeZone } from '../http/fields.ts';
 import * as svc from './service.ts';
 import * as zones from './zones.ts';
@@ -67,19 +68,25 @@ function serveResource<P extends z.ZodObject, O extends z.ZodType, C extends z.Z
   const open = app.openapi.bind(app) as unknown as (route: ReturnType<typeof createRoute>, handler: (c: Context<AppEnv>) => Promise<Response>) => void;
   const valid = (c: Context<AppEnv>, target: 'json' | 'param') => (c.req as unknown as { valid(t: string): unknown }).valid(target);
   const key = (c: Context<AppEnv>) => (valid(c, 'param') as Record<string, string>)[name]!;
-  open(createRoute({ method: 'get', path: r.path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(r.out) }), tag), 401: errors[401] } }), async (c) =>
+  const audit: AuditTarget = {
+    type: tag.replace(/s$/, ''),
+    id: ({ params }) => params[name],
+    created: (res: Record<string, unknown>) => String(res.id ?? res.name ?? ''),
+    view: (k) => r.get(k),
+  };
+  open(secured('viewer', createRoute({ method: 'get', path: r.path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(r.out) }), tag), 401: errors[401] } })), async (c) =>
     c.json({ items: await r.list() }, 200),
   );
-  open(createRoute({ method: 'post', path: r.path, tags: [tag], summary: `Create (${tag})`, request: body(r.create), responses: { 201: json(r.out, 'created'), ...errors } }), async (c) =>
+  open(secured('operator', createRoute({ method: 'post', path: r.path, tags: [tag], summary: `Create (${tag})`, request: body(r.create), responses: { 201: json(r.out, 'created'), ...errors } }), audit), async (c) =>
     c.json(await r.add(valid(c, 'json') as z.output<C>), 201),
   );
-  open(createRoute({ method: 'get', path: one, tags: [tag], summary: `One (${tag})`, request: { params: r.param }, responses: { 200: json(r.out, 'found'), 401: errors[401], 404: errors[404] } }), async (c) =>
+  open(secured('viewer', createRoute({ method: 'get', path: one, tags: [tag], summary: `One (${tag})`, request: { params: r.param }, responses: { 200: json(r.out, 'found'), 401: errors[401], 404: errors[404] } })), async (c) =>
     c.json(await r.get(key(c)), 200),
   );
-  open(createRoute({ method: 'patch', path: one, tags: [tag], summary: `Update (${tag})`, request: { params: r.param, ...body(r.update) }, responses: { 200: json(r.out, 'updated'), ...errors } }), async (c) =>
+  open(secured('operator', createRoute({ method: 'patch', path: one, tags: [tag], summary: `Update (${tag})`, request: { params: r.param, ...body(r.update) }, responses: { 200: json(r.out, 'updated'), ...errors } }), audit), async (c) =>
     c.json(await r.change(key(c), valid(c, 'json') as z.output<U>), 200),
   );
-  open(createRoute({ method: 'delete', path: one, tags: [tag], summary: `Delete (${tag})`, request: { params: r.param }, responses: { 204: { description: 'deleted' }, ...errors } }), async (c) => {
+  open(secured('operator', createRoute({ method: 'delete', path: one, tags: [tag], summary: `Delete (${tag})`, request: { params: r.param }, responses: { 204: { description: 'deleted' }, ...errors } }), audit), async (c) => {
     await r.remove(key(c));
     return c.body(null, 204);
   });
@@ -151,30 +158,36 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
     forwardStyle: z.enum(['first', 'only']),
     comment: Comment.optional(),
   });
+  const zoneAudit: AuditTarget = {
+    type: 'forward-zone',
+    id: ({ params }) => params.id,
+    created: (res: { id?: string }) => res.id,
+    view: (id, params) => zones.getZone(ctx, params.view!, id),
+  };
   const ZonePatch = z.strictObject({
     forwarderGroupIds: z.array(Id).min(1, 'at least one forwarder group').max(100).optional(),
     timeScheduler: Id.nullable().optional(),
     comment: Comment.optional(),
   });
-  app.openapi(createRoute({ method: 'get', path: base, tags: ['forward-zones'], summary: 'Forward zones of a view', request: { params: ViewParam }, responses: { 200: json(z.object({ items: z.array(ForwardZone) }), 'zones'), ...errors } }), async (c) =>
+  app.openapi(secured('viewer', createRoute({ method: 'get', path: base, tags: ['forward-zones'], summary: 'Forward zones of a view', request: { params: ViewParam }, responses: { 200: json(z.object({ items: z.array(ForwardZone) }), 'zones'), ...errors } })), async (c) =>
     c.json({ items: await zones.listZones(ctx, c.req.valid('param').view) }, 200),
   );
   app.openapi(
-    createRoute({ method: 'post', path: base, tags: ['forward-zones'], summary: 'Add a forward zone (conflict-checked)', request: { params: ViewParam, ...body(ZoneCreate) }, responses: { 201: json(ForwardZone, 'created'), ...errors } }),
+    secured('operator', createRoute({ method: 'post', path: base, tags: ['forward-zones'], summary: 'Add a forward zone (conflict-checked)', request: { params: ViewParam, ...body(ZoneCreate) }, responses: { 201: json(ForwardZone, 'created'), ...errors } }), zoneAudit),
     async (c) => c.json(await zones.createZone(ctx, c.req.valid('param').view, c.req.valid('json')), 201),
   );
-  app.openapi(createRoute({ method: 'get', path: `${base}/{id}`, tags: ['forward-zones'], summary: 'One forward zone', request: { params: ZoneParams }, responses: { 200: json(ForwardZone, 'found'), ...errors } }), async (c) => {
+  app.openapi(secured('viewer', createRoute({ method: 'get', path: `${base}/{id}`, tags: ['forward-zones'], summary: 'One forward zone', request: { params: ZoneParams }, responses: { 200: json(ForwardZone, 'found'), ...errors } })), async (c) => {
     const p = c.req.valid('param');
     return c.json(await zones.getZone(ctx, p.view, p.id), 200);
   });
   app.openapi(
-    createRoute({ method: 'patch', path: `${base}/{id}`, tags: ['forward-zones'], summary: 'Change forwarderGroupIds, timeScheduler or comment', request: { params: ZoneParams, ...body(ZonePatch) }, responses: { 200: json(ForwardZone, 'updated'), ...errors } }),
+    secured('operator', createRoute({ method: 'patch', path: `${base}/{id}`, tags: ['forward-zones'], summary: 'Change forwarderGroupIds, timeScheduler or comment', request: { params: ZoneParams, ...body(ZonePatch) }, responses: { 200: json(ForwardZone, 'updated'), ...errors } }), zoneAudit),
     async (c) => {
       const p = c.req.valid('param');
       return c.json(await zones.updateZone(ctx, p.view, p.id, c.req.valid('json')), 200);
     },
   );
-  app.openapi(createRoute({ method: 'delete', path: `${base}/{id}`, tags: ['forward-zones'], summary: 'Delete a forward zone', request: { params: ZoneParams }, responses: { 204: { description: 'deleted' }, ...errors } }), async (c) => {
+  app.openapi(secured('operator', createRoute({ method: 'delete', path: `${base}/{id}`, tags: ['forward-zones'], summary: 'Delete a forward zone', request: { params: ZoneParams }, responses: { 204: { description: 'deleted' }, ...errors } }), zoneAudit), async (c) => {
     const p = c.req.valid('param');
     await zones.deleteZone(ctx, p.view, p.id);
     return c.body(null, 204);

@@ -1,20 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
 import { bearerToken, type NodeRole } from '@ocdn/protocol';
-import type { AdminAuth } from '../admin/token.ts';
 import type { Db } from '../db/client.ts';
 import { ServiceError } from '../errors.ts';
 import { authenticateNodeToken } from '../nodes/agent-auth.ts';
 import type { AppEnv } from './app-env.ts';
-
-/** Admin routes: the admin token (compared in constant time). */
-export function requireAdmin(admin: AdminAuth): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const token = bearerToken(c.req.header('authorization'));
-    if (!token) throw new ServiceError('unauthorized', 'missing bearer token (Authorization: Bearer <admin token>)');
-    if (!admin.verify(token)) throw new ServiceError('unauthorized', 'invalid admin token');
-    return next();
-  };
-}
 
 /** Agent routes: a live node's token, of a node with `role`; the node's id is set as `nodeId`. */
 export function requireNode(db: Db, role: NodeRole): MiddlewareHandler<AppEnv> {

@@ -1,7 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { sql } from 'drizzle-orm';
-import type { AdminAuth } from '../admin/token.ts';
 import type { ManagerContext } from '../context.ts';
 import { dnsRoutes } from '../dns/routes.ts';
 import { domainRoutes } from '../domains/routes.ts';
@@ -10,7 +9,8 @@ import { pipelineRoutes } from '../pipelines/routes.ts';
 import { vodRoutes } from '../vod/routes.ts';
 import { forwardingRoutes } from '../forwarding/routes.ts';
 import type { AppEnv } from './app-env.ts';
-import { requireAdmin } from './auth.ts';
+import { accessControl, accessTable } from './access.ts';
+import { accessRoutes } from '../access/routes.ts';
 import { docsRoutes } from './docs.ts';
 import { ServiceError } from '../errors.ts';
 import { renderError, validationError } from './errors.ts';
@@ -18,7 +18,7 @@ import { renderError, validationError } from './errors.ts';
 export const MANAGER_VERSION = '0.1.0';
 
 /** The manager's HTTP API: admin routes under /api/v1, agent routes under /api/v1/agent, docs, health, metrics. */
-export function createHttpApp(ctx: ManagerContext, adminAuth: AdminAuth): OpenAPIHono<AppEnv> {
+export function createHttpApp(ctx: ManagerContext): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues, result.target === 'json' ? 'body' : result.target);
@@ -47,8 +47,15 @@ export function createHttpApp(ctx: ManagerContext, adminAuth: AdminAuth): OpenAP
     }),
   );
 
-  const admin = requireAdmin(adminAuth);
-  app.use('/api/v1/*', (c, next) => (c.req.path.startsWith('/api/v1/agent/') ? next() : admin(c, next)));
+  app.use('/api/*', async (c, next) => {
+    const address = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+    if (address) c.set('sourceIp', address.replace(/^::ffff:/, ''));
+    return next();
+  });
+  // Authentication, the role each route declares, and the audit trail (http/access.ts). The table of declared
+  // roles is read once every route below is registered.
+  let table: ReturnType<typeof accessTable> | undefined;
+  app.use('/api/v1/*', accessControl({ db: ctx.db, tokens: ctx.access.tokens, sessions: ctx.access.sessions, log: ctx.log }, () => (table ??= accessTable(app))));
 
   app.use('/api/v1/*', async (c, next) => {
     const type = c.req.header('content-type');
@@ -86,13 +93,16 @@ export function createHttpApp(ctx: ManagerContext, adminAuth: AdminAuth): OpenAP
   domainRoutes(ctx, app);
   vodRoutes(ctx, app);
   forwardingRoutes(ctx, app);
+  accessRoutes(ctx, app);
+  table = accessTable(app); // a route without a declared role stops the start here
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiToken', { type: 'http', scheme: 'bearer', description: 'an API token (roles viewer, operator, admin)' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'ocdn_session', description: 'the console session (sign in with POST /api/v1/session)' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'nodeToken', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'ocdn manager API', version: MANAGER_VERSION, description: 'Admin API of the ocdn control plane' },
-    security: [{ adminToken: [] }],
+    security: [{ apiToken: [] }],
   });
   docsRoutes(app);
   return app;

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { splitNodeToken } from '@ocdn/protocol';
-import { matchesDigest } from '../admin/token.ts';
+import { matchesDigest } from '../access/digest.ts';
 import type { Db } from '../db/client.ts';
 import { nodes } from '../db/schema.ts';
 import type { AuthenticatedNode } from '../hub/hub.ts';

@@ -4,6 +4,7 @@ import { ErrorBody } from '../http/errors.ts';
 import { IdParam } from '../http/fields.ts';
 import { NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { secured } from '../http/access.ts';
 import { createNode, deleteNode, getNode, listNodes } from './service.ts';
 
 const errors = {
@@ -14,8 +15,14 @@ const errors = {
 };
 
 export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  const nodeAudit = {
+    type: 'node',
+    id: ({ params }: { params: Record<string, string> }) => params.id,
+    created: (r: { node?: { id?: string } }) => r.node?.id,
+    view: (id: string) => getNode(ctx, id),
+  };
   app.openapi(
-    createRoute({
+    secured('admin', createRoute({
       method: 'post',
       path: '/api/v1/nodes',
       tags: ['nodes'],
@@ -28,35 +35,35 @@ export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void 
         },
         ...errors,
       },
-    }),
+    }), nodeAudit),
     async (c) => c.json(await createNode(ctx, c.req.valid('json')), 201),
   );
 
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/nodes',
       tags: ['nodes'],
       summary: 'List nodes',
       responses: { 200: { description: 'nodes', content: { 'application/json': { schema: listOf(NodeBody) } } }, 401: errors[401] },
-    }),
+    })),
     async (c) => c.json({ items: await listNodes(ctx) }, 200),
   );
 
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/nodes/{id}',
       tags: ['nodes'],
       summary: 'One node',
       request: { params: IdParam },
       responses: { 200: { description: 'the node', content: { 'application/json': { schema: NodeBody } } }, 401: errors[401], 404: errors[404] },
-    }),
+    })),
     async (c) => c.json(await getNode(ctx, c.req.valid('param').id), 200),
   );
 
   app.openapi(
-    createRoute({
+    secured('admin', createRoute({
       method: 'delete',
       path: '/api/v1/nodes/{id}',
       tags: ['nodes'],
@@ -66,7 +73,7 @@ export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void 
         202: { description: 'removal started', content: { 'application/json': { schema: z.object({ pipeline: PipelineBody }) } } },
         ...errors,
       },
-    }),
+    }), nodeAudit),
     async (c) => c.json(await deleteNode(ctx, c.req.valid('param').id), 202),
   );
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { and, asc, eq, inArray, ne, or, sql } from 'drizzle-orm';
 import type { NodeRole, NodeStatus } from '@ocdn/protocol';
-import { sha256 } from '../admin/token.ts';
+import { sha256 } from '../access/digest.ts';
 import type { ManagerContext } from '../context.ts';
 import { nodes, pipelines } from '../db/schema.ts';
 import { newId } from '../ids.ts';

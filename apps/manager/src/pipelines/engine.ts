@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import PgBoss from 'pg-boss';
+import { afterCommit, inUnitOfWork } from '../db/ambient.ts';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
 import { StepLog, insertSteps } from './step-log.ts';
@@ -148,11 +149,20 @@ export class PipelineEngine {
   }
 
   abortLocal(ids: string[]): void {
-    for (const id of ids) this.aborts.get(id)?.abort(new Cancelled('cancelled'));
+    afterCommit(() => {
+      for (const id of ids) this.aborts.get(id)?.abort(new Cancelled('cancelled'));
+    });
   }
 
-  /** Makes a committed run durable in the queue and starts it here. */
+  /**
+   * Makes a committed run durable in the queue and starts it here. Inside a unit of work (an admin request) this
+   * happens once the unit commits: the run is not visible before that.
+   */
   async dispatch(id: string): Promise<void> {
+    if (inUnitOfWork()) {
+      afterCommit(() => this.dispatch(id).catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'could not queue a committed run; the orphan scan picks it up')));
+      return;
+    }
     await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
     this.kick(id);
   }

@@ -4,14 +4,16 @@ import { ErrorBody } from '../http/errors.ts';
 import { IdParam, QueryInt } from '../http/fields.ts';
 import { PipelineBody, PipelineKindQuery, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { secured } from '../http/access.ts';
 import { PIPELINE_STATUSES } from './types.ts';
 import { getPipeline, listPipelines, retryPipeline } from './service.ts';
 
 const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
 
 export function pipelineRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
+  const pipelineAudit = { type: 'pipeline', id: ({ params }: { params: Record<string, string> }) => params.id, view: (id: string) => getPipeline(ctx, id) };
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/pipelines',
       tags: ['pipelines'],
@@ -25,24 +27,24 @@ export function pipelineRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): v
         }),
       },
       responses: { 200: { description: 'runs', content: { 'application/json': { schema: listOf(PipelineBody) } } }, 400: err('bad filter'), 401: err('unauthorized') },
-    }),
+    })),
     async (c) => c.json({ items: await listPipelines(ctx, c.req.valid('query')) }, 200),
   );
 
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/pipelines/{id}',
       tags: ['pipelines'],
       summary: 'One pipeline run with its steps',
       request: { params: IdParam },
       responses: { 200: { description: 'the run', content: { 'application/json': { schema: PipelineBody } } }, 401: err('unauthorized'), 404: err('not found') },
-    }),
+    })),
     async (c) => c.json(await getPipeline(ctx, c.req.valid('param').id), 200),
   );
 
   app.openapi(
-    createRoute({
+    secured('operator', createRoute({
       method: 'post',
       path: '/api/v1/pipelines/{id}/retry',
       tags: ['pipelines'],
@@ -54,7 +56,7 @@ export function pipelineRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): v
         404: err('not found'),
         409: err('not failed'),
       },
-    }),
+    }), pipelineAudit),
     async (c) => c.json({ pipeline: await retryPipeline(ctx, c.req.valid('param').id) }, 202),
   );
 }

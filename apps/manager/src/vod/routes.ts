@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { secured } from '../http/access.ts';
 import { requireNode } from '../http/auth.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { IdParam, QueryInt } from '../http/fields.ts';
@@ -23,7 +24,7 @@ const TaskBody = VodTask.extend({ queued: z.boolean(), removedReason: z.string()
 
 export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/vod/files',
       tags: ['vod'],
@@ -46,19 +47,19 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
         400: err('bad query'),
         401: err('unauthorized'),
       },
-    }),
+    })),
     async (c) => c.json(await catalog(ctx, c.req.valid('query')), 200),
   );
 
   app.openapi(
-    createRoute({
+    secured('viewer', createRoute({
       method: 'get',
       path: '/api/v1/vod/tasks',
       tags: ['vod'],
       summary: 'Distribution tasks, queued and recently removed from the queue',
       request: { query: z.strictObject({ status: VodTaskStatus.optional() }) },
       responses: { 200: { description: 'tasks', content: { 'application/json': { schema: z.object({ items: z.array(TaskBody) }) } } }, 400: err('bad status'), 401: err('unauthorized') },
-    }),
+    })),
     async (c) => c.json({ items: await listTasks(ctx, c.req.valid('query').status) }, 200),
   );
 

@@ -1,0 +1,70 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Db } from './client.ts';
+
+/**
+ * The request's transaction, held for the code a request runs (an admin API change and its audit entry commit
+ * together or not at all).
+ *
+ * `ambient(db)` is the `Db` every part of the manager holds. Outside a unit of work it is the database itself;
+ * inside `unitOfWork(...)` — and in every async call made from there — it is that unit's transaction, so the
+ * services' own `ctx.db.transaction(...)` calls become savepoints of it and their reads see its writes. Effects that
+ * must not happen unless the unit commits (waking the pipeline engine, pushing forwarding state) are handed to
+ * `afterCommit`, which runs them after the commit, outside the unit, and drops them on rollback.
+ */
+interface Unit {
+  tx: Db | null;
+  after: (() => unknown)[];
+}
+
+const units = new AsyncLocalStorage<Unit>();
+
+/** A `Db` that resolves to the current unit's transaction while one is open, and to `base` otherwise. */
+export function ambient(base: Db): Db {
+  return new Proxy(base, {
+    get(target, prop) {
+      const db = units.getStore()?.tx ?? target;
+      const value = Reflect.get(db, prop, db) as unknown;
+      return typeof value === 'function' ? value.bind(db) : value;
+    },
+  });
+}
+
+/**
+ * Runs `fn` in one transaction of `base` (the unwrapped database) that every `ambient` Db joins. The result is
+ * returned after the commit and after the `afterCommit` callbacks were started; a throw rolls back and drops them.
+ */
+export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  const unit: Unit = { tx: null, after: [] };
+  let result: T;
+  try {
+    result = await base.transaction(async (tx) => {
+      unit.tx = tx as unknown as Db;
+      return units.run(unit, () => fn(unit.tx!));
+    });
+  } finally {
+    unit.tx = null; // work started inside and still running falls back to the database itself
+  }
+  // Outside the unit: a callback that starts long work must not carry the finished unit along.
+  units.exit(() => {
+    for (const cb of unit.after) {
+      try {
+        cb();
+      } catch {
+        // callbacks log their own failures; one failing must not keep the others from running
+      }
+    }
+  });
+  return result;
+}
+
+/** Runs `fn` once the current unit of work commits (at once when there is none). */
+export function afterCommit(fn: () => unknown): void {
+  const unit = units.getStore();
+  if (unit?.tx) unit.after.push(fn);
+  else fn();
+}
+
+/** True inside an open unit of work. */
+export function inUnitOfWork(): boolean {
+  return Boolean(units.getStore()?.tx);
+}
