@@ -1,3 +1,5 @@
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
@@ -18,7 +20,7 @@ import { OCDN_TRAFFIC } from './hub/traffic.ts';
 import { createHttpApp, MANAGER_VERSION } from './http/http-app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
-import { authenticateNodeToken } from './nodes/agent-auth.ts';
+import { authenticateNodeToken, NodeTokenWatch } from './nodes/agent-auth.ts';
 import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
@@ -94,7 +96,8 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
     }
     // In dependency order: the core the steps need, the engine that runs them, then everything that starts runs.
-    const core: CoreContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new OCDN_TRAFFIC(hub) };
+    const core: CoreContext = { env, log, database, db: database.db, hub, metrics, dns, traffic: new OCDN_TRAFFIC(hub, { agentCa: env.OCDN_AGENT_CA ? readFileSync(env.OCDN_AGENT_CA, 'utf8') : undefined }) };
+    stops.push(() => core.traffic.close());
     let health: HealthMonitor | undefined;
     let forwarding: ForwardSync | undefined;
     const engine = new PipelineEngine({
@@ -115,6 +118,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     hub.on('connected', (conn) => ctx.engine.wake(conn.nodeId));
     hub.on('duplicate', (nodeId) => metrics.duplicateAgents.inc({ node: nodeId }));
 
+    const tokenWatch = new NodeTokenWatch(database.db, hub, log.child({ component: 'hub' }));
+    tokenWatch.start();
+    stops.push(async () => tokenWatch.stop());
     const flusher = new HeartbeatFlusher(ctx);
     flusher.start();
     stops.push(() => flusher.stop());
@@ -138,9 +144,11 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
 
     const app = createHttpApp(ctx);
     let port = env.OCDN_HTTP_PORT;
+    const scheme = env.OCDN_HTTP_TLS_CERT ? 'https' : 'http';
     if (opts.listen !== false) {
       const server = await new Promise<Server>((resolve, reject) => {
-        const s = serve({ fetch: app.fetch, hostname: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT }, () => resolve(s as Server));
+        const tls = env.OCDN_HTTP_TLS_CERT && env.OCDN_HTTP_TLS_KEY ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(env.OCDN_HTTP_TLS_CERT), key: readFileSync(env.OCDN_HTTP_TLS_KEY) } } : {};
+        const s = serve({ fetch: app.fetch, hostname: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT, ...tls }, () => resolve(s as Server));
         (s as Server).once('error', reject);
       });
       // Longer than the usual load balancer idle timeout, so that neither side closes a connection the other is
@@ -160,11 +168,11 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
             server.closeAllConnections();
           }),
       );
-      log.info({ url: `http://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
+      log.info({ url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
     }
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
     const generatedAdminToken = await bootstrap.commit();
-    return { ctx, port, url: `http://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, loops: { forwarding: sync, vod, health }, stop };
+    return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, loops: { forwarding: sync, vod, health }, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -38,6 +38,8 @@ export const NodeBody = z
     lastHeartbeatAt: z.string().nullable(),
     agentVersion: z.string().nullable(),
     duplicateAgentAt: z.string().nullable().openapi({ description: 'when a second agent using this node token last replaced the connection (shown for ten minutes)' }),
+    tls: z.boolean().openapi({ description: 'the agent serves TLS; the manager never reaches it over plain HTTP' }),
+    oldTokenValidUntil: z.string().nullable().openapi({ description: 'a rotated token waits for the agent; the previous one is accepted until then' }),
   })
   .openapi('Node');
 
@@ -51,6 +53,7 @@ export const NodeCreateBody = z
     ip: IpText,
     roles: z.array(NodeRole).min(1, 'at least one role').max(4),
     agentPort: z.number().int().min(1).max(65535).optional(),
+    tls: z.boolean().optional().openapi({ description: 'the agent serves its HTTP API over TLS (default: true when the manager has OCDN_AGENT_CA)' }),
   })
   .openapi('NodeCreate');
 

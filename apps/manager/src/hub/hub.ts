@@ -21,6 +21,8 @@ import { LoopLag } from './lag.ts';
 export interface AuthenticatedNode {
   nodeId: string;
   roles: NodeRole[];
+  /** Which of the node's tokens the agent used (after a rotation, the old one stops being accepted). */
+  tokenHash: string;
 }
 
 export interface AgentHubOptions {
@@ -55,6 +57,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private readonly departed = new Map<string, { lastSeenAt: number; agentVersion: string }>();
   /** nodeId → when a second agent with its token last replaced a live connection. */
   private readonly duplicates = new Map<string, number>();
+  /** nodeId → hash of the token its live connection authenticated with. */
+  private readonly tokenHashes = new Map<string, string>();
   private reaper: NodeJS.Timeout | undefined;
   private lastReap = Date.now();
   private readonly lag = new LoopLag();
@@ -99,6 +103,11 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     if (Date.now() - at <= DUPLICATE_SHOWN_MS) return at;
     this.duplicates.delete(nodeId);
     return null;
+  }
+
+  /** The hash of the token the node's live connection here authenticated with. */
+  tokenHashOf(nodeId: string): string | undefined {
+    return this.conns.has(nodeId) ? this.tokenHashes.get(nodeId) : undefined;
   }
 
   connections(): IterableIterator<AgentConnection> {
@@ -159,6 +168,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     const previous = this.conns.get(node.nodeId);
     const conn = new AgentConnection(node.nodeId, ws, hello);
     this.conns.set(node.nodeId, conn);
+    this.tokenHashes.set(node.nodeId, node.tokenHash);
     this.departed.delete(node.nodeId);
     if (previous) {
       // An agent's own reconnect follows the end of its old socket (or that socket went silent): a previous
@@ -190,6 +200,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
       conn.failPending(`connection closed (${reason})`);
       if (this.conns.get(node.nodeId) === conn) {
         this.conns.delete(node.nodeId);
+        this.tokenHashes.delete(node.nodeId);
         this.departed.set(node.nodeId, { lastSeenAt: conn.lastSeenAt, agentVersion: hello.agentVersion });
         log.info({ code, reason: reasonBuf.toString() }, 'agent disconnected');
         this.emit('disconnected', node.nodeId, reason, new Date(conn.lastSeenAt));

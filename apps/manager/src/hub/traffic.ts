@@ -1,4 +1,5 @@
 import Bottleneck from 'bottleneck';
+import { Agent, fetch, type Response } from 'undici';
 import { RpcMethods, type RpcMethodName, type RpcParams, type RpcResult } from '@ocdn/protocol';
 import type { AgentHub } from './hub.ts';
 import { RpcError } from './connection.ts';
@@ -9,9 +10,13 @@ export interface NodeEndpoint {
   ip: string;
   agentPort: number;
   token: string;
+  /** The agent serves TLS: reached over https only, its certificate checked against OCDN_AGENT_CA. */
+  tls: boolean;
 }
 
 export interface TrafficOptions {
+  /** PEM trusted for agents' TLS certificates (OCDN_AGENT_CA); without it, the system store. */
+  agentCa?: string | undefined;
   /** Turns in flight toward one node at once (each carries up to 64 requests queued together). */
   perNodeConcurrency?: number;
   /** The same for requests the agent holds until a coalesced action (a reload). */
@@ -49,6 +54,8 @@ const REQUESTS_PER_TURN = 64;
  */
 export class OCDN_TRAFFIC {
   private readonly limiters: Bottleneck.Group;
+  /** Keep-alive connections to the agents' HTTP APIs, trusting OCDN_AGENT_CA for those that serve TLS. */
+  private readonly dispatcher: Agent;
   private readonly coalescedLimiters: Bottleneck.Group;
   private readonly defaultTimeoutMs: number;
   private readonly queues = new Map<string, Queued[]>();
@@ -57,6 +64,7 @@ export class OCDN_TRAFFIC {
     private readonly hub: AgentHub,
     opts: TrafficOptions = {},
   ) {
+    this.dispatcher = new Agent({ connect: opts.agentCa ? { ca: opts.agentCa } : {}, keepAliveTimeout: 30_000 });
     this.limiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeConcurrency ?? 4 });
     this.coalescedLimiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeCoalescedConcurrency ?? 16 });
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
@@ -109,6 +117,11 @@ export class OCDN_TRAFFIC {
       });
   }
 
+  /** Closes the keep-alive connections to the agents' HTTP APIs. */
+  async close(): Promise<void> {
+    await this.dispatcher.destroy();
+  }
+
   private send(node: NodeEndpoint, q: Queued): Promise<unknown> {
     const conn = this.hub.get(node.id);
     if (q.via !== 'http' && conn?.open) return conn.call(q.method, q.params, q.timeoutMs);
@@ -118,9 +131,10 @@ export class OCDN_TRAFFIC {
 
   private async overHttp(node: NodeEndpoint, method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     const host = node.ip.includes(':') ? `[${node.ip}]` : node.ip;
-    const base = `http://${host}:${node.agentPort}`;
+    // A node registered with TLS is reached over https only: a failed handshake is an error, never a retry in clear.
+    const base = `${node.tls ? 'https' : 'http'}://${host}:${node.agentPort}`;
     // node.heartbeat is the agent's GET /heartbeat (OCDN_NODE_HEART); other methods are POST /rpc/<method>.
-    const init: RequestInit =
+    const init: { method: string; body?: string; headers?: Record<string, string> } =
       method === 'node.heartbeat'
         ? { method: 'GET' }
         : { method: 'POST', body: JSON.stringify(params ?? {}), headers: { 'content-type': 'application/json' } };
@@ -129,8 +143,9 @@ export class OCDN_TRAFFIC {
     try {
       res = await fetch(url, {
         ...init,
-        headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${node.token}` },
+        headers: { ...init.headers, authorization: `Bearer ${node.token}` },
         signal: AbortSignal.timeout(timeoutMs),
+        dispatcher: this.dispatcher,
       });
     } catch (err) {
       const e = err as Error;

@@ -1,22 +1,78 @@
-import { eq } from 'drizzle-orm';
-import { splitNodeToken } from '@ocdn/protocol';
+import { and, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm';
+import { CloseCode, splitNodeToken } from '@ocdn/protocol';
 import { matchesDigest } from '../access/digest.ts';
 import type { Db } from '../db/client.ts';
 import { nodes } from '../db/schema.ts';
-import type { AuthenticatedNode } from '../hub/hub.ts';
+import type { AgentHub, AuthenticatedNode } from '../hub/hub.ts';
+import type { Logger } from '../log.ts';
 
 /**
  * Finds the live node a bearer token belongs to. The token names its node; the secret's sha256 is compared with the
- * stored one in constant time. Deleted nodes are refused.
+ * stored one in constant time. Deleted nodes are refused. After a rotation, the new token is accepted (and replaces
+ * the old one at once: the agent has it now), and the old one until its grace period ends.
  */
 export async function authenticateNodeToken(db: Db, token: string): Promise<AuthenticatedNode | null> {
   const parts = splitNodeToken(token);
   if (!parts) return null;
   const [row] = await db
-    .select({ id: nodes.id, tokenHash: nodes.tokenHash, status: nodes.status, roles: nodes.roles })
+    .select({ id: nodes.id, tokenHash: nodes.tokenHash, nextTokenHash: nodes.nextTokenHash, oldTokenUntil: nodes.oldTokenUntil, status: nodes.status, roles: nodes.roles })
     .from(nodes)
     .where(eq(nodes.id, parts.nodeId));
   if (!row || row.status === 'delete') return null;
+  if (row.nextTokenHash && matchesDigest(parts.secret, Buffer.from(row.nextTokenHash, 'hex'))) {
+    await db
+      .update(nodes)
+      .set({ token: sql`${nodes.nextToken}`, tokenHash: row.nextTokenHash, nextToken: null, nextTokenHash: null, oldTokenUntil: null })
+      .where(and(eq(nodes.id, row.id), eq(nodes.nextTokenHash, row.nextTokenHash)));
+    return { nodeId: row.id, roles: row.roles, tokenHash: row.nextTokenHash };
+  }
   if (!matchesDigest(parts.secret, Buffer.from(row.tokenHash, 'hex'))) return null;
-  return { nodeId: row.id, roles: row.roles };
+  if (row.nextTokenHash && row.oldTokenUntil && row.oldTokenUntil.getTime() <= Date.now()) return null; // grace over
+  return { nodeId: row.id, roles: row.roles, tokenHash: row.tokenHash };
+}
+
+const WATCH_MS = 5000;
+
+/**
+ * Ends what a rotated token's grace period allowed: every few seconds, each replica closes the connections of its
+ * own agents whose token is no longer accepted, and retires expired old tokens (the manager then presents the new
+ * token to the agent's HTTP API). Any replica may do the retiring; it is the same statement on each.
+ */
+export class NodeTokenWatch {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly hub: AgentHub,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.check().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'node token check failed')), WATCH_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async check(): Promise<void> {
+    const retired = await this.db
+      .update(nodes)
+      .set({ token: sql`${nodes.nextToken}`, tokenHash: sql`${nodes.nextTokenHash}`, nextToken: null, nextTokenHash: null, oldTokenUntil: null })
+      .where(and(isNotNull(nodes.nextTokenHash), lte(nodes.oldTokenUntil, sql`now()`)))
+      .returning({ id: nodes.id });
+    for (const { id } of retired) this.log.info({ nodeId: id }, 'the old node token expired unused by a new connection; only the new token is accepted now');
+    const local = [...this.hub.connections()].map((c) => c.nodeId);
+    if (local.length === 0) return;
+    const rows = await this.db.select({ id: nodes.id, tokenHash: nodes.tokenHash, nextTokenHash: nodes.nextTokenHash }).from(nodes).where(inArray(nodes.id, local));
+    const current = new Map(rows.map((r) => [r.id, r]));
+    for (const nodeId of local) {
+      const used = this.hub.tokenHashOf(nodeId);
+      const row = current.get(nodeId);
+      if (!row || used === undefined || used === row.tokenHash || used === row.nextTokenHash) continue;
+      this.log.warn({ nodeId }, 'closing an agent connection made with a retired node token');
+      this.hub.disconnect(nodeId, CloseCode.unauthorized, 'node token rotated: restart the agent with the new token');
+    }
+  }
 }

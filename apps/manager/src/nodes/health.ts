@@ -132,7 +132,7 @@ export class HealthMonitor {
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       const rows = await this.ctx.db
-        .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token, status: nodes.status })
+        .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token, tls: nodes.tls, status: nodes.status })
         .from(nodes)
         .where(inArray(nodes.status, ['normal', 'fault']));
       const seen = new Set<string>();

@@ -16,20 +16,25 @@ export async function OCDN_NODE_HEART(ctx: CoreContext, node: NodeEndpoint, time
   return beat;
 }
 
-/** Endpoints by node id, per database. A node's address, port and token never change after it is created. */
-const endpoints = new WeakMap<object, Map<string, NodeEndpoint>>();
+/**
+ * Endpoints by node id, per database. A node's address and port never change after it is created; its token changes
+ * when a rotated one takes over, so an entry is read again after ENDPOINT_TTL_MS.
+ */
+const endpoints = new WeakMap<object, Map<string, NodeEndpoint & { at: number }>>();
+const ENDPOINT_TTL_MS = 10_000;
 
 /** Loads what OCDN_TRAFFIC needs to reach a node (read once per node: a rollout asks for it thousands of times). */
 export async function nodeEndpoint(ctx: CoreContext, nodeId: string): Promise<NodeEndpoint> {
   let cache = endpoints.get(ctx.db);
   if (!cache) endpoints.set(ctx.db, (cache = new Map()));
   const known = cache.get(nodeId);
-  if (known) return known;
+  if (known && Date.now() - known.at < ENDPOINT_TTL_MS) return known;
   const [row] = await ctx.db
-    .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token })
+    .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token, tls: nodes.tls })
     .from(nodes)
     .where(eq(nodes.id, nodeId));
   if (!row) throw new Error(`node ${nodeId} does not exist`);
-  cache.set(nodeId, row);
-  return row;
+  const endpoint = { ...row, at: Date.now() };
+  cache.set(nodeId, endpoint);
+  return endpoint;
 }

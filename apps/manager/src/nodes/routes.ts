@@ -5,7 +5,7 @@ import { IdParam } from '../http/fields.ts';
 import { NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { secured } from '../http/access.ts';
-import { createNode, deleteNode, getNode, listNodes } from './service.ts';
+import { createNode, deleteNode, getNode, listNodes, rotateNodeToken } from './service.ts';
 
 const errors = {
   400: { description: 'invalid input', content: { 'application/json': { schema: ErrorBody } } },
@@ -75,5 +75,23 @@ export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void 
       },
     }), nodeAudit),
     async (c) => c.json(await deleteNode(ctx, c.req.valid('param').id), 202),
+  );
+
+  app.openapi(
+    secured(
+      'admin',
+      createRoute({
+        method: 'post',
+        path: '/api/v1/nodes/{id}/token',
+        tags: ['nodes'],
+        summary: 'Rotate the node token (shown only here)',
+        description:
+          "Put the new token in the agent's environment and restart it. Until the agent connects with the new token (or OCDN_NODE_TOKEN_GRACE_S passes), the old one keeps working.",
+        request: { params: IdParam },
+        responses: { 200: { description: 'the new token', content: { 'application/json': { schema: z.object({ token: z.string() }) } } }, ...errors },
+      }),
+      nodeAudit,
+    ),
+    async (c) => c.json(await rotateNodeToken(ctx, c.req.valid('param').id), 200),
   );
 }

@@ -23,6 +23,10 @@ export interface NodeView {
   agentVersion: string | null;
   /** When a second agent using this node's token last knocked this one off (shown for ten minutes), else null. */
   duplicateAgentAt: string | null;
+  /** The agent serves its HTTP API over TLS: the manager reaches it over https only. */
+  tls: boolean;
+  /** A rotated token waits for the agent: the previous one is accepted until then. Null when none waits. */
+  oldTokenValidUntil: string | null;
 }
 
 type NodeRow = typeof nodes.$inferSelect;
@@ -46,6 +50,8 @@ export function toNodeView(ctx: Pick<ManagerContext, 'hub' | 'env'>, row: NodeRo
     lastHeartbeatAt: latest(known?.lastSeenAt, row.lastHeartbeatAt),
     agentVersion: known?.agentVersion ?? row.agentVersion,
     duplicateAgentAt: iso(ctx.hub.duplicateSeenAt(row.id)),
+    tls: row.tls,
+    oldTokenValidUntil: row.nextTokenHash && row.oldTokenUntil ? row.oldTokenUntil.toISOString() : null,
   };
 }
 
@@ -61,6 +67,8 @@ export interface CreateNodeInput {
   ip: string;
   roles: NodeRole[];
   agentPort?: number | undefined;
+  /** Default: true when the manager has OCDN_AGENT_CA (agents serve TLS), else false. */
+  tls?: boolean | undefined;
 }
 
 /** Registers a node and starts ADD_NODE. The token is returned here and never again. */
@@ -70,8 +78,7 @@ export async function createNode(
 ): Promise<{ node: NodeView; token: string; pipeline: PipelineView }> {
   const ip = normalizeIp(input.ip);
   const id = newId('nod');
-  const secret = randomBytes(32).toString('base64url');
-  const token = `${id}.${secret}`;
+  const { token, secret } = newNodeToken(id);
   const { row, pipelineId } = await ctx.db.transaction(async (tx) => {
     const clash = await tx
       .select({ id: nodes.id, name: nodes.name, ip: nodes.ip })
@@ -91,6 +98,7 @@ export async function createNode(
         roles: [...new Set(input.roles)],
         agentPort: input.agentPort ?? 8081,
         status: 'new',
+        tls: input.tls ?? ctx.env.OCDN_AGENT_CA !== undefined,
         token,
         tokenHash: sha256(secret).toString('hex'),
       })
@@ -148,6 +156,30 @@ export async function deleteNode(ctx: ManagerContext, ref: string): Promise<{ pi
   await ctx.engine.dispatch(pipelineId);
   ctx.log.info({ nodeId: id, pipelineId, cancelled }, 'node removal started');
   return { pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+/**
+ * Rotates a node's token: the new one is returned once. The agent's current token keeps working until the agent
+ * connects with the new one (which then replaces it) or OCDN_NODE_TOKEN_GRACE_S passes. Rotating again before the
+ * agent took the new token replaces the waiting one.
+ */
+export async function rotateNodeToken(ctx: ManagerContext, ref: string): Promise<{ token: string }> {
+  const id = await resolveNodeRef(ctx, ref);
+  const { token, secret } = newNodeToken(id);
+  const until = new Date(Date.now() + ctx.env.OCDN_NODE_TOKEN_GRACE_S * 1000);
+  const rows = await ctx.db
+    .update(nodes)
+    .set({ nextToken: token, nextTokenHash: sha256(secret).toString('hex'), oldTokenUntil: until, updatedAt: new Date() })
+    .where(and(eq(nodes.id, id), ne(nodes.status, 'delete')))
+    .returning({ id: nodes.id });
+  if (rows.length === 0) throw new ServiceError('not_found', `node ${id} not found`);
+  ctx.log.info({ nodeId: id, oldTokenValidUntil: until.toISOString() }, 'node token rotated');
+  return { token };
+}
+
+function newNodeToken(id: string): { token: string; secret: string } {
+  const secret = randomBytes(32).toString('base64url');
+  return { token: `${id}.${secret}`, secret };
 }
 
 export async function countNodesByStatus(ctx: Pick<ManagerContext, 'db'>): Promise<Record<string, number>> {
