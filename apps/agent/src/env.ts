@@ -63,10 +63,22 @@ export const AgentEnv = z.object({
     .transform((v) => v === 'true'),
   /** Log level: error, warn, info, debug. */
   OCDN_LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  /** PEM files: the agent's HTTP API serves TLS (the node is then registered with `tls: true`). */
+  OCDN_AGENT_TLS_CERT: z.string().min(1).optional(),
+  OCDN_AGENT_TLS_KEY: z.string().min(1).optional(),
+  /** PEM file trusted for an https:// manager; unset: the system store. */
+  OCDN_MANAGER_CA: z.string().min(1).optional(),
+  /** PEM file trusted for other agents' certificates (VOD downloads from a TLS source); default OCDN_MANAGER_CA. */
+  OCDN_PEER_CA: z.string().min(1).optional(),
   /** Reconnect backoff cap. */
   OCDN_RECONNECT_MAX_MS: z.coerce.number().int().min(100).default(30_000),
+}).superRefine((env, ctx) => {
+  if (Boolean(env.OCDN_AGENT_TLS_CERT) !== Boolean(env.OCDN_AGENT_TLS_KEY)) {
+    ctx.addIssue({ code: 'custom', path: [env.OCDN_AGENT_TLS_CERT ? 'OCDN_AGENT_TLS_KEY' : 'OCDN_AGENT_TLS_CERT'], message: 'OCDN_AGENT_TLS_CERT and OCDN_AGENT_TLS_KEY go together' });
+  }
 });
 export type AgentEnv = z.infer<typeof AgentEnv>;
+
 
 /** Parses the environment; throws an Error whose message names every bad variable. */
 export function parseAgentEnv(source: Record<string, string | undefined>): AgentEnv {

@@ -26,6 +26,8 @@ export function reconnectDelay(attempt: number, baseMs: number, maxMs: number, r
 export interface LinkOptions {
   managerUrl: string;
   token: string;
+  /** PEM trusted for an https:// manager (default: the system store). */
+  ca?: string | undefined;
   log: Logger;
   hello(): Promise<AgentHelloFrame>;
   onWelcome(welcome: ManagerWelcomeFrame): void;
@@ -103,6 +105,7 @@ export class ManagerLink {
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: 10_000,
       perMessageDeflate: false,
+      ...(this.opts.ca ? { ca: this.opts.ca } : {}),
     });
     this.ws = ws;
     ws.on('open', () => {

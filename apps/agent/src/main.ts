@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import { PROTOCOL_VERSION, splitNodeToken, type NodeHeartbeatResponse } from '@ocdn/protocol';
 import { parseAgentEnv, type AgentEnv } from './env.ts';
@@ -10,6 +11,7 @@ import { cdnRole } from './cdn/role.ts';
 import { dnsRole } from './dns/role.ts';
 import { RoleGate } from './role.ts';
 import { RpcDispatcher } from './rpc.ts';
+import { loadAgentTls } from './tls.ts';
 import { vodRole } from './vod/role.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -27,13 +29,15 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   const uptimeSeconds = () => (Date.now() - startedAt) / 1000;
   const heartbeat = (): NodeHeartbeatResponse => ({ nodeId, agentVersion: AGENT_VERSION, protocolVersion: PROTOCOL_VERSION, uptimeSeconds: uptimeSeconds(), roles: gate.roles });
 
-  const roles = [cdnRole(env, log, gate), dnsRole(env, log, gate), vodRole(env, log, gate)];
+  const tls = loadAgentTls(env);
+  const roles = [cdnRole(env, log, gate), dnsRole(env, log, gate), vodRole(env, log, gate, tls)];
   const rpc = new RpcDispatcher();
   rpc.register('node.heartbeat', async () => heartbeat());
   for (const role of roles) role.rpc(rpc);
 
   const app = createAgentHttp({ token: env.OCDN_NODE_TOKEN, rpc, heartbeat, roles, log });
-  const server = createServer(getRequestListener(app.fetch));
+  const listener = getRequestListener(app.fetch);
+  const server = tls.server ? createHttpsServer({ ...tls.server }, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(env.OCDN_AGENT_PORT, env.OCDN_AGENT_HOST, () => resolve());
@@ -43,6 +47,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   const link = new ManagerLink({
     managerUrl: env.OCDN_MANAGER_URL,
     token: env.OCDN_NODE_TOKEN,
+    ca: tls.managerCa,
     log,
     reconnectMaxMs: env.OCDN_RECONNECT_MAX_MS,
     uptimeSeconds,
@@ -58,13 +63,14 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     onRequest: (method, params) => rpc.dispatch(method, params),
   });
   link.start();
-  log.info({ nodeId, http: `${env.OCDN_AGENT_HOST}:${port}`, manager: env.OCDN_MANAGER_URL }, 'agent started');
+  log.info({ nodeId, http: `${tls.server ? 'https' : 'http'}://${env.OCDN_AGENT_HOST}:${port}`, manager: env.OCDN_MANAGER_URL }, 'agent started');
 
   return {
     port,
     async stop() {
       for (const role of roles) await role.stop?.();
       await link.stop();
+      await tls.managerDispatcher.destroy();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

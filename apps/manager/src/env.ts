@@ -43,6 +43,11 @@ export const ManagerEnv = z
     /** What generated nginx `listen` lines say; `{ip}` is replaced by the node's ip (e.g. `{ip}:8080`). */
     OCDN_CDN_LISTEN: z.string().min(1).regex(/^[^;{}\n]*(\{ip\}[^;{}\n]*)*$/, 'must be a listen argument such as 80 or {ip}:8080').default('80'),
     /** Health check period, and consecutive misses / successes that change a node's health. */
+    /** PEM file trusted for agents' TLS certificates (nodes registered with tls are reached over https only). */
+    OCDN_AGENT_CA: z.string().min(1).optional(),
+    /** PEM files: the manager serves its HTTP API (admin, agents, console) over TLS. */
+    OCDN_HTTP_TLS_CERT: z.string().min(1).optional(),
+    OCDN_HTTP_TLS_KEY: z.string().min(1).optional(),
     /** Audit entries older than this are deleted (by one replica, hourly). */
     OCDN_AUDIT_RETENTION_DAYS: positiveInt.default(365),
     /** After a node token is rotated, the old one keeps working until the agent uses the new one, or this long. */
@@ -86,6 +91,9 @@ export const ManagerEnv = z
   .superRefine((env, ctx) => {
     if (env.OCDN_VOD_DISK_LOW >= env.OCDN_VOD_DISK_HIGH) {
       ctx.addIssue({ code: 'custom', path: ['OCDN_VOD_DISK_LOW'], message: `must be below OCDN_VOD_DISK_HIGH (${env.OCDN_VOD_DISK_HIGH})` });
+    }
+    if (Boolean(env.OCDN_HTTP_TLS_CERT) !== Boolean(env.OCDN_HTTP_TLS_KEY)) {
+      ctx.addIssue({ code: 'custom', path: [env.OCDN_HTTP_TLS_CERT ? 'OCDN_HTTP_TLS_KEY' : 'OCDN_HTTP_TLS_CERT'], message: 'OCDN_HTTP_TLS_CERT and OCDN_HTTP_TLS_KEY go together' });
     }
     if (env.OCDN_DNS_PROVIDER !== 'rfc2136') return;
     for (const key of ['OCDN_RFC2136_SERVER', 'OCDN_RFC2136_TSIG_NAME', 'OCDN_RFC2136_TSIG_SECRET'] as const) {

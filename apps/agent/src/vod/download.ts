@@ -42,7 +42,7 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
   const { dir, name, signal } = opts;
   signal.throwIfAborted();
   const url = new URL(opts.url);
-  if (url.protocol !== 'http:') throw new DownloadError(`source URL must be http:, not ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DownloadError(`source URL must be http: or https:, not ${url.protocol}`);
   const part = partPath(dir, name);
   const state = statePath(dir, name);
   let offset = await partialBytes(dir, name);

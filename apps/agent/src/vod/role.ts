@@ -6,12 +6,13 @@ import { startOnce, type AgentRole, type RoleGate } from '../role.ts';
 import { createFileHandler, type ServedStats } from './serve.ts';
 import { FileStore } from './store.ts';
 import { VodWorker } from './worker.ts';
+import type { AgentTls } from '../tls.ts';
 
 /**
  * The vod and vod-source roles: the file directory (a source's SAN mount) with its RPC methods and HTTP routes, and
  * on a VOD server the worker that takes its distribution tasks. The REST routes are the RPC methods over HTTP.
  */
-export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
+export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<AgentTls, 'managerDispatcher' | 'peerCa'>): AgentRole {
   const files = new FileStore({ dir: env.OCDN_FILES_DIR, capacityBytes: env.OCDN_FILES_CAPACITY_BYTES });
   const started = startOnce(() => files.start(), (err) => `file directory ${env.OCDN_FILES_DIR} unusable: ${err.message}`);
   const store = async () => {
@@ -22,6 +23,8 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
   const worker = new VodWorker({
     store: files,
     managerUrl: env.OCDN_MANAGER_URL,
+    managerDispatcher: tls?.managerDispatcher,
+    peerCa: tls?.peerCa,
     token: env.OCDN_NODE_TOKEN,
     log: log.child({ component: 'vod-worker' }),
     pollMs: env.OCDN_VOD_POLL_MS,

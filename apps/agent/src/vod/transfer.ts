@@ -1,6 +1,8 @@
 import { fdatasync, write } from 'node:fs';
 import { writeFile, type FileHandle } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+// Node reads into our buffers (onread) on TLS sockets as on plain ones; @types/node lists onread for net only.
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { parseResponseHead, type ResponseHead, type ResponseHeadError } from './response-head.ts';
 import { sha256Offload, type Sha256Job } from './sha256-offload.ts';
 import type { TokenBucket } from './token-bucket.ts';
@@ -30,6 +32,8 @@ export interface TransferOptions {
    * directory), so that a power cut cannot leave a file with missing blocks under a real name. Default true.
    */
   durable?: boolean | undefined;
+  /** PEM trusted for an https source (default: the system store). */
+  ca?: string | undefined;
 }
 
 export interface TransferResult {
@@ -151,15 +155,15 @@ export class Transfer {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'User-Agent: ocdn-agent', 'Connection: close', 'Want-Repr-Digest: sha-256=10'];
     if (this.offset > 0) lines.push(`Range: bytes=${this.offset}-`, `If-Range: ${this.etag}`);
-    const sock = connect({
-      host,
-      port: Number(url.port || 80),
-      onread: { buffer: () => this.readTarget(), callback: (n: number) => this.onRead(n) },
-    });
+    const onread = { buffer: () => this.readTarget(), callback: (n: number) => this.onRead(n) };
+    const secure = url.protocol === 'https:';
+    const sock = secure
+      ? connectTls({ host, port: Number(url.port || 443), ca: this.opts.ca, onread, ...(isIP(host) ? {} : { servername: host }) } as ConnectionOptions)
+      : connect({ host, port: Number(url.port || 80), onread });
     this.sock = sock;
     const idle = this.opts.idleTimeoutMs ?? 30_000;
     sock.setTimeout(idle);
-    sock.on('connect', () => sock.write(`${lines.join('\r\n')}\r\n\r\n`));
+    sock.on(secure ? 'secureConnect' : 'connect', () => sock.write(`${lines.join('\r\n')}\r\n\r\n`));
     sock.on('timeout', () => {
       if (this.paused) sock.setTimeout(idle); // our own pause, not the source's silence
       else this.fail(new DownloadError(`source sent nothing for ${idle >= 1000 ? `${Math.round(idle / 1000)} s` : `${idle} ms`}`));

@@ -1,3 +1,4 @@
+import { fetch, type Dispatcher } from 'undici';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Bottleneck from 'bottleneck';
@@ -9,6 +10,10 @@ import type { FileStore } from './store.ts';
 export interface VodWorkerOptions {
   store: FileStore;
   managerUrl: string;
+  /** HTTP client for the manager (trusting OCDN_MANAGER_CA). */
+  managerDispatcher?: Dispatcher | undefined;
+  /** PEM trusted for sources that serve TLS. */
+  peerCa?: string | undefined;
   token: string;
   log: Logger;
   /** How often the worker asks for its tasks when nobody tells it that they changed. */
@@ -82,6 +87,7 @@ export class VodWorker {
   private async api(path: string, init: RequestInit = {}): Promise<Response> {
     return fetch(new URL(path, this.opts.managerUrl), {
       ...init,
+      ...(this.opts.managerDispatcher ? { dispatcher: this.opts.managerDispatcher } : {}),
       headers: { authorization: `Bearer ${this.opts.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
       signal: AbortSignal.timeout(15_000),
     });
@@ -164,6 +170,7 @@ export class VodWorker {
         signal: both,
         bucket: this.bucket,
         durable: this.opts.durable,
+        ca: this.opts.peerCa,
         onProgress: (bytes) => {
           this.patch(task, { status: 'working', bytesDone: bytes }).catch((err: unknown) => {
             if (err instanceof TaskGone) withdrawn.abort(err);

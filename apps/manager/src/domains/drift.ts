@@ -44,7 +44,7 @@ export class DriftRepair {
     try {
       const [node] = await this.ctx.db.select().from(nodes).where(eq(nodes.id, nodeId));
       if (!node || node.status !== 'normal' || !node.roles.includes('cdn')) return null;
-      const endpoint = { id: node.id, ip: node.ip, agentPort: node.agentPort, token: node.token };
+      const endpoint = { id: node.id, ip: node.ip, agentPort: node.agentPort, token: node.token, tls: node.tls };
       const held = (await this.ctx.traffic.call(endpoint, 'cdn.listConf', {})).items;
       const rows = await this.ctx.db
         .select({ domain: domainNodes.domain, status: domainNodes.status, domainStatus: domains.status })

@@ -132,7 +132,7 @@ export class ForwardSync {
       targets.map(async (n) => {
         const log = this.ctx.log.child({ component: 'forwarding', nodeId: n.id });
         try {
-          const r = await this.ctx.traffic.call({ id: n.id, ip: n.ip, agentPort: n.agentPort, token: n.token }, 'dns.apply', desired, { timeoutMs: 60_000 });
+          const r = await this.ctx.traffic.call({ id: n.id, ip: n.ip, agentPort: n.agentPort, token: n.token, tls: n.tls }, 'dns.apply', desired, { timeoutMs: 60_000 });
           this.applied.set(n.id, r.hash);
           pushed.push(n.id);
           if (r.warnings.length) log.warn({ warnings: r.warnings }, 'DNS node applied forwarding with warnings');

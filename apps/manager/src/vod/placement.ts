@@ -100,7 +100,7 @@ export class VodPlacement {
     const rows = await this.ctx.db.select().from(nodes).where(notInArray(nodes.status, ['deleting', 'delete']));
     return rows
       .filter((r) => r.roles.some((role) => role === 'vod' || role === 'vod-source'))
-      .map((r) => ({ id: r.id, ip: r.ip, agentPort: r.agentPort, token: r.token, roles: r.roles }));
+      .map((r) => ({ id: r.id, ip: r.ip, agentPort: r.agentPort, token: r.token, tls: r.tls, roles: r.roles }));
   }
 
   private timeout(): number {

@@ -39,18 +39,18 @@ export async function listTasks(ctx: ManagerContext, status?: VodTaskStatus) {
 /** The calling VOD server's queued tasks, each with a URL signed for it to fetch the file from the source. */
 export async function agentTasks(ctx: ManagerContext, nodeId: string): Promise<AgentVodTask[]> {
   const rows = await ctx.db
-    .select({ task: vodTasks, sourceIp: nodes.ip, sourcePort: nodes.agentPort, sourceToken: nodes.token })
+    .select({ task: vodTasks, sourceIp: nodes.ip, sourcePort: nodes.agentPort, sourceToken: nodes.token, sourceTls: nodes.tls })
     .from(vodTasks)
     .innerJoin(nodes, eq(nodes.id, vodTasks.sourceNodeId))
     .where(and(eq(vodTasks.nodeId, nodeId), isNull(vodTasks.removedAt), inArray(vodTasks.status, ['ready', 'working'])))
     .orderBy(asc(vodTasks.createdAt));
   const expires = Math.floor(Date.now() / 1000) + ctx.env.OCDN_VOD_URL_TTL_S;
-  return rows.map(({ task, sourceIp, sourcePort, sourceToken }) => {
+  return rows.map(({ task, sourceIp, sourcePort, sourceToken, sourceTls }) => {
     const host = sourceIp.includes(':') ? `[${sourceIp}]` : sourceIp;
     const signature = signFileUrl(sourceToken, task.file, nodeId, expires);
     const q = new URLSearchParams({ node: nodeId, expires: String(expires), signature });
     const { queued: _q, removedReason: _r, ...view } = toTaskView(task);
-    return { ...view, sourceUrl: `http://${host}:${sourcePort}/files/${encodeURIComponent(task.file)}?${q}` };
+    return { ...view, sourceUrl: `${sourceTls ? 'https' : 'http'}://${host}:${sourcePort}/files/${encodeURIComponent(task.file)}?${q}` };
   });
 }
 

@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { Agent } from 'undici';
+import type { AgentEnv } from './env.ts';
+
+/** What the agent trusts and presents, read once at start (a missing file stops the start with its name). */
+export interface AgentTls {
+  /** The agent's own certificate and key: its HTTP API serves TLS. */
+  server: { cert: Buffer; key: Buffer } | null;
+  /** Trusted for an https:// manager (undefined: the system store). */
+  managerCa: string | undefined;
+  /** Trusted for other agents (VOD sources over TLS). */
+  peerCa: string | undefined;
+  /** HTTP client for the manager's API, trusting managerCa. */
+  managerDispatcher: Agent;
+}
+
+function read(path: string | undefined, variable: string): Buffer | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${variable}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+export function loadAgentTls(env: AgentEnv): AgentTls {
+  const cert = read(env.OCDN_AGENT_TLS_CERT, 'OCDN_AGENT_TLS_CERT');
+  const key = read(env.OCDN_AGENT_TLS_KEY, 'OCDN_AGENT_TLS_KEY');
+  const managerCa = read(env.OCDN_MANAGER_CA, 'OCDN_MANAGER_CA')?.toString('utf8');
+  const peerCa = read(env.OCDN_PEER_CA, 'OCDN_PEER_CA')?.toString('utf8') ?? managerCa;
+  return {
+    server: cert && key ? { cert, key } : null,
+    managerCa,
+    peerCa,
+    managerDispatcher: new Agent({ connect: managerCa ? { ca: managerCa } : {} }),
+  };
+}
