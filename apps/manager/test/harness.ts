@@ -9,7 +9,9 @@ export const ADMIN = 'test-admin-token-0123456789';
 export interface Harness {
   manager: RunningManager;
   database: Database;
-  /** Calls the API in-process with the admin token (unless headers say otherwise). */
+  /** The PostgreSQL database's URL (null on PGlite): another replica can open it. */
+  url: string | null;
+  /** Calls the API in-process with the admin token (unless headers say otherwise; `authorization: ''` sends none). */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
@@ -18,17 +20,21 @@ export interface Harness {
 export async function startHarness(
   backend: 'pglite' | 'postgres',
   envOverrides: Record<string, string> = {},
-  opts: { listen?: boolean } = {},
+  opts: { listen?: boolean; log?: NodeJS.WritableStream } = {},
 ): Promise<Harness> {
   const tdb: TestDatabase = await createTestDatabase(backend);
   const database = await tdb.open();
   const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: ADMIN, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent', ...envOverrides });
-  const manager = await startManager(env, { database, listen: opts.listen ?? false, log: createLogger(env.OCDN_LOG_LEVEL) });
+  const log = opts.log ? createLogger('debug', {}, opts.log) : createLogger(env.OCDN_LOG_LEVEL);
+  const manager = await startManager(env, { database, listen: opts.listen ?? false, log });
   return {
     manager,
     database,
+    url: tdb.url,
     async call(method, path, body, headers = {}) {
-      const init: RequestInit = { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers } };
+      const h: Record<string, string> = { authorization: `Bearer ${ADMIN}`, ...headers };
+      if (h.authorization === '') delete h.authorization; // `authorization: ''` sends none
+      const init: RequestInit = { method, headers: h };
       if (body !== undefined) {
         init.body = typeof body === 'string' ? body : JSON.stringify(body);
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';

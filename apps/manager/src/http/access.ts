@@ -97,7 +97,7 @@ async function identify(c: Context<AppEnv>, deps: AccessDeps): Promise<Principal
  * A state-changing request carried by a cookie must come from the console's own origin (CSRF): the browser's
  * `Origin` (or `Sec-Fetch-Site`) says where the page that sent it came from.
  */
-function checkSameOrigin(c: Context<AppEnv>): void {
+function checkSameOrigin(c: Context<AppEnv>, requireOrigin: boolean): void {
   const origin = c.req.header('origin');
   const host = c.req.header('host');
   if (origin !== undefined) {
@@ -110,7 +110,7 @@ function checkSameOrigin(c: Context<AppEnv>): void {
     if (from !== null && from === host) return;
     throw new ServiceError('forbidden', `cross-site request refused: Origin ${origin} is not this console's origin`);
   }
-  if (c.req.header('sec-fetch-site') === 'same-origin') return;
+  if (!requireOrigin || c.req.header('sec-fetch-site') === 'same-origin') return;
   throw new ServiceError('forbidden', 'cross-site request refused: a request carried by the session cookie must come from the console (no Origin header)');
 }
 
@@ -190,6 +190,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
       });
     };
     try {
+      if (mutating && target && route) resourceId = target.id?.({ params: route.params, body: await bodyOf(c) });
       const principal = await identify(c, deps);
       if (principal) c.set('principal', principal);
       if (route && !declared) throw new ServiceError('forbidden', `${c.req.method} ${routeName} declares no role and is refused`);
@@ -199,9 +200,11 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
           throw new ServiceError('forbidden', `this needs the ${declared.access} role; the token ${principal.name} has the ${principal.role} role`, { required: declared.access, role: principal.role });
         }
       }
-      if (mutating && (principal?.via === 'session' || declared?.access === 'public')) checkSameOrigin(c);
+      // Cookie writes must prove they come from the console; a sign-in from another site's page is refused too
+      // (a script without an Origin header may sign in).
+      if (mutating && principal?.via === 'session') checkSameOrigin(c, true);
+      else if (mutating && declared?.access === 'public') checkSameOrigin(c, false);
       if (!mutating) return await next();
-      if (target && route) resourceId = target.id?.({ params: route.params, body: await bodyOf(c) });
       if (!route || !target) {
         await next(); // no such route: the 404 is recorded below
       } else {
