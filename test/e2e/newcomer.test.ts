@@ -34,7 +34,7 @@ describe('a newcomer’s path (embedded database)', () => {
     procs.push(failed);
     assert.notEqual(await failed.exited, 0, 'the start fails: the DNS port is taken');
     assert.match(failed.output, /EADDRINUSE|address already in use/i);
-    assert.doesNotMatch(failed.output, /oat_/, 'no token printed');
+    assert.doesNotMatch(failed.output, /ocdn_tok_/, 'no token printed');
     taken.close();
 
     const start = async () => {
@@ -48,14 +48,14 @@ describe('a newcomer’s path (embedded database)', () => {
       return { p, port };
     };
     const { p: second, port } = await start();
-    const token = /\b(oat_[A-Za-z0-9_-]{20,})/.exec(second.output)?.[1];
+    const token = /\b(ocdn_tok_[0-9a-z]{16}\.[A-Za-z0-9_-]{43})/.exec(second.output)?.[1];
     assert.ok(token, `the first good start prints the token:\n${second.output.slice(-1500)}`);
     const ok = await fetch(`http://127.0.0.1:${port}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(ok.status, 200, 'and it works');
     await second.stop();
 
     const { p: third, port: port3 } = await start();
-    assert.doesNotMatch(third.output, /oat_/, 'a token exists: none is generated or printed again');
+    assert.doesNotMatch(third.output, /ocdn_tok_/, 'a token exists: none is generated or printed again');
     assert.equal((await fetch(`http://127.0.0.1:${port3}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     await third.stop();
   });
