@@ -44,7 +44,7 @@ const AuditFilter = z.string().min(1).max(200).regex(/^[^\x00-\x1f\x7f]+$/, 'no 
 /** Tokens, console sessions and the audit log. */
 export function accessRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
   const { tokens, sessions } = ctx.access;
-  const tokenAudit = { type: 'token', id: ({ params }: { params: Record<string, string> }) => params.id, created: (r: { token?: { id?: string } }) => r.token?.id, view: (id: string) => tokens.get(id) };
+  const tokenAudit = { type: 'token', id: ({ params }: { params: Record<string, string> }) => params.id, created: (r: { token?: { id?: string } }) => r.token?.id, fromResponse: (r: { token?: unknown }) => r.token, view: (id: string) => tokens.get(id) };
 
   app.openapi(
     secured(

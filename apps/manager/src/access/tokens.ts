@@ -53,12 +53,18 @@ const live = () => and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresA
  */
 export class ApiTokens {
   private readonly touched = new Map<string, number>();
+  /** The two lookups every request makes, prepared once (no query building per request). */
+  private readonly byId;
+  private readonly bootstrapRow;
 
   private constructor(
     private readonly db: Db,
     private readonly key: Buffer,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.byId = db.select().from(apiTokens).where(and(eq(apiTokens.id, sql.placeholder('id')), live())).prepare('ocdn_api_token_by_id');
+    this.bootstrapRow = db.select().from(apiTokens).where(and(eq(apiTokens.name, BOOTSTRAP), live())).prepare('ocdn_api_token_bootstrap');
+  }
 
   static async open(db: Db, log: Logger): Promise<ApiTokens> {
     const fresh = randomBytes(32).toString('hex');
@@ -84,8 +90,7 @@ export class ApiTokens {
   async authenticate(presented: string): Promise<Principal | null> {
     const m = FORMAT.exec(presented);
     // A token in our format is found by its id; any other string can only be a bootstrap token set by the operator.
-    const where = m ? eq(apiTokens.id, m[1]!) : eq(apiTokens.name, BOOTSTRAP);
-    const [row] = await this.db.select().from(apiTokens).where(and(where, live()));
+    const [row] = m ? await this.byId.execute({ id: m[1]! }) : await this.bootstrapRow.execute();
     if (!row || !this.matches(m ? m[2]! : presented, row.secretHash)) return null;
     this.touch(row);
     return { tokenId: row.id, name: row.name, role: row.role, expiresAt: row.expiresAt, via: 'bearer' };

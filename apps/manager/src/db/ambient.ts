@@ -7,7 +7,8 @@ import type { Db } from './client.ts';
  *
  * `ambient(db)` is the `Db` every part of the manager holds. Outside a unit of work it is the database itself;
  * inside `unitOfWork(...)` — and in every async call made from there — it is that unit's transaction, so the
- * services' own `ctx.db.transaction(...)` calls become savepoints of it and their reads see its writes. Effects that
+ * services' own `ctx.db.transaction(...)` calls run in it (no savepoint: a failure rolls the whole unit back) and
+ * their reads see its writes. Effects that
  * must not happen unless the unit commits (waking the pipeline engine, pushing forwarding state) are handed to
  * `afterCommit`, which runs them after the commit, outside the unit, and drops them on rollback.
  */
@@ -22,7 +23,11 @@ const units = new AsyncLocalStorage<Unit>();
 export function ambient(base: Db): Db {
   return new Proxy(base, {
     get(target, prop) {
-      const db = units.getStore()?.tx ?? target;
+      const tx = units.getStore()?.tx;
+      // Inside a unit, a service's own transaction is the unit itself: any error rolls the whole unit back, so a
+      // savepoint would only cost two round trips.
+      if (tx && prop === 'transaction') return (fn: (t: Db) => Promise<unknown>) => fn(tx);
+      const db = tx ?? target;
       const value = Reflect.get(db, prop, db) as unknown;
       return typeof value === 'function' ? value.bind(db) : value;
     },

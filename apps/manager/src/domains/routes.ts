@@ -39,6 +39,7 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
     type: 'domain',
     id: ({ params, body }: { params: Record<string, string>; body: Record<string, unknown> | null }) =>
       params.domain ?? (typeof body?.domain === 'string' ? body.domain.toLowerCase() : undefined),
+    fromResponse: (r: { domain?: unknown }) => r.domain,
     view: (domain: string) => getDomain(ctx, domain),
   };
   app.openapi(

@@ -72,6 +72,7 @@ function serveResource<P extends z.ZodObject, O extends z.ZodType, C extends z.Z
     type: tag.replace(/s$/, ''),
     id: ({ params }) => params[name],
     created: (res: Record<string, unknown>) => String(res.id ?? res.name ?? ''),
+    fromResponse: (res) => res,
     view: (k) => r.get(k),
   };
   open(secured('viewer', createRoute({ method: 'get', path: r.path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(r.out) }), tag), 401: errors[401] } })), async (c) =>
@@ -162,6 +163,7 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
     type: 'forward-zone',
     id: ({ params }) => params.id,
     created: (res: { id?: string }) => res.id,
+    fromResponse: (res) => res,
     view: (id, params) => zones.getZone(ctx, params.view!, id),
   };
   const ZonePatch = z.strictObject({

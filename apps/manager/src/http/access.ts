@@ -23,6 +23,8 @@ export interface AuditTarget {
   id?(req: { params: Record<string, string>; body: Record<string, unknown> | null }): string | undefined;
   /** A created resource's id, from the response body. */
   created?(res: any): string | undefined;
+  /** The resource as GET shows it, when the response carries it (saves reading it again). */
+  fromResponse?(res: any): unknown;
   /** The resource as GET shows it, or null when there is none. Read before and after the change, in its transaction. */
   view?(id: string, params: Record<string, string>): Promise<unknown>;
 }
@@ -212,10 +214,11 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
           before = await viewOrNull(target, resourceId, route.params);
           await next();
           if (c.error || c.res.status >= 400) throw new Rollback();
-          if (!resourceId && target.created && c.res.headers.get('content-type')?.includes('json')) {
-            resourceId = target.created(await c.res.clone().json());
-          }
-          const after = await viewOrNull(target, resourceId, route.params);
+          const res: unknown = c.res.headers.get('content-type')?.includes('json') ? await c.res.clone().json() : null;
+          if (!resourceId && target.created && res) resourceId = target.created(res);
+          // 204: the resource is gone (or, for a session, never was one); else the response's copy, or a read.
+          const carried = res && target.fromResponse ? target.fromResponse(res) : undefined;
+          const after = c.res.status === 204 ? null : carried !== undefined ? carried : await viewOrNull(target, resourceId, route.params);
           if (before && typeof before === 'object' && 'id' in before && typeof before.id === 'string') resourceId = before.id;
           else if (after && typeof after === 'object' && 'id' in after && typeof after.id === 'string') resourceId = after.id;
           await record(c.res.status, after, tx);

@@ -19,6 +19,7 @@ export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void 
     type: 'node',
     id: ({ params }: { params: Record<string, string> }) => params.id,
     created: (r: { node?: { id?: string } }) => r.node?.id,
+    fromResponse: (r: { node?: unknown }) => r.node,
     view: (id: string) => getNode(ctx, id),
   };
   app.openapi(
