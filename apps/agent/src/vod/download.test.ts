@@ -153,7 +153,9 @@ describe('download client', () => {
     closed.server.close();
     await waitFor('port closed', () => !closed.server.listening, { timeoutMs: 5000 });
     await assert.rejects(get(closed.url), /source connection failed: connect ECONNREFUSED/);
-    await assert.rejects(get('https://127.0.0.1:1/x'), /must be http:/);
+    await assert.rejects(get('ftp://127.0.0.1:1/x'), /must be http: or https:/);
+    // https is spoken (a TLS source): a closed port is a connection failure, not a refused scheme
+    await assert.rejects(get('https://127.0.0.1:1/x'), /source connection failed/);
     const ac = new AbortController();
     ac.abort(new Error('stopped before it began'));
     await assert.rejects(get(closed.url, { signal: ac.signal }), /stopped before it began/);
