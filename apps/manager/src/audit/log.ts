@@ -4,6 +4,7 @@ import type { Database, Db } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
 import { invalidField } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { every } from '../every.ts';
 
 /** One audit entry as `GET /api/v1/audit` shows it. */
 export interface AuditEntry {
@@ -84,7 +85,7 @@ const PRUNE_EVERY_MS = 3600_000;
  * takes it prunes; the others skip that hour).
  */
 export class AuditPruner {
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer = () => {};
 
   constructor(
     private readonly database: Database,
@@ -93,14 +94,12 @@ export class AuditPruner {
   ) {}
 
   start(): void {
-    const run = () => void this.prune().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'audit pruning failed; trying again next hour'));
-    run();
-    this.timer = setInterval(run, PRUNE_EVERY_MS);
-    this.timer.unref();
+    this.prune().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'audit pruning failed; trying again next hour'));
+    this.stopTimer = every(PRUNE_EVERY_MS, () => this.prune(), this.log, 'audit pruning');
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopTimer();
   }
 
   /** Returns how many entries went, or null when another replica holds the pruning lock. */

@@ -135,6 +135,27 @@ function matchedRoute(c: Context<AppEnv>): { path: string; params: Record<string
   return { path: handler.path, params };
 }
 
+/**
+ * Who calls, and whether they may: `declared` is the route's declaration (null: a route that declares none,
+ * undefined: no route matched, which the 404 handler answers).
+ */
+async function authorise(c: Context<AppEnv>, deps: AccessDeps, declared: Declared | null | undefined, routeName: string): Promise<void> {
+  const principal = await identify(c, deps);
+  if (principal) c.set('principal', principal);
+  if (declared === null) throw new ServiceError('forbidden', `${c.req.method} ${routeName} declares no role and is refused`);
+  if (declared && declared.access !== 'public') {
+    if (!principal) throw new ServiceError('unauthorized', 'missing credentials (Authorization: Bearer <token>, or sign in to the console)');
+    if (!roleAllows(principal.role, declared.access)) {
+      throw new ServiceError('forbidden', `this needs the ${declared.access} role; the token ${principal.name} has the ${principal.role} role`, { required: declared.access, role: principal.role });
+    }
+  }
+  if (!MUTATING.has(c.req.method)) return;
+  // Cookie writes must prove they come from the console; a sign-in from another site's page is refused too (a
+  // script without an Origin header may sign in).
+  if (principal?.via === 'session') checkSameOrigin(c, true);
+  else if (declared?.access === 'public') checkSameOrigin(c, false);
+}
+
 class Rollback extends Error {}
 
 async function bodyOf(c: Context<AppEnv>): Promise<Record<string, unknown> | null> {
@@ -193,19 +214,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
     };
     try {
       if (mutating && target && route) resourceId = target.id?.({ params: route.params, body: await bodyOf(c) });
-      const principal = await identify(c, deps);
-      if (principal) c.set('principal', principal);
-      if (route && !declared) throw new ServiceError('forbidden', `${c.req.method} ${routeName} declares no role and is refused`);
-      if (declared && declared.access !== 'public') {
-        if (!principal) throw new ServiceError('unauthorized', 'missing credentials (Authorization: Bearer <token>, or sign in to the console)');
-        if (!roleAllows(principal.role, declared.access)) {
-          throw new ServiceError('forbidden', `this needs the ${declared.access} role; the token ${principal.name} has the ${principal.role} role`, { required: declared.access, role: principal.role });
-        }
-      }
-      // Cookie writes must prove they come from the console; a sign-in from another site's page is refused too
-      // (a script without an Origin header may sign in).
-      if (mutating && principal?.via === 'session') checkSameOrigin(c, true);
-      else if (mutating && declared?.access === 'public') checkSameOrigin(c, false);
+      await authorise(c, deps, route ? (declared ?? null) : undefined, routeName);
       if (!mutating) return await next();
       if (!route || !target) {
         await next(); // no such route: the 404 is recorded below

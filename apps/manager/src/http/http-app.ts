@@ -55,7 +55,7 @@ export function createHttpApp(ctx: ManagerContext): OpenAPIHono<AppEnv> {
   // Authentication, the role each route declares, and the audit trail (http/access.ts). The table of declared
   // roles is read once every route below is registered.
   let table: ReturnType<typeof accessTable> | undefined;
-  app.use('/api/v1/*', accessControl({ db: ctx.db, tokens: ctx.access.tokens, sessions: ctx.access.sessions, log: ctx.log }, () => (table ??= accessTable(app))));
+  app.use('/api/v1/*', accessControl({ db: ctx.db, tokens: ctx.access.tokens, sessions: ctx.access.sessions, log: ctx.log }, () => table!));
 
   app.use('/api/v1/*', async (c, next) => {
     const type = c.req.header('content-type');

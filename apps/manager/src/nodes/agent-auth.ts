@@ -5,6 +5,7 @@ import type { Db } from '../db/client.ts';
 import { nodes } from '../db/schema.ts';
 import type { AgentHub, AuthenticatedNode } from '../hub/hub.ts';
 import type { Logger } from '../log.ts';
+import { every } from '../every.ts';
 
 /**
  * Finds the live node a bearer token belongs to. The token names its node; the secret's sha256 is compared with the
@@ -39,7 +40,7 @@ const WATCH_MS = 5000;
  * token to the agent's HTTP API). Any replica may do the retiring; it is the same statement on each.
  */
 export class NodeTokenWatch {
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer = () => {};
 
   constructor(
     private readonly db: Db,
@@ -48,12 +49,11 @@ export class NodeTokenWatch {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.check().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'node token check failed')), WATCH_MS);
-    this.timer.unref();
+    this.stopTimer = every(WATCH_MS, () => this.check(), this.log, 'node token check');
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopTimer();
   }
 
   async check(): Promise<void> {
