@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { ApiRole } from '@ocdn/protocol';
+import { inUnitOfWork } from '../db/ambient.ts';
 import type { Db } from '../db/client.ts';
 import { apiTokens, sessions, settings } from '../db/schema.ts';
 import { isUniqueViolation } from '../db/errors.ts';
@@ -90,7 +91,13 @@ export class ApiTokens {
   async authenticate(presented: string): Promise<Principal | null> {
     const m = FORMAT.exec(presented);
     // A token in our format is found by its id; any other string can only be a bootstrap token set by the operator.
-    const [row] = m ? await this.byId.execute({ id: m[1]! }) : await this.bootstrapRow.execute();
+    // The prepared statements belong to the database itself: inside a unit of work (a sign-in) the unit's own
+    // transaction must be used (on PGlite, the one connection is the unit's until it ends).
+    const [row] = inUnitOfWork()
+      ? await this.db.select().from(apiTokens).where(and(m ? eq(apiTokens.id, m[1]!) : eq(apiTokens.name, BOOTSTRAP), live()))
+      : m
+        ? await this.byId.execute({ id: m[1]! })
+        : await this.bootstrapRow.execute();
     if (!row || !this.matches(m ? m[2]! : presented, row.secretHash)) return null;
     this.touch(row);
     return { tokenId: row.id, name: row.name, role: row.role, expiresAt: row.expiresAt, via: 'bearer' };

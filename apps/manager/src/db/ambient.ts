@@ -15,6 +15,8 @@ import type { Db } from './client.ts';
 interface Unit {
   tx: Db | null;
   after: (() => unknown)[];
+  /** Statements sent with the commit (withCommit). */
+  sent: Promise<unknown>[];
 }
 
 const units = new AsyncLocalStorage<Unit>();
@@ -39,7 +41,7 @@ export function ambient(base: Db): Db {
  * returned after the commit and after the `afterCommit` callbacks were started; a throw rolls back and drops them.
  */
 export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
-  const unit: Unit = { tx: null, after: [] };
+  const unit: Unit = { tx: null, after: [], sent: [] };
   let result: T;
   try {
     result = await base.transaction(async (tx) => {
@@ -49,6 +51,9 @@ export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promi
   } finally {
     unit.tx = null; // work started inside and still running falls back to the database itself
   }
+  // A statement sent with the commit that failed made PostgreSQL roll the transaction back (the COMMIT answered
+  // ROLLBACK): the unit failed, its effects are dropped.
+  await Promise.all(unit.sent);
   // Outside the unit: a callback that starts long work must not carry the finished unit along.
   units.exit(() => {
     for (const cb of unit.after) {
@@ -60,6 +65,19 @@ export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promi
     }
   });
   return result;
+}
+
+/**
+ * Sends the last statement of a unit without waiting for its answer, so that it travels with the COMMIT (one round
+ * trip fewer on PostgreSQL, which pipelines them on the unit's connection). Should it fail, the transaction rolls
+ * back and unitOfWork throws its error. Call it as the unit's callback ends.
+ */
+export function withCommit(statement: PromiseLike<unknown>): void {
+  const unit = units.getStore();
+  if (!unit?.tx) throw new Error('withCommit outside a unit of work');
+  const sent = Promise.resolve(statement);
+  sent.catch(() => {}); // observed by unitOfWork; no unhandled rejection meanwhile
+  unit.sent.push(sent);
 }
 
 /** Runs `fn` once the current unit of work commits (at once when there is none). */

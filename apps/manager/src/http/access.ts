@@ -6,7 +6,7 @@ import { bearerToken, roleAllows, SESSION_COOKIE, type ApiRole } from '@ocdn/pro
 import type { Sessions } from '../access/sessions.ts';
 import type { ApiTokens, Principal } from '../access/tokens.ts';
 import { writeAuditEntry } from '../audit/log.ts';
-import { unitOfWork } from '../db/ambient.ts';
+import { unitOfWork, withCommit } from '../db/ambient.ts';
 import type { Db } from '../db/client.ts';
 import { ServiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -230,7 +230,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
           const after = c.res.status === 204 ? null : carried !== undefined ? carried : await viewOrNull(target, resourceId, route.params);
           if (before && typeof before === 'object' && 'id' in before && typeof before.id === 'string') resourceId = before.id;
           else if (after && typeof after === 'object' && 'id' in after && typeof after.id === 'string') resourceId = after.id;
-          await record(c.res.status, after, tx);
+          withCommit(record(c.res.status, after, tx)); // the entry travels with the COMMIT
         });
         return;
       }
