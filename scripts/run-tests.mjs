@@ -42,6 +42,8 @@ const run = spawnSync(
     '--import',
     'tsx',
     '--test',
+    // A test that hangs fails after ten minutes instead of holding the whole run (the longest takes ~2 minutes).
+    '--test-timeout=600000',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
