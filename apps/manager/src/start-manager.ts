@@ -66,7 +66,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
   try {
     const applied = await migrate(database.db);
     if (applied.length) log.info({ applied, database: database.kind }, 'migrations applied');
-    const tokens = await ApiTokens.open(database.db, log.child({ component: 'access' }));
+    const tokens = await ApiTokens.open(database.db, log.child({ component: 'access' }), database.kind === 'pglite');
     const bootstrap = await tokens.bootstrap(env.OCDN_ADMIN_TOKEN);
 
     const metrics = createMetrics();

@@ -59,5 +59,6 @@ export class Sessions {
 
   async close(sessionId: string): Promise<void> {
     await this.db.delete(sessions).where(eq(sessions.id, sessionId));
+    this.tokens.recent.forget({ sessionId });
   }
 }

@@ -7,6 +7,7 @@ import { apiTokens, sessions, settings } from '../db/schema.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { ServiceError, invalidField } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { RecentCallers } from './recent.ts';
 import type { Logger } from '../log.ts';
 
 /** Who is calling: the token behind a bearer header or a session cookie. */
@@ -54,6 +55,8 @@ const live = () => and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresA
  */
 export class ApiTokens {
   private readonly touched = new Map<string, number>();
+  /** Callers verified lately (see RecentCallers). */
+  readonly recent = new RecentCallers();
   /** The two lookups every request makes, prepared once (no query building per request). */
   private readonly byId;
   private readonly bootstrapRow;
@@ -62,16 +65,18 @@ export class ApiTokens {
     private readonly db: Db,
     private readonly key: Buffer,
     private readonly log: Logger,
+    /** This process is the database's only writer (the embedded database): `recent` is exact. */
+    readonly soleWriter: boolean,
   ) {
     this.byId = db.select().from(apiTokens).where(and(eq(apiTokens.id, sql.placeholder('id')), live())).prepare('ocdn_api_token_by_id');
     this.bootstrapRow = db.select().from(apiTokens).where(and(eq(apiTokens.name, BOOTSTRAP), live())).prepare('ocdn_api_token_bootstrap');
   }
 
-  static async open(db: Db, log: Logger): Promise<ApiTokens> {
+  static async open(db: Db, log: Logger, soleWriter: boolean): Promise<ApiTokens> {
     const fresh = randomBytes(32).toString('hex');
     await db.insert(settings).values({ key: KEY_SETTING, value: fresh }).onConflictDoNothing();
     const [row] = await db.select().from(settings).where(eq(settings.key, KEY_SETTING));
-    return new ApiTokens(db, Buffer.from(row!.value, 'hex'), log);
+    return new ApiTokens(db, Buffer.from(row!.value, 'hex'), log, soleWriter);
   }
 
   hash(secret: string): string {
@@ -169,6 +174,7 @@ export class ApiTokens {
       await tx.update(apiTokens).set({ revokedAt: new Date() }).where(eq(apiTokens.id, id));
       await tx.delete(sessions).where(eq(sessions.tokenId, id));
     });
+    this.recent.forget({ tokenId: id });
   }
 
   /**

@@ -139,8 +139,8 @@ function matchedRoute(c: Context<AppEnv>): { path: string; params: Record<string
  * Who calls, and whether they may: `declared` is the route's declaration (null: a route that declares none,
  * undefined: no route matched, which the 404 handler answers).
  */
-async function authorise(c: Context<AppEnv>, deps: AccessDeps, declared: Declared | null | undefined, routeName: string): Promise<void> {
-  const principal = await identify(c, deps);
+async function authorise(c: Context<AppEnv>, deps: AccessDeps, declared: Declared | null | undefined, routeName: string, known?: Principal): Promise<void> {
+  const principal = known ?? (await identify(c, deps));
   if (principal) c.set('principal', principal);
   if (declared === null) throw new ServiceError('forbidden', `${c.req.method} ${routeName} declares no role and is refused`);
   if (declared && declared.access !== 'public') {
@@ -194,6 +194,37 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
     const mutating = MUTATING.has(c.req.method);
     const target = declared?.audit;
     const routeName = route ? route.path.replaceAll(/:([^/]+)/g, '{$1}') : c.req.path.slice(0, 300);
+    const credential = c.req.header('authorization') ?? getCookie(c, SESSION_COOKIE);
+    const credentialKey = credential === undefined ? undefined : deps.tokens.hash(credential);
+    const known = credentialKey === undefined ? undefined : deps.tokens.recent.get(credentialKey);
+    // With the embedded database this process is the only writer: every revocation and sign-out passes through it
+    // and drops its callers from `recent` at once, so a caller found there needs no lookup at all.
+    const trusted = known && deps.tokens.soleWriter ? known : undefined;
+    if (trusted) {
+      deps.tokens.touch({ id: trusted.principal.tokenId, lastUsedAt: null });
+      if (trusted.sessionId) c.set('sessionId', trusted.sessionId);
+    }
+    const check = async () => {
+      await authorise(c, deps, route ? (declared ?? null) : undefined, routeName, trusted?.principal);
+      const p = c.get('principal');
+      if (p && credentialKey !== undefined && !trusted) deps.tokens.recent.set(credentialKey, p, c.get('sessionId'));
+    };
+    if (!trusted && !mutating && declared && declared.access !== 'public' && known && roleAllows(known.principal.role, declared.access)) {
+      // A read by a caller verified here lately: the lookup runs alongside the handler, and decides (see RecentCallers).
+      c.set('principal', known.principal);
+      if (known.sessionId) c.set('sessionId', known.sessionId);
+      const verdict = check().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      await next();
+      const refused = await verdict;
+      if (refused) {
+        deps.tokens.recent.delete(credentialKey!);
+        c.res = renderError(c, refused, deps.log);
+      }
+      return c.res;
+    }
     let before: unknown = null;
     let resourceId: string | undefined;
     const record = async (status: number, after: unknown, db: Db) => {
@@ -212,15 +243,19 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
         after: after ?? null,
       });
     };
+    // A write by a caller verified here lately (PostgreSQL): its lookup runs on another connection while the unit
+    // begins and reads `before`; the handler runs only once it passed.
+    const early = known && !trusted && mutating && route && target ? check() : null;
+    early?.catch(() => {}); // awaited below; no unhandled rejection meanwhile
     try {
       if (mutating && target && route) resourceId = target.id?.({ params: route.params, body: await bodyOf(c) });
-      await authorise(c, deps, route ? (declared ?? null) : undefined, routeName);
+      if (!early) await check();
       if (!mutating) return await next();
       if (!route || !target) {
         await next(); // no such route: the 404 is recorded below
       } else {
         await unitOfWork(deps.db, async (tx) => {
-          before = await viewOrNull(target, resourceId, route.params);
+          [before] = await Promise.all([viewOrNull(target, resourceId, route.params), early]);
           await next();
           if (c.error || c.res.status >= 400) throw new Rollback();
           const res: unknown = c.res.headers.get('content-type')?.includes('json') ? await c.res.clone().json() : null;
