@@ -11,6 +11,10 @@ import type { Db } from './client.ts';
  * their reads see its writes. Effects that
  * must not happen unless the unit commits (waking the pipeline engine, pushing forwarding state) are handed to
  * `afterCommit`, which runs them after the commit, outside the unit, and drops them on rollback.
+ *
+ * One sharp edge: anything bound to the database itself rather than to this proxy (a prepared statement, pg-boss's
+ * executor) and awaited inside a unit waits on PGlite for the one connection the unit holds — forever. Such work
+ * goes through afterCommit, or checks inUnitOfWork() (see access/tokens.ts).
  */
 interface Unit {
   tx: Db | null;
