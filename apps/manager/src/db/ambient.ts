@@ -24,6 +24,11 @@ interface Unit {
 }
 
 const units = new AsyncLocalStorage<Unit>();
+/**
+ * Units in flight. On Node 20 an enabled AsyncLocalStorage taxes every promise of the process (promise hooks), so
+ * it is enabled only while a unit runs and disabled again when the last one ends (outside a unit nothing reads it).
+ */
+let inFlight = 0;
 
 /** A `Db` that resolves to the current unit's transaction while one is open, and to `base` otherwise. */
 export function ambient(base: Db): Db {
@@ -47,6 +52,7 @@ export function ambient(base: Db): Db {
 export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
   const unit: Unit = { tx: null, after: [], sent: [] };
   let result: T;
+  inFlight++;
   try {
     result = await base.transaction(async (tx) => {
       unit.tx = tx as unknown as Db;
@@ -54,6 +60,7 @@ export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promi
     });
   } finally {
     unit.tx = null; // work started inside and still running falls back to the database itself
+    if (--inFlight === 0) units.disable();
   }
   // A statement sent with the commit that failed made PostgreSQL roll the transaction back (the COMMIT answered
   // ROLLBACK): the unit failed, its effects are dropped.
