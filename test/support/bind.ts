@@ -37,7 +37,8 @@ zone "${zone}" { type primary; file "${dir}/db.zone"; allow-update { key "${keyN
 `,
   );
   writeFileSync(join(dir, 'db.zone'), `$TTL 30\n@ IN SOA ns.${zone}. hostmaster.${zone}. 1 300 60 86400 30\n@ IN NS ns.${zone}.\nns IN A 127.0.0.1\n`);
-  const { child } = await startResolverDaemon('named', join(dir, 'named.conf'), /running/);
+  // "running" alone ends named's start ("running as: …" opens it).
+  const { child } = await startResolverDaemon('named', join(dir, 'named.conf'), /^\S+ \S+ running$/m);
   const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
   return {
     port,

@@ -9,16 +9,24 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const MANAGER_JS = join(ROOT, 'apps/manager/dist/main.js');
 export const AGENT_CJS = join(ROOT, 'apps/agent/dist/ocdn-agent.cjs');
 
-/** A free TCP port on `host`. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
+/** Ports this process handed out: two calls in a row never return the same one (the kernel may offer it again). */
+const handedOut = new Set<number>();
+
+/** A free TCP port on `host`, never one this process handed out before. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(0, host, () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => res(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export function tempDir(prefix: string): { path: string; remove(): void } {

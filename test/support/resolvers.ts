@@ -158,7 +158,14 @@ ${body}
   writeFileSync(join(dir, 'rndc.conf'), `key "rndc-key" { algorithm hmac-sha256; secret "${secret}"; };\noptions { default-key "rndc-key"; default-server 127.0.0.1; default-port ${rndcPort}; };\n`);
   const check = spawnSync('named-checkconf', [conf], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`test named.conf is invalid: ${check.stdout}${check.stderr}`);
-  const { child, output } = await startResolverDaemon('named', conf, /running/);
+  // "running" alone ends named's start; "running as: …" opens it, long before named is ready.
+  const { child, output } = await startResolverDaemon('named', conf, /^\S+ \S+ running$/m);
+  // named runs on even when it could not open its control channel (the port taken meanwhile): say so here, not as
+  // a puzzling "connection refused" from rndc later.
+  if (!output().includes(`command channel listening on 127.0.0.1#${rndcPort}`)) {
+    await stopper(child)();
+    throw new Error(`named could not open its control channel on 127.0.0.1:${rndcPort}:\n${output().slice(-2000)}`);
+  }
   return {
     agentEnv: {
       OCDN_DNS_DRIVER: 'bind',
