@@ -1,12 +1,10 @@
 // bench/access: what authentication, authorisation and the audit write add to a request. The same routes are served
 // twice from one manager, side by side in one run: by the manager's own app (token lookup, role check, and for a
-// write, the unit of work with its audit entry) and by a bare app with the same route modules and nothing in front.
-// Requests alternate between the two, in-process (no sockets: what is measured is the manager's own work).
-import { OpenAPIHono } from '@hono/zod-openapi';
+// write, the unit of work with its audit entry) and by the same app built without them (createHttpApp's
+// `accessControl: false`: same routes, same other middleware). Requests alternate between the two, in-process (no
+// sockets: what is measured is the manager's own work).
 import { spawnSync } from 'node:child_process';
-import { accessRoutes } from '../../apps/manager/src/access/routes.ts';
-import { forwardingRoutes } from '../../apps/manager/src/forwarding/routes.ts';
-import type { AppEnv } from '../../apps/manager/src/http/app-env.ts';
+import { createHttpApp } from '../../apps/manager/src/http/http-app.ts';
 import { parseManagerEnv } from '../../apps/manager/src/env.ts';
 import { createLogger } from '../../apps/manager/src/log.ts';
 import { startManager } from '../../apps/manager/src/start-manager.ts';
@@ -23,9 +21,7 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
   const m = await startManager(env, { database, listen: false, log: createLogger('silent') });
   try {
     const token = (await (await m.app.request('/api/v1/tokens', { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench admin', role: 'admin' }) })).json()) as { secret: string };
-    const bare = new OpenAPIHono<AppEnv>();
-    forwardingRoutes(m.ctx, bare);
-    accessRoutes(m.ctx, bare);
+    const bare = createHttpApp(m.ctx, { accessControl: false });
     const apps = { with: m.app, without: bare };
     const headers = { authorization: `Bearer ${token.secret}`, 'content-type': 'application/json' };
     const seed = (await (await m.app.request('/api/v1/forwarder-groups', { method: 'POST', headers, body: JSON.stringify({ name: 'seed', addresses: ['127.0.0.1'] }) })).json()) as { id: string };

@@ -17,8 +17,12 @@ import { renderError, validationError } from './errors.ts';
 
 export const MANAGER_VERSION = '0.1.0';
 
-/** The manager's HTTP API: admin routes under /api/v1, agent routes under /api/v1/agent, docs, health, metrics. */
-export function createHttpApp(ctx: ManagerContext): OpenAPIHono<AppEnv> {
+/**
+ * The manager's HTTP API: admin routes under /api/v1, agent routes under /api/v1/agent, docs, health, metrics.
+ * `accessControl: false` builds the same app without authentication, authorisation and audit — only for
+ * bench/access, which measures what they cost; the manager never serves it.
+ */
+export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boolean } = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues, result.target === 'json' ? 'body' : result.target);
@@ -55,7 +59,7 @@ export function createHttpApp(ctx: ManagerContext): OpenAPIHono<AppEnv> {
   // Authentication, the role each route declares, and the audit trail (http/access.ts). The table of declared
   // roles is read once every route below is registered.
   let table: ReturnType<typeof accessTable> | undefined;
-  app.use('/api/v1/*', accessControl({ db: ctx.db, tokens: ctx.access.tokens, sessions: ctx.access.sessions, log: ctx.log }, () => table!));
+  if (opts.accessControl !== false) app.use('/api/v1/*', accessControl({ db: ctx.db, tokens: ctx.access.tokens, sessions: ctx.access.sessions, log: ctx.log }, () => table!));
 
   app.use('/api/v1/*', async (c, next) => {
     const type = c.req.header('content-type');
