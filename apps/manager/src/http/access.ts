@@ -256,9 +256,16 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
       } else {
         await unitOfWork(deps.db, async (tx) => {
           [before] = await Promise.all([viewOrNull(target, resourceId, route.params), early]);
+          // The handler's JSON answer as it gave it (no copy of the response to parse again).
+          let answered: unknown = null;
+          const json = c.json;
+          c.json = ((value: unknown, ...rest: never[]) => {
+            answered = value;
+            return (json as (...a: unknown[]) => Response)(value, ...rest);
+          }) as typeof c.json;
           await next();
           if (c.error || c.res.status >= 400) throw new Rollback();
-          const res: unknown = c.res.headers.get('content-type')?.includes('json') ? await c.res.clone().json() : null;
+          const res: unknown = answered;
           if (!resourceId && target.created && res) resourceId = target.created(res);
           // 204: the resource is gone (or, for a session, never was one); else the response's copy, or a read.
           const carried = res && target.fromResponse ? target.fromResponse(res) : undefined;
