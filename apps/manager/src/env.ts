@@ -57,6 +57,10 @@ export const ManagerEnv = z
     OCDN_RECOVER_AFTER: positiveInt.default(3),
     /** Log level (pino): fatal, error, warn, info, debug, trace, silent. */
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Bytes a live-events client (a console) may fall behind before it is dropped (it reconnects and resumes). */
+    OCDN_EVENTS_CLIENT_BUFFER_BYTES: positiveInt.default(1024 * 1024),
+    /** A comment line this often keeps live-event streams open through proxies; the caller is checked again then. */
+    OCDN_EVENTS_KEEPALIVE_S: positiveInt.default(15),
     /** Largest request body the HTTP API accepts, in bytes. */
     OCDN_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
     /** IANA zone for time schedulers without their own; unset: the system's zone. */

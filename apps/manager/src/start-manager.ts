@@ -30,6 +30,7 @@ import { PipelineEngine } from './pipelines/engine.ts';
 import { parsingParams } from './pipelines/types.ts';
 import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
+import { LiveEvents } from './events/live.ts';
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -39,6 +40,8 @@ export interface RunningManager {
   /** The admin token, when this start generated it (first start without OCDN_ADMIN_TOKEN). */
   generatedAdminToken: string | null;
   app: ReturnType<typeof createHttpApp>;
+  /** Live events (GET /api/v1/events) of this replica. */
+  live: LiveEvents;
   /** The periodic loops of this replica (tests drive them directly). */
   loops: { forwarding: ForwardSync; vod: VodPlacement; health: HealthMonitor };
   stop(): Promise<void>;
@@ -142,7 +145,10 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     pruner.start();
     stops.push(async () => pruner.stop());
 
-    const app = createHttpApp(ctx);
+    const live = new LiveEvents(ctx);
+    await live.start();
+    stops.push(() => live.stop());
+    const app = createHttpApp(ctx, { live });
     let port = env.OCDN_HTTP_PORT;
     const scheme = env.OCDN_HTTP_TLS_CERT ? 'https' : 'http';
     if (opts.listen !== false) {
@@ -172,7 +178,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     }
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
     const generatedAdminToken = await bootstrap.commit();
-    return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, loops: { forwarding: sync, vod, health }, stop };
+    return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health }, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -26,6 +26,11 @@ export interface Database {
    * when another replica holds it. On PGlite there is one process per directory, so the lock is always ours.
    */
   tryLock(key: number): Promise<(() => Promise<void>) | null>;
+  /**
+   * Calls `fn` with the payload of every NOTIFY on `channel` (from this process or any other on the database);
+   * resolves once listening, to a function that stops it.
+   */
+  listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -65,6 +70,9 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
     async tryLock() {
       return async () => {};
     },
+    async listen(channel, fn) {
+      return pg.listen(channel, fn);
+    },
     async close() {
       await pg.close();
       await onClose();
@@ -98,6 +106,11 @@ function openPostgres(url: string): Database {
           conn.release();
         }
       };
+    },
+    async listen(channel, fn) {
+      // postgres.js listens on a connection of its own and listens again after reconnecting.
+      const { unlisten } = await client.listen(channel, fn);
+      return unlisten;
     },
     async close() {
       await client.end({ timeout: 5 });

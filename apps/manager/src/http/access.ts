@@ -221,6 +221,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
       const refused = await verdict;
       if (refused) {
         deps.tokens.recent.delete(credentialKey!);
+        c.res.body?.cancel().catch(() => {}); // a stream the handler started (live events) ends here
         c.res = renderError(c, refused, deps.log);
       }
       return c.res;

@@ -12,6 +12,8 @@ import type { AppEnv } from './app-env.ts';
 import { accessControl, accessTable } from './access.ts';
 import { accessRoutes } from '../access/routes.ts';
 import { docsRoutes } from './docs.ts';
+import type { LiveEvents } from '../events/live.ts';
+import { eventRoutes } from '../events/routes.ts';
 import { ServiceError } from '../errors.ts';
 import { renderError, validationError } from './errors.ts';
 
@@ -22,7 +24,7 @@ export const MANAGER_VERSION = '0.1.0';
  * `accessControl: false` builds the same app without authentication, authorisation and audit — only for
  * bench/access, which measures what they cost; the manager never serves it.
  */
-export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boolean } = {}): OpenAPIHono<AppEnv> {
+export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boolean; live?: LiveEvents } = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues, result.target === 'json' ? 'body' : result.target);
@@ -98,6 +100,7 @@ export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boole
   vodRoutes(ctx, app);
   forwardingRoutes(ctx, app);
   accessRoutes(ctx, app);
+  if (opts.live) eventRoutes(ctx, app, opts.live);
   table = accessTable(app); // a route without a declared role stops the start here
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiToken', { type: 'http', scheme: 'bearer', description: 'an API token (roles viewer, operator, admin)' });
