@@ -14,6 +14,7 @@ import { accessRoutes } from '../access/routes.ts';
 import { docsRoutes } from './docs.ts';
 import type { LiveEvents } from '../events/live.ts';
 import { eventRoutes } from '../events/routes.ts';
+import { overviewRoutes } from '../events/overview.ts';
 import { ServiceError } from '../errors.ts';
 import { renderError, validationError } from './errors.ts';
 
@@ -100,6 +101,7 @@ export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boole
   vodRoutes(ctx, app);
   forwardingRoutes(ctx, app);
   accessRoutes(ctx, app);
+  overviewRoutes(ctx, app);
   if (opts.live) eventRoutes(ctx, app, opts.live);
   table = accessTable(app); // a route without a declared role stops the start here
 
