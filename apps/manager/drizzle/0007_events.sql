@@ -18,12 +18,15 @@ CREATE TRIGGER nodes_announce AFTER INSERT OR UPDATE OR DELETE ON nodes FOR EACH
 --> statement-breakpoint
 CREATE FUNCTION ocdn_announce_domain() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_TABLE_NAME = 'domains' AND TG_OP = 'UPDATE' AND NEW.status = OLD.status AND NEW.origins = OLD.origins
-     AND NEW.config_version = OLD.config_version THEN
-    RETURN NULL;
-  END IF;
-  IF TG_TABLE_NAME = 'domain_nodes' AND TG_OP = 'UPDATE' AND NEW.status = OLD.status AND NEW.dns_kept = OLD.dns_kept THEN
-    RETURN NULL;
+  -- Nested IFs: a condition naming a column the other table lacks must not even be planned for it.
+  IF TG_OP = 'UPDATE' THEN
+    IF TG_TABLE_NAME = 'domains' THEN
+      IF NEW.status = OLD.status AND NEW.origins = OLD.origins AND NEW.config_version = OLD.config_version THEN
+        RETURN NULL;
+      END IF;
+    ELSIF NEW.status = OLD.status AND NEW.dns_kept = OLD.dns_kept THEN
+      RETURN NULL;
+    END IF;
   END IF;
   PERFORM pg_notify('ocdn_events', 'domain:' || COALESCE(NEW.domain, OLD.domain));
   RETURN NULL;
