@@ -12,6 +12,7 @@ import type { AppEnv } from './app-env.ts';
 import { accessControl, accessTable } from './access.ts';
 import { accessRoutes } from '../access/routes.ts';
 import { docsRoutes } from './docs.ts';
+import { consoleRoutes } from './console.ts';
 import type { LiveEvents } from '../events/live.ts';
 import { eventRoutes } from '../events/routes.ts';
 import { overviewRoutes } from '../events/overview.ts';
@@ -114,5 +115,6 @@ export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boole
     security: [{ apiToken: [] }],
   });
   docsRoutes(app);
+  consoleRoutes(app, ctx.log);
   return app;
 }
