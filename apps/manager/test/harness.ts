@@ -40,6 +40,10 @@ export async function startHarness(
         (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
       }
       const res = await manager.app.request(path, init);
+      if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+        await res.body?.cancel(); // a live stream never ends: its status is the answer
+        return { status: res.status, body: null };
+      }
       const text = await res.text();
       let parsed: unknown = text;
       try {

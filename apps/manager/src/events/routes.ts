@@ -26,7 +26,7 @@ export function eventRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>, live:
         summary: 'Live changes of nodes, domains, pipelines, VOD tasks and forward zones (Server-Sent Events)',
         description:
           'Events `node`, `domain`, `pipeline`, `task`, `zone` carry the item as its GET shows it; `removed` `{kind, id}` says one is gone; `reset` asks the client to read the lists again (it reconnected from too long ago, or to another replica). Resume with `Last-Event-ID`. A comment every 15 s keeps the stream open.',
-        request: { headers: z.object({ 'last-event-id': z.string().max(64).optional() }) },
+        request: { headers: z.object({ 'last-event-id': z.string().max(64).regex(/^[\x20-\x7e]*$/, 'printable ASCII').optional() }) },
         responses: {
           200: { description: 'the event stream', content: { 'text/event-stream': { schema: z.string() } } },
           401: err('missing, unknown, revoked or expired token'),
