@@ -1,4 +1,4 @@
-import { StrictMode, useState, type FormEvent } from 'react';
+import { StrictMode, Suspense, lazy, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { QueryClient, QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Route, Switch, useLocation } from 'wouter';
@@ -6,15 +6,19 @@ import { ApiError, api, type Session } from './api';
 import { SessionContext } from './session';
 import { useLiveEvents, type LiveState } from './live';
 import { ErrorText, Field } from './ui';
-import { OverviewPage } from './pages/overview';
-import { NodesPage } from './pages/nodes';
-import { DomainPage, DomainsPage } from './pages/domains';
-import { PipelinesPage } from './pages/pipelines';
-import { DnsPage } from './pages/dns';
-import { ForwardingPage } from './pages/forwarding';
-import { VodPage } from './pages/vod';
-import { AuditPage } from './pages/audit';
-import { TokensPage } from './pages/tokens';
+import { Loading } from './ui';
+
+// Pages load when first visited: the sign-in form needs none of them.
+const OverviewPage = lazy(() => import('./pages/overview').then((m) => ({ default: m.OverviewPage })));
+const NodesPage = lazy(() => import('./pages/nodes').then((m) => ({ default: m.NodesPage })));
+const DomainsPage = lazy(() => import('./pages/domains').then((m) => ({ default: m.DomainsPage })));
+const DomainPage = lazy(() => import('./pages/domains').then((m) => ({ default: m.DomainPage })));
+const PipelinesPage = lazy(() => import('./pages/pipelines').then((m) => ({ default: m.PipelinesPage })));
+const DnsPage = lazy(() => import('./pages/dns').then((m) => ({ default: m.DnsPage })));
+const ForwardingPage = lazy(() => import('./pages/forwarding').then((m) => ({ default: m.ForwardingPage })));
+const VodPage = lazy(() => import('./pages/vod').then((m) => ({ default: m.VodPage })));
+const AuditPage = lazy(() => import('./pages/audit').then((m) => ({ default: m.AuditPage })));
+const TokensPage = lazy(() => import('./pages/tokens').then((m) => ({ default: m.TokensPage })));
 import './styles.css';
 
 const NAV = [
@@ -37,9 +41,9 @@ function SignIn() {
     e.preventDefault();
     setError(null);
     try {
-      await api('POST', '/api/v1/session', { token: token.trim() });
+      const session = await api<Session>('POST', '/api/v1/session', { token: token.trim() });
       setToken('');
-      await qc.invalidateQueries();
+      qc.setQueryData(['session'], session); // the answer is the session: no second request
     } catch (err) {
       setError(err);
     }
@@ -92,6 +96,7 @@ function Shell({ session, live }: { session: Session; live: LiveState }) {
       </header>
       <ErrorText error={error} />
       <main>
+        <Suspense fallback={<Loading what="the page" />}>
         <Switch>
           <Route path="/" component={OverviewPage} />
           <Route path="/nodes" component={NodesPage} />
@@ -110,6 +115,7 @@ function Shell({ session, live }: { session: Session; live: LiveState }) {
             </p>
           </Route>
         </Switch>
+        </Suspense>
       </main>
     </>
   );
