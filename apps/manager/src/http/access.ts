@@ -118,8 +118,8 @@ function checkSameOrigin(c: Context<AppEnv>, requireOrigin: boolean): void {
 
 /** The matched handler's path (`/api/v1/domains/:domain`) and its parameters, read from the request path. */
 function matchedRoute(c: Context<AppEnv>): { path: string; params: Record<string, string> } | null {
-  // The console's catch-all (`GET *`, http/console.ts) serves pages, not the API: it is no match here.
-  const handler = matchedRoutes(c).find((r) => r.method !== 'ALL' && r.path !== '*');
+  // The console's catch-all (`GET /*`, http/console.ts) serves pages, not the API: it is no match here.
+  const handler = matchedRoutes(c).find((r) => r.method !== 'ALL' && r.path !== '/*');
   if (!handler) return null;
   const params: Record<string, string> = {};
   const want = handler.path.split('/');
