@@ -35,7 +35,9 @@ describe('operator console in Chromium', () => {
     nginxPath = requireProgram(t, 'nginx');
     if (!chromiumPath || !nginxPath) return;
     if (process.env.TEST_DATABASE_URL) tdb = await createTestDatabase('postgres');
-    m = await startManagerProcess(tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: join(dir.path, 'data') });
+    // nginx listens on each node's own address and a free port, never on port 80 of every address.
+    const cdnListen = `{ip}:${await freePort()}`;
+    m = await startManagerProcess({ ...(tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_CDN_LISTEN: cdnListen });
     browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
     mkdirSync(SHOTS, { recursive: true });
   });
@@ -86,7 +88,7 @@ describe('operator console in Chromium', () => {
     // Register a node through the form; the token is shown once, with the command to run.
     await go(page, 'Nodes');
     await page.getByRole('button', { name: 'Register node' }).click();
-    const ip = '127.0.0.71';
+    const ip = '127.0.0.81';
     const agentPort = await freePort(ip);
     await page.getByLabel('Name', { exact: true }).fill('console-edge');
     await page.getByLabel('IP', { exact: true }).fill(ip);
@@ -169,7 +171,7 @@ describe('operator console in Chromium', () => {
   it('a viewer sees no button that changes anything', async (t) => {
     if (!browser) return t.skip('chromium or nginx missing');
     const viewer = await m!.json('/api/v1/tokens', { method: 'POST', body: JSON.stringify({ name: 'console-viewer', role: 'viewer' }) });
-    const nodeId = await edge('viewer-edge', '127.0.0.72');
+    const nodeId = await edge('viewer-edge', '127.0.0.82');
     await m!.json('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: 'viewer.console.test', origins: ['http://127.0.0.1:9'], nodeIds: [nodeId] }) });
     const page = await open(390);
     await signIn(page, viewer.secret);
