@@ -23,7 +23,7 @@ function detailsText(details: unknown): string {
 
 /** A status in the API's own words, coloured by what it means. */
 export function Status({ value }: { value: string }) {
-  const tone = /^(normal|complete|succeeded|done|live|true)$/.test(value) ? 'good' : /^(fault|failed|delete)$/.test(value) ? 'bad' : /^(running|working|deleting|pending|new|ready)$/.test(value) ? 'busy' : 'plain';
+  const tone = /^(normal|complete|succeeded|done|live|true|2\d\d)$/.test(value) ? 'good' : /^(fault|failed|delete|[45]\d\d)$/.test(value) ? 'bad' : /^(running|working|deleting|pending|new|ready)$/.test(value) ? 'busy' : 'plain';
   return <span className={`status ${tone}`}>{value}</span>;
 }
 
