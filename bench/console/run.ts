@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     }
     const p = (xs: number[], q: number) => `${percentile(xs, q).toFixed(0)} ms`;
     console.log(row(['first page: usable sign-in form', `p50 ${p(toForm, 50)}, p95 ${p(toForm, 95)}`, '≤ 1 s', percentile(toForm, 95) <= 1000 ? 'met' : 'NOT met'], 30));
-    console.log(row(['sign-in to a drawn Overview', `p50 ${p(toOverview, 50)}, p95 ${p(toOverview, 95)}`, '≤ 1 s', percentile(toOverview, 95) <= 1000 ? 'met' : 'NOT met'], 30));
+    console.log(row(['sign-in to a drawn Overview', `p50 ${p(toOverview, 50)}, p95 ${p(toOverview, 95)}`, '(report)', ''], 30));
 
     const pid = m.proc.child.pid!;
     const idle = async (label: string) => {
