@@ -6,9 +6,9 @@ import { Disclosure, ErrorText, Field, Loading, Secret, Status, useAction, when 
 
 export const useNodes = () => useQuery({ queryKey: ['nodes'], queryFn: () => api<Page<Node>>('GET', '/api/v1/nodes') });
 
-/** The command an operator pastes on the new node (the agent's environment, API.md). */
-function agentCommand(token: string): string {
-  return `OCDN_MANAGER_URL=${window.location.origin} OCDN_NODE_TOKEN=${token} npm run agent`;
+/** The command an operator pastes on the new node (the agent's environment, API.md; the bundle `npm run build` makes). */
+function agentCommand(token: string, node: Node): string {
+  return `OCDN_MANAGER_URL=${window.location.origin} OCDN_NODE_TOKEN=${token} OCDN_AGENT_HOST=${node.ip} OCDN_AGENT_PORT=${node.agentPort} node apps/agent/dist/ocdn-agent.cjs`;
 }
 
 function Register() {
@@ -48,9 +48,9 @@ function Register() {
       </form>
       {created && (
         <Secret title={`Node token of ${created.node.name}`} value={created.token}>
-          <p>Start the agent on the node with:</p>
+          <p>Start the agent on the node with (see the README for the nginx, BIND or Unbound settings of its roles):</p>
           <pre>
-            <code>{agentCommand(created.token)}</code>
+            <code>{agentCommand(created.token, created.node)}</code>
           </pre>
         </Secret>
       )}
