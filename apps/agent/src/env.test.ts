@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseAgentEnv } from './env.ts';
+import { managerUrls, parseAgentEnv } from './env.ts';
 
 const token = `nod_abc123def456.${'x'.repeat(43)}`;
 
@@ -21,6 +21,13 @@ describe('agent env', () => {
     assert.equal(env.OCDN_DNS_DRIVER, 'bind');
     assert.equal(env.OCDN_FILES_DIR, '/var/lib/ocdn/files');
     assert.equal(env.OCDN_VOD_FSYNC, true);
+  });
+  it('takes a comma-separated list of manager replicas, each http(s)://host:port', () => {
+    const env = parseAgentEnv({ OCDN_MANAGER_URL: 'http://10.0.0.1:8080, https://10.0.0.2:8443/', OCDN_NODE_TOKEN: token });
+    assert.deepEqual(managerUrls(env.OCDN_MANAGER_URL), ['http://10.0.0.1:8080', 'https://10.0.0.2:8443/']);
+    for (const bad of ['http://10.0.0.1:8080,ftp://x', ',', 'http://a:1/path', 'http://a:1 http://b:2']) {
+      assert.throws(() => parseAgentEnv({ OCDN_MANAGER_URL: bad, OCDN_NODE_TOKEN: token }), /OCDN_MANAGER_URL: must be http\(s\):\/\/host:port, or several/, bad);
+    }
   });
   it('takes OCDN_VOD_FSYNC as true or false only', () => {
     const base = { OCDN_MANAGER_URL: 'http://127.0.0.1:8080', OCDN_NODE_TOKEN: token };

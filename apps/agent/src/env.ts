@@ -10,12 +10,19 @@ const command = (def: string) =>
     .transform((s) => s.trim().split(/\s+/).filter(Boolean))
     .refine((a) => a.length > 0, 'must name a program');
 
+const MANAGER_URL = /^https?:\/\/[^/\s,]+\/?$/;
+
+/** The manager replicas OCDN_MANAGER_URL names, in order. */
+export function managerUrls(value: string): string[] {
+  return value.split(',').map((u) => u.trim()).filter(Boolean);
+}
+
 /** Agent configuration (API.md lists these names). Parsed once at start-up; nothing else reads process.env. */
 export const AgentEnv = z.object({
-  /** http(s)://host:port of the manager. */
+  /** http(s)://host:port of the manager, or a comma-separated list of replicas (managerUrls() splits it). */
   OCDN_MANAGER_URL: z
     .string({ error: 'is required' })
-    .regex(/^https?:\/\/[^/\s]+\/?$/, 'must be http(s)://host:port'),
+    .refine((s) => managerUrls(s).length > 0 && managerUrls(s).every((u) => MANAGER_URL.test(u)), 'must be http(s)://host:port, or several separated by commas'),
   /** The token returned when the node was registered: `<nodeId>.<secret>`. */
   OCDN_NODE_TOKEN: z
     .string({ error: 'is required' })

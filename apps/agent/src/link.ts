@@ -24,7 +24,8 @@ export function reconnectDelay(attempt: number, baseMs: number, maxMs: number, r
 }
 
 export interface LinkOptions {
-  managerUrl: string;
+  /** The manager replicas: one link at a time, to the next one in turn when a link is lost or cannot be made. */
+  managerUrls: string[];
   token: string;
   /** PEM trusted for an https:// manager (default: the system store). */
   ca?: string | undefined;
@@ -60,8 +61,17 @@ export class ManagerLink {
   /** The manager takes batch frames (protocol 1.1). */
   private batches = false;
   welcomed = false;
+  /** Index in managerUrls of the replica this link uses (or tries next). */
+  private current = 0;
 
-  constructor(private readonly opts: LinkOptions) {}
+  constructor(private readonly opts: LinkOptions) {
+    if (opts.managerUrls.length === 0) throw new Error('no manager URL');
+  }
+
+  /** The replica the link holds, or tries next: also where the agent's other calls to the manager go. */
+  get managerUrl(): string {
+    return this.opts.managerUrls[this.current]!;
+  }
 
   start(): void {
     this.connect();
@@ -92,7 +102,7 @@ export class ManagerLink {
   }
 
   private wsUrl(): string {
-    const u = new URL('/api/v1/agent/ws', this.opts.managerUrl);
+    const u = new URL('/api/v1/agent/ws', this.managerUrl);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
     return u.toString();
   }
@@ -152,7 +162,15 @@ export class ManagerLink {
         );
       } else if (this.welcomed) log.warn({ code, reason: reason.toString() }, 'disconnected from manager');
       else if (code !== 1006) log.error({ code, reason: reason.toString() }, 'manager closed the connection');
+      const lostLink = this.welcomed;
       this.welcomed = false;
+      // With several replicas, the next attempt goes to the next one; a link just lost is retried at once there
+      // (attempt 1 has no delay), so the agent holds a link again as soon as another replica answers.
+      if (this.opts.managerUrls.length > 1) {
+        this.current = (this.current + 1) % this.opts.managerUrls.length;
+        if (lostLink) this.attempt = 0;
+        log.info({ manager: this.managerUrl }, 'trying the next manager replica');
+      }
       this.scheduleReconnect();
     });
   }

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import { PROTOCOL_VERSION, splitNodeToken, type NodeHeartbeatResponse } from '@ocdn/protocol';
-import { parseAgentEnv, type AgentEnv } from './env.ts';
+import { managerUrls, parseAgentEnv, type AgentEnv } from './env.ts';
 import { createAgentHttp } from './http.ts';
 import { ManagerLink } from './link.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -30,7 +30,9 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   const heartbeat = (): NodeHeartbeatResponse => ({ nodeId, agentVersion: AGENT_VERSION, protocolVersion: PROTOCOL_VERSION, uptimeSeconds: uptimeSeconds(), roles: gate.roles });
 
   const tls = loadAgentTls(env);
-  const roles = [cdnRole(env, log, gate), dnsRole(env, log, gate), vodRole(env, log, gate, tls)];
+  const urls = managerUrls(env.OCDN_MANAGER_URL);
+  let link: ManagerLink | undefined;
+  const roles = [cdnRole(env, log, gate), dnsRole(env, log, gate), vodRole(env, log, gate, tls, () => link?.managerUrl ?? urls[0]!)];
   const rpc = new RpcDispatcher();
   rpc.register('node.heartbeat', async () => heartbeat());
   for (const role of roles) role.rpc(rpc);
@@ -44,8 +46,8 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   });
   const port = (server.address() as AddressInfo).port;
 
-  const link = new ManagerLink({
-    managerUrl: env.OCDN_MANAGER_URL,
+  link = new ManagerLink({
+    managerUrls: urls,
     token: env.OCDN_NODE_TOKEN,
     ca: tls.managerCa,
     log,
@@ -63,7 +65,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     onRequest: (method, params) => rpc.dispatch(method, params),
   });
   link.start();
-  log.info({ nodeId, http: `${tls.server ? 'https' : 'http'}://${env.OCDN_AGENT_HOST}:${port}`, manager: env.OCDN_MANAGER_URL }, 'agent started');
+  log.info({ nodeId, http: `${tls.server ? 'https' : 'http'}://${env.OCDN_AGENT_HOST}:${port}`, managers: urls }, 'agent started');
 
   return {
     port,

@@ -1,6 +1,6 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { HttpBindings } from '@hono/node-server';
-import type { AgentEnv } from '../env.ts';
+import { managerUrls, type AgentEnv } from '../env.ts';
 import type { Logger } from '../log.ts';
 import { startOnce, type AgentRole, type RoleGate } from '../role.ts';
 import { createFileHandler, type ServedStats } from './serve.ts';
@@ -12,7 +12,7 @@ import type { AgentTls } from '../tls.ts';
  * The vod and vod-source roles: the file directory (a source's SAN mount) with its RPC methods and HTTP routes, and
  * on a VOD server the worker that takes its distribution tasks. The REST routes are the RPC methods over HTTP.
  */
-export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<AgentTls, 'managerDispatcher' | 'peerCa'>): AgentRole {
+export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<AgentTls, 'managerDispatcher' | 'peerCa'>, managerUrl: () => string = () => managerUrls(env.OCDN_MANAGER_URL)[0]!): AgentRole {
   const files = new FileStore({ dir: env.OCDN_FILES_DIR, capacityBytes: env.OCDN_FILES_CAPACITY_BYTES });
   const started = startOnce(() => files.start(), (err) => `file directory ${env.OCDN_FILES_DIR} unusable: ${err.message}`);
   const store = async () => {
@@ -22,7 +22,7 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<A
   };
   const worker = new VodWorker({
     store: files,
-    managerUrl: env.OCDN_MANAGER_URL,
+    managerUrl,
     managerDispatcher: tls?.managerDispatcher,
     peerCa: tls?.peerCa,
     token: env.OCDN_NODE_TOKEN,

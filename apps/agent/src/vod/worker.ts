@@ -9,7 +9,8 @@ import type { FileStore } from './store.ts';
 
 export interface VodWorkerOptions {
   store: FileStore;
-  managerUrl: string;
+  /** The manager replica to call (the one the agent's link holds). */
+  managerUrl: () => string;
   /** HTTP client for the manager (trusting OCDN_MANAGER_CA). */
   managerDispatcher?: Dispatcher | undefined;
   /** PEM trusted for sources that serve TLS. */
@@ -85,7 +86,7 @@ export class VodWorker {
   }
 
   private async api(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(new URL(path, this.opts.managerUrl), {
+    return fetch(new URL(path, this.opts.managerUrl()), {
       ...init,
       ...(this.opts.managerDispatcher ? { dispatcher: this.opts.managerDispatcher } : {}),
       headers: { authorization: `Bearer ${this.opts.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
