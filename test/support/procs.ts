@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { createServer, isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from './wait.ts';
@@ -9,21 +10,42 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const MANAGER_JS = join(ROOT, 'apps/manager/dist/main.js');
 export const AGENT_CJS = join(ROOT, 'apps/agent/dist/ocdn-agent.cjs');
 
-/** Ports this process handed out: two calls in a row never return the same one (the kernel may offer it again). */
+/** Ports this process handed out: two calls in a row never return the same one. */
 const handedOut = new Set<number>();
 
-/** A free TCP port on `host`, never one this process handed out before. */
+/**
+ * Ports are picked below Linux's ephemeral range (32768–60999): a port the kernel gave out for `listen(0)` is
+ * also one it may give an outgoing connection (a database client, an agent's link) a moment later, and a manager
+ * then fails to bind it (EADDRINUSE). Nothing takes a port from this range unasked.
+ */
+const LOW = 20_000;
+const HIGH = 32_767;
+
+function bindsTcp(port: number, host: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, host, () => s.close(() => res(true)));
+  });
+}
+
+function bindsUdp(port: number, host: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+    s.once('error', () => {
+      s.close();
+      res(false);
+    });
+    s.bind(port, host, () => s.close(() => res(true)));
+  });
+}
+
+/** A port free for TCP and UDP on `host`, never one this process handed out before. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, host, () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => res(port));
-      });
-    });
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
     if (handedOut.has(port)) continue;
+    if (!(await bindsTcp(port, host)) || !(await bindsUdp(port, host))) continue;
     handedOut.add(port);
     return port;
   }
