@@ -5,12 +5,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../../test/support/browser.ts';
 import { findProgram } from '../../test/support/programs.ts';
 import { ROOT, startManagerProcess, tempDir } from '../../test/support/procs.ts';
 import { cpuSeconds, percentile, rssMiB, row } from '../lib.ts';
 
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 const ROUNDS = Number(process.env.BENCH_CONSOLE_ROUNDS ?? 15);
 const IDLE_S = Number(process.env.BENCH_CONSOLE_IDLE_S ?? 60);
 
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const m = await startManagerProcess({ OCDN_DATA_DIR: join(dir.path, 'data'), OCDN_LOG_LEVEL: 'warn' });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ARGS });
+    browser = await launchChromium(chromiumPath);
     const toForm: number[] = [];
     const toOverview: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {

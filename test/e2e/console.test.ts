@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { startNginx, type NginxInstance } from '../support/nginx.ts';
 import { Proc, ROOT, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../support/procs.ts';
@@ -16,7 +17,6 @@ import { waitFor } from '../support/wait.ts';
 
 const SHOTS = join(ROOT, 'test-results/console');
 const LIVE_MS = 20_000; // below the console's 30 s refetch: only live events make these in time
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 describe('operator console in Chromium', () => {
   const dir = tempDir('e2e-console');
@@ -38,7 +38,7 @@ describe('operator console in Chromium', () => {
     // nginx listens on each node's own address and a free port, never on port 80 of every address.
     const cdnListen = `{ip}:${await freePort()}`;
     m = await startManagerProcess({ ...(tdb?.url ? { DATABASE_URL: tdb.url } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_CDN_LISTEN: cdnListen });
-    browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+    browser = await launchChromium(chromiumPath);
     mkdirSync(SHOTS, { recursive: true });
   });
 
