@@ -7,6 +7,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { ambient } from './ambient.ts';
+import { preparedStatements } from './pipelined.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -82,7 +83,8 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
 
 function openPostgres(url: string): Database {
   const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30 });
-  const db = ambient(drizzlePostgres(client, { schema }) as unknown as Db);
+  const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
+  const db = ambient(base);
   return {
     db,
     kind: 'postgres',
