@@ -58,6 +58,9 @@ export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promi
       unit.tx = tx as unknown as Db;
       return units.run(unit, () => fn(unit.tx!));
     });
+  } catch (err) {
+    // A statement sent with the commit that failed is why the commit failed: its error is the one to report.
+    throw (await firstFailure(unit.sent)) ?? err;
   } finally {
     unit.tx = null; // work started inside and still running falls back to the database itself
     if (--inFlight === 0) units.disable();
@@ -76,6 +79,17 @@ export async function unitOfWork<T>(base: Db, fn: (tx: Db) => Promise<T>): Promi
     }
   });
   return result;
+}
+
+async function firstFailure(sent: Promise<unknown>[]): Promise<unknown> {
+  for (const p of sent) {
+    const failed = await p.then(
+      () => undefined,
+      (err: unknown) => err ?? new Error('a statement sent with the commit failed'),
+    );
+    if (failed !== undefined) return failed;
+  }
+  return undefined;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { ambient } from './ambient.ts';
-import { preparedStatements } from './pipelined.ts';
+import { pipelineTransactions, preparedStatements } from './pipelined.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -84,6 +84,7 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
 function openPostgres(url: string): Database {
   const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30 });
   const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
+  pipelineTransactions(base, client);
   const db = ambient(base);
   return {
     db,

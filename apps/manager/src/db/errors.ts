@@ -19,3 +19,16 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 export function isUniqueViolation(err: unknown): boolean {
   return codesOf(err).includes('23505');
 }
+
+/** The SQLSTATE (or connection code) of an error, looking through drizzle's wrapper: the first one found. */
+export function sqlState(err: unknown): string | undefined {
+  return codesOf(err)[0];
+}
+
+/**
+ * A statement ran in a transaction that an earlier statement had already aborted (SQLSTATE 25P02): that earlier
+ * failure is the one that matters, and whoever owns the transaction reports it.
+ */
+export function isAbortedTransaction(err: unknown): boolean {
+  return codesOf(err).includes('25P02');
+}

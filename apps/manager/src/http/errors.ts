@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ServiceError, type ServiceErrorCode } from '../errors.ts';
 import { z } from '@hono/zod-openapi';
-import { isDatabaseUnavailable } from '../db/errors.ts';
+import { isAbortedTransaction, isDatabaseUnavailable } from '../db/errors.ts';
 import type { Logger } from '../log.ts';
 
 /** Each service error code's HTTP status: the one place where outcomes become statuses. */
@@ -57,6 +57,10 @@ export function renderError(c: Context, err: unknown, log: Logger): Response {
     log.warn({ err: (err as Error).message, path: c.req.path, method: c.req.method }, 'database unavailable');
     return c.json({ error: { code: 'unavailable', message: 'the database is unavailable; try again shortly' } }, 503, { 'retry-after': '1' });
   }
-  log.error({ err, path: c.req.path, method: c.req.method }, 'unexpected error');
+  if (isAbortedTransaction(err)) {
+    // An earlier statement of the request's transaction failed, and the unit of work that owns it answers for it
+    // (http/access.ts): a refused caller, say. This one is only its echo.
+    log.debug({ err: (err as Error).message, path: c.req.path, method: c.req.method }, 'statement in an aborted transaction');
+  } else log.error({ err, path: c.req.path, method: c.req.method }, 'unexpected error');
   return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
 }
