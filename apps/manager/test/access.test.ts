@@ -202,6 +202,22 @@ describe('revocation across replicas on PostgreSQL', { skip: process.env.TEST_DA
       assert.equal(await onB(), 200);
       assert.equal((await a.call('DELETE', `/api/v1/tokens/${t.id}`)).status, 204);
       assert.equal(await onB(), 401);
+
+      // A write by a caller B verified lately runs without a lookup first; the revocation still wins, in its
+      // transaction: 401, nothing changed, the refusal in the audit log.
+      const w = await tokenOf(a, 'operator', 'roaming-writer');
+      const write = async (name: string, domains: unknown) =>
+        b.app.request('/api/v1/domain-groups', { method: 'POST', headers: { ...bearer(w.secret), 'content-type': 'application/json' }, body: JSON.stringify({ name, domains }) });
+      assert.equal((await write('before-revocation', ['a.example'])).status, 201);
+      assert.equal((await a.call('DELETE', `/api/v1/tokens/${w.id}`)).status, 204);
+      const refused = await write('after-revocation', ['b.example']);
+      assert.equal(refused.status, 401, await refused.text());
+      // A bad request from a revoked caller is answered as the revocation, not as the bad input.
+      assert.equal((await write('', 'not a list')).status, 401);
+      const groups = (await a.call('GET', '/api/v1/domain-groups')).body.items as { name: string }[];
+      assert.deepEqual(groups.map((g) => g.name).filter((n) => n.endsWith('-revocation')), ['before-revocation']);
+      const entries = (await a.call('GET', '/api/v1/audit?resourceType=domain-group&limit=10')).body.items as { status: number; route: string; actor: unknown }[];
+      assert.deepEqual(entries.map((e) => e.status).slice(0, 3), [401, 401, 201]);
     } finally {
       await b.stop();
       await database.close();

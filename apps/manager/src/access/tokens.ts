@@ -47,6 +47,18 @@ export function viewOf(row: Row): TokenView {
 
 const live = () => and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)));
 
+/** SQLSTATE of the refusal `ocdn_caller_live` raises (drizzle/0008_caller_live.sql). */
+export const CALLER_GONE = 'OC401';
+
+/**
+ * Fails with CALLER_GONE unless the token (and the console session, if any) is live. Meant as the first statement of
+ * a change's transaction, sent without waiting for its answer: the change's own statements follow it down the same
+ * connection, and a failure here aborts the transaction, so the change cannot commit.
+ */
+export async function callerLive(db: Db, tokenId: string, sessionId: string | undefined): Promise<void> {
+  await db.execute(sql`select ocdn_caller_live(${tokenId}, ${sessionId ?? null})`);
+}
+
 /**
  * API tokens: created with a role, shown once, kept as an HMAC-SHA256 of the secret under a key of this control
  * plane (a copy of the table alone does not let anyone test guesses offline), looked up by id and compared in

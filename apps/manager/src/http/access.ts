@@ -4,10 +4,11 @@ import { getCookie } from 'hono/cookie';
 import { matchedRoutes } from 'hono/route';
 import { bearerToken, roleAllows, SESSION_COOKIE, type ApiRole } from '@ocdn/protocol';
 import type { Sessions } from '../access/sessions.ts';
-import type { ApiTokens, Principal } from '../access/tokens.ts';
+import { callerLive, CALLER_GONE, type ApiTokens, type Principal } from '../access/tokens.ts';
 import { writeAuditEntry } from '../audit/log.ts';
 import { unitOfWork, withCommit } from '../db/ambient.ts';
 import type { Db } from '../db/client.ts';
+import { sqlState } from '../db/errors.ts';
 import { ServiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AppEnv } from './app-env.ts';
@@ -245,19 +246,39 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
         after: after ?? null,
       });
     };
-    // A write by a caller verified here lately (PostgreSQL): its lookup runs on another connection while the unit
-    // begins and reads `before`; the handler runs only once it passed.
-    const early = known && !trusted && mutating && route && target ? check() : null;
-    early?.catch(() => {}); // awaited below; no unhandled rejection meanwhile
+    // A write by a caller verified here lately, with the role the route needs (PostgreSQL): no lookup to wait for.
+    // The change's transaction begins with a check that the token (and session) is still live, sent with the BEGIN;
+    // the handler's statements follow it on the same connection. A revocation committed on any replica before it
+    // makes it fail, which aborts the transaction: the change rolls back — and with it every effect of the handler,
+    // since effects outside the database wait for the commit (afterCommit) — and the caller gets its 401 as if it had
+    // been refused first. Roles never change.
+    const optimistic = Boolean(known && !trusted && mutating && route && target && declared && declared.access !== 'public' && roleAllows(known.principal.role, declared.access));
+    let liveness: Promise<boolean> | null = null;
+    if (optimistic) {
+      c.set('principal', known!.principal);
+      if (known!.sessionId) c.set('sessionId', known!.sessionId);
+      deps.tokens.touch({ id: known!.principal.tokenId, lastUsedAt: null });
+    }
     try {
       if (mutating && target && route) resourceId = target.id?.({ params: route.params, body: await bodyOf(c) });
-      if (!early) await check();
+      if (!optimistic) await check();
       if (!mutating) return await next();
       if (!route || !target) {
         await next(); // no such route: the 404 is recorded below
       } else {
         await unitOfWork(deps.db, async (tx) => {
-          [before] = await Promise.all([viewOrNull(target, resourceId, route.params), early]);
+          if (optimistic) {
+            const check = callerLive(tx, known!.principal.tokenId, known!.sessionId);
+            liveness = check.then(
+              () => true,
+              (err: unknown) => {
+                if (sqlState(err) === CALLER_GONE) return false;
+                throw err;
+              },
+            );
+            liveness.catch(() => {}); // awaited below
+          }
+          before = await viewOrNull(target, resourceId, route.params);
           // The handler's JSON answer as it gave it (no copy of the response to parse again).
           let answered: unknown = null;
           const json = c.json;
@@ -266,6 +287,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
             return (json as (...a: unknown[]) => Response)(value, ...rest);
           }) as typeof c.json;
           await next();
+          if (liveness && !(await liveness)) throw new Rollback();
           if (c.error || c.res.status >= 400) throw new Rollback();
           const res: unknown = answered;
           if (!resourceId && target.created && res) resourceId = target.created(res);
@@ -279,7 +301,14 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
         return;
       }
     } catch (err) {
-      if (!(err instanceof Rollback)) c.res = renderError(c, err, deps.log);
+      // A caller found revoked, expired or signed out in the change's transaction is refused, whatever the handler
+      // made of the aborted transaction.
+      const gone = liveness !== null && !(await (liveness as Promise<boolean>).catch(() => true));
+      if (gone) {
+        deps.tokens.recent.delete(credentialKey!);
+        c.set('principal', undefined);
+        c.res = renderError(c, new ServiceError('unauthorized', 'unknown, revoked or expired token (or the console session ended)'), deps.log);
+      } else if (!(err instanceof Rollback)) c.res = renderError(c, err, deps.log);
     }
     if (!mutating) return c.res;
     // Refused or failed: nothing changed (the unit rolled back), so `after` is what it was before.
