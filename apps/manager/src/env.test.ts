@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseManagerEnv } from './env.ts';
+import { parseManagerEnv, parseNameServers } from './env.ts';
 
 describe('manager env', () => {
   it('has the documented defaults', () => {
@@ -21,6 +21,17 @@ describe('manager env', () => {
     assert.equal(env.OCDN_HTTP_PORT, 9000);
     assert.equal(env.OCDN_FAULT_AFTER, 5);
     assert.equal(env.DATABASE_URL, undefined);
+  });
+  it('reads OCDN_DNS_NS as name=ip entries and refuses anything else, naming the variable', () => {
+    assert.deepEqual(parseNameServers('NS1.cdn.example.=192.0.2.1, ns2.cdn.example=2001:db8::2'), [
+      { name: 'ns1.cdn.example', ip: '192.0.2.1' },
+      { name: 'ns2.cdn.example', ip: '2001:db8::2' },
+    ]);
+    assert.equal(parseManagerEnv({}).OCDN_DNS_MAX_ANSWERS, 8);
+    for (const bad of ['ns1.example', 'ns1.example=', '=192.0.2.1', 'ns1.example=not-an-ip', 'bad name=192.0.2.1', ',']) {
+      assert.throws(() => parseManagerEnv({ OCDN_DNS_NS: bad }), /OCDN_DNS_NS: must be a comma-separated list of name=ip/, bad);
+    }
+    assert.throws(() => parseManagerEnv({ OCDN_DNS_MAX_ANSWERS: '-1' }), /OCDN_DNS_MAX_ANSWERS/);
   });
   it('names every bad variable', () => {
     assert.throws(

@@ -1,6 +1,22 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseEnv } from '@ocdn/protocol';
 import { parseServer } from './dns/rfc2136.ts';
+
+/** `ns1.example=192.0.2.1,ns2.example=2001:db8::1` → entries; null when any entry is not `name=ip`. */
+export function parseNameServers(value: string): { name: string; ip: string }[] | null {
+  const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  if (entries.length === 0) return null;
+  const out: { name: string; ip: string }[] = [];
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    const name = entry.slice(0, eq).trim().toLowerCase().replace(/\.$/, '');
+    const ip = entry.slice(eq + 1).trim();
+    if (eq < 1 || !/^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/.test(name) || isIP(ip) === 0) return null;
+    out.push({ name, ip });
+  }
+  return out;
+}
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -29,6 +45,17 @@ export const ManagerEnv = z
     OCDN_DNS_HOST: z.string().min(1).default('127.0.0.1'),
     OCDN_DNS_PORT: port.default(5353),
     OCDN_DNS_TTL: positiveInt.default(30),
+    /**
+     * Name servers of the zone, `name=ip` separated by commas (every replica's built-in DNS, so that resolvers
+     * reach another when one is down): NS at the apex, with glue for names inside the zone. Default: one entry,
+     * `ns.<OCDN_DNS_ZONE>=<OCDN_DNS_HOST>`.
+     */
+    OCDN_DNS_NS: z
+      .string()
+      .refine((s) => parseNameServers(s) !== null, 'must be a comma-separated list of name=ip (e.g. ns1.cdn.example=192.0.2.1,ns2.cdn.example=192.0.2.2)')
+      .optional(),
+    /** At most this many addresses in one answer, rotated across queries (0: every address). */
+    OCDN_DNS_MAX_ANSWERS: z.coerce.number().int().min(0).max(1000).default(8),
     /** rfc2136 provider: `host:port` of the primary that takes updates, and the TSIG key (secret in base64). */
     OCDN_RFC2136_SERVER: z
       .string()

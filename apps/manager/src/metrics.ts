@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
+import { LATENCY_BUCKETS, type DnsStats } from './dns/messages.ts';
 
 /** Prometheus metrics of one manager process, served at /metrics. */
 export interface Metrics {
@@ -16,6 +17,9 @@ export interface Metrics {
 export interface MetricsSources {
   agentsConnected(): number;
   nodesByStatus(): Promise<Record<string, number>>;
+  domainsByStatus(): Promise<Record<string, number>>;
+  /** The built-in DNS's counters; null without it (rfc2136). */
+  dnsStats(): Promise<DnsStats | null>;
 }
 
 export function createMetrics(): Metrics & { bind(sources: MetricsSources): void } {
@@ -73,6 +77,47 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
     labelNames: ['node'] as const,
     registers: [registry],
   });
+  new Gauge({
+    name: 'ocdn_domains',
+    help: 'Domains by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      if (!sources) return;
+      const counts = await sources.domainsByStatus();
+      this.reset();
+      for (const status of ['normal', 'complete', 'deleting', 'delete']) this.set({ status }, counts[status] ?? 0);
+    },
+  });
+  // The built-in DNS counts in its own thread; each scrape asks it once for both metrics below.
+  let dnsAsked: { at: number; stats: Promise<DnsStats | null> } | null = null;
+  const dnsStats = () => {
+    const now = Date.now();
+    if (!dnsAsked || now - dnsAsked.at > 500) dnsAsked = { at: now, stats: sources ? sources.dnsStats() : Promise.resolve(null) };
+    return dnsAsked.stats;
+  };
+  new Counter({
+    name: 'ocdn_dns_queries_total',
+    help: 'Queries the built-in DNS answered, by rcode (truncated answers also count in ocdn_dns_truncated_total)',
+    labelNames: ['rcode'] as const,
+    registers: [registry],
+    async collect() {
+      const stats = await dnsStats();
+      this.reset();
+      for (const [rcode, n] of Object.entries(stats?.byRcode ?? {})) this.inc({ rcode }, n);
+    },
+  });
+  new Counter({
+    name: 'ocdn_dns_truncated_total',
+    help: 'Answers of the built-in DNS sent truncated (TC) because the client could not take them over UDP',
+    registers: [registry],
+    async collect() {
+      const stats = await dnsStats();
+      this.reset();
+      this.inc(stats?.truncated ?? 0);
+    },
+  });
+  registry.registerMetric(dnsAnswerSeconds(dnsStats));
   return {
     registry,
     healthTicks,
@@ -86,4 +131,26 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
       sources = s;
     },
   };
+}
+
+/**
+ * `ocdn_dns_answer_seconds`: a histogram kept by the DNS thread (prom-client's own cannot be fed counts from
+ * elsewhere), served in the Prometheus histogram form.
+ */
+function dnsAnswerSeconds(stats: () => Promise<DnsStats | null>): Metric {
+  const name = 'ocdn_dns_answer_seconds';
+  return {
+    name,
+    help: 'Time the built-in DNS took to answer a query once read from its socket',
+    type: 'histogram',
+    aggregator: 'sum',
+    async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+      const s = await stats();
+      const values: MetricValueWithName<string>[] = LATENCY_BUCKETS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le }, value: s?.buckets[i] ?? 0 }));
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: s?.count ?? 0 });
+      values.push({ metricName: `${name}_sum`, labels: {}, value: s?.sum ?? 0 }, { metricName: `${name}_count`, labels: {}, value: s?.count ?? 0 });
+      return { name, help: 'Time the built-in DNS took to answer a query once read from its socket', type: 'histogram', aggregator: 'sum', values } as never;
+    },
+    reset() {},
+  } as unknown as Metric;
 }

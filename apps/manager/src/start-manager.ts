@@ -10,8 +10,8 @@ import type { CoreContext, ManagerContext } from './context.ts';
 import { openDatabase, type Database } from './db/client.ts';
 import { afterCommit } from './db/ambient.ts';
 import { migrate } from './db/migrate.ts';
-import type { ManagerEnv } from './env.ts';
-import { BuiltinDns } from './dns/builtin.ts';
+import { parseNameServers, type ManagerEnv } from './env.ts';
+import { BuiltinDns, defaultNameServers } from './dns/builtin.ts';
 import { BuiltinProvider } from './dns/provider.ts';
 import { DnsRecordStore } from './dns/records.ts';
 import { Rfc2136Provider, parseServer } from './dns/rfc2136.ts';
@@ -23,6 +23,7 @@ import { createMetrics } from './metrics.ts';
 import { authenticateNodeToken, NodeTokenWatch } from './nodes/agent-auth.ts';
 import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
+import { countDomainsByStatus } from './domains/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
 import { domainStepHandlers } from './domains/steps.ts';
 import { DriftRepair } from './domains/drift.ts';
@@ -93,7 +94,17 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       });
       dns = { store, server: null, provider };
     } else {
-      const server = new BuiltinDns({ zone: env.OCDN_DNS_ZONE, host: env.OCDN_DNS_HOST, port: env.OCDN_DNS_PORT, ttl: env.OCDN_DNS_TTL, store, log: log.child({ component: 'dns' }) });
+      const nameServers = env.OCDN_DNS_NS ? parseNameServers(env.OCDN_DNS_NS)! : defaultNameServers(env.OCDN_DNS_ZONE, env.OCDN_DNS_HOST);
+      const server = new BuiltinDns({
+        zone: env.OCDN_DNS_ZONE,
+        host: env.OCDN_DNS_HOST,
+        port: env.OCDN_DNS_PORT,
+        ttl: env.OCDN_DNS_TTL,
+        nameServers,
+        maxAnswers: env.OCDN_DNS_MAX_ANSWERS,
+        store,
+        log: log.child({ component: 'dns' }),
+      });
       await server.start();
       stops.push(() => server.stop());
       dns = { store, server, provider: new BuiltinProvider(store, server, env.OCDN_DNS_TTL) };
@@ -111,7 +122,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       onFinished: () => health?.invalidate(),
     });
     const ctx: ManagerContext = { ...core, engine, access: { tokens, sessions: new Sessions(database.db, tokens) }, forwardingChanged: () => afterCommit(() => forwarding?.changed()) };
-    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx) });
+    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx), domainsByStatus: () => countDomainsByStatus(ctx), dnsStats: async () => (await ctx.dns.server?.stats()) ?? null });
 
     await ctx.engine.start();
     stops.push(() => ctx.engine.stop());

@@ -1,10 +1,14 @@
-import dgram from 'node:dgram';
-import net from 'node:net';
-import dnsPacket, { type Answer, type DecodedPacket, type Packet } from 'dns-packet';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
+import type { NameServer } from './wire.ts';
+import type { DnsStats, FromWorker, ToWorker, WorkerConfig } from './messages.ts';
 
-const RCODE = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+/** Without OCDN_DNS_NS: this server alone, `ns.<zone>`, with its listening address as glue (none for a wildcard). */
+export function defaultNameServers(zone: string, host: string): NameServer[] {
+  const wildcard = host === '0.0.0.0' || host === '::';
+  return [{ name: `ns.${zone.toLowerCase().replace(/\.$/, '')}`, ip: wildcard ? '' : host }];
+}
 
 export interface BuiltinDnsOptions {
   zone: string;
@@ -12,6 +16,10 @@ export interface BuiltinDnsOptions {
   /** 0 picks a free port (tests). */
   port: number;
   ttl: number;
+  /** The zone's name servers (NS at the apex, with glue for those inside the zone). */
+  nameServers: NameServer[];
+  /** At most this many addresses per answer, rotated across queries (0: all). */
+  maxAnswers: number;
   store: DnsRecordStore;
   log: Logger;
   /** How often the record serial is checked for changes made by other replicas. */
@@ -20,9 +28,10 @@ export interface BuiltinDnsOptions {
 
 /**
  * The built-in authoritative DNS for the CDN zone, over UDP and TCP: A records of published nodes (several per
- * name), SOA and NS at the apex, NXDOMAIN for other names in the zone and REFUSED outside it. Answers come from
- * memory: this replica's own changes apply at once, and the records are reloaded from the database when the serial
- * moves past what this replica has seen.
+ * name), SOA and NS at the apex, NXDOMAIN for other names in the zone and REFUSED outside it (dns/wire.ts).
+ * Answers are given by a thread of their own (dns/worker.ts) from encoded records in its memory: this replica's own
+ * changes apply at once, and the records are reloaded from the database when the serial moves past what this replica
+ * has seen. The serial is the database's, so every replica gives the same SOA serial for the same records.
  */
 export class BuiltinDns {
   private byName = new Map<string, DnsRecord[]>();
@@ -32,50 +41,82 @@ export class BuiltinDns {
   private replay: RecordChange[] | null = null;
   private refreshing: Promise<void> | null = null;
   private refreshAgain: Promise<void> | null = null;
-  private udp: dgram.Socket | undefined;
-  private tcp: net.Server | undefined;
+  private worker: Worker | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly zone: string;
-  private readonly nsName: string;
+  private readonly asked = new Map<number, (s: DnsStats) => void>();
+  private asks = 0;
   port = 0;
 
   constructor(private readonly opts: BuiltinDnsOptions) {
     this.zone = opts.zone.toLowerCase().replace(/\.$/, '');
-    this.nsName = `ns.${this.zone}`;
   }
 
   async start(): Promise<void> {
     await this.reload();
-    const family = net.isIPv6(this.opts.host) ? 'udp6' : 'udp4';
-    this.udp = dgram.createSocket({ type: family });
-    this.udp.on('message', (msg, rinfo) => {
-      const reply = this.handle(msg, 512);
-      if (reply) this.udp!.send(reply, rinfo.port, rinfo.address);
+    // From the sources (tsx) the thread runs worker.ts; from the bundle, dist/dns-worker.js beside dist/main.js.
+    const here = import.meta.url;
+    const file = here.endsWith('.ts') ? new URL('./worker.ts', here) : new URL('./dns-worker.js', here);
+    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port: this.opts.port };
+    // A worker does not inherit the parent's module loader hooks: from the sources, it registers tsx's first.
+    const worker = here.endsWith('.ts')
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, {
+          eval: true,
+          workerData: config,
+        })
+      : new Worker(file, { workerData: config });
+    this.worker = worker;
+    this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
+    this.port = await new Promise<number>((resolve, reject) => {
+      const fail = (err: Error) => reject(err);
+      worker.once('error', fail);
+      worker.once('exit', (code) => reject(new Error(`the built-in DNS thread exited (${code}) before listening`)));
+      worker.on('message', (m: FromWorker) => {
+        if (m.op === 'listening') resolve(m.port);
+        else if (m.op === 'failed') reject(new Error(m.message));
+        else if (m.op === 'stats') {
+          this.asked.get(m.id)?.(m.stats);
+          this.asked.delete(m.id);
+        }
+      });
+    }).catch(async (err: unknown) => {
+      await worker.terminate();
+      throw err;
     });
-    this.udp.on('error', (err) => this.opts.log.error({ err }, 'built-in DNS UDP error'));
-    await new Promise<void>((resolve, reject) => {
-      this.udp!.once('error', reject);
-      this.udp!.bind(this.opts.port, this.opts.host, () => resolve());
-    }).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`built-in DNS cannot listen on ${this.opts.host}:${this.opts.port}/udp (${err.code}); set OCDN_DNS_HOST/OCDN_DNS_PORT`);
-    });
-    this.port = this.udp.address().port;
-    this.tcp = net.createServer((sock) => this.serveTcp(sock));
-    await new Promise<void>((resolve, reject) => {
-      this.tcp!.once('error', reject);
-      this.tcp!.listen(this.port, this.opts.host, () => resolve());
-    }).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`built-in DNS cannot listen on ${this.opts.host}:${this.port}/tcp (${err.code}); set OCDN_DNS_HOST/OCDN_DNS_PORT`);
-    });
+    worker.removeAllListeners('exit');
+    worker.on('error', (err) => this.opts.log.error({ err }, 'built-in DNS thread failed'));
+    worker.unref();
     this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.opts.log.warn({ err }, 'DNS refresh failed')), this.opts.refreshMs ?? 1000);
     this.timer.unref();
-    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port }, 'built-in DNS listening');
+    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r()));
-    await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  /** The answering thread's counters (queries by rcode, answer times); null when it is not running. */
+  stats(): Promise<DnsStats | null> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve(null);
+    const id = ++this.asks;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.asked.delete(id);
+        resolve(null);
+      }, 2000);
+      this.asked.set(id, (s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      this.post({ op: 'stats', id });
+    });
+  }
+
+  private post(m: ToWorker): void {
+    this.worker?.postMessage(m);
   }
 
   /**
@@ -104,9 +145,12 @@ export class BuiltinDns {
   applyLocal(change: RecordChange, serial: number): void {
     this.apply(this.byName, change);
     this.replay?.push(change);
+    this.post({ op: 'set', name: change.name, records: (this.byName.get(change.name) ?? []).map((r) => ({ value: r.value, ttl: r.ttl })) });
     if (serial <= this.serial) return;
     this.ahead.add(serial);
+    const was = this.serial;
     while (this.ahead.delete(this.serial + 1)) this.serial++;
+    if (this.serial !== was) this.post({ op: 'serial', serial: this.serial });
   }
 
   private apply(byName: Map<string, DnsRecord[]>, change: RecordChange): void {
@@ -132,98 +176,9 @@ export class BuiltinDns {
       this.serial = serial;
       for (const s of this.ahead) if (s <= serial) this.ahead.delete(s);
       while (this.ahead.delete(this.serial + 1)) this.serial++;
+      this.post({ op: 'all', entries: [...byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
     } finally {
       this.replay = null;
     }
-  }
-
-  private serveTcp(sock: net.Socket): void {
-    let buf = Buffer.alloc(0);
-    sock.setTimeout(10_000, () => sock.destroy());
-    sock.on('error', () => sock.destroy());
-    sock.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      while (buf.length >= 2) {
-        const len = buf.readUInt16BE(0);
-        if (buf.length < 2 + len) break;
-        const msg = buf.subarray(2, 2 + len);
-        buf = buf.subarray(2 + len);
-        const reply = this.handle(msg, 65_535);
-        if (!reply) return sock.destroy();
-        const framed = Buffer.alloc(2 + reply.length);
-        framed.writeUInt16BE(reply.length, 0);
-        reply.copy(framed, 2);
-        sock.write(framed);
-      }
-      if (buf.length > 65_537) sock.destroy();
-    });
-  }
-
-  /** Answers one DNS message; null for garbage that deserves no answer. */
-  handle(msg: Buffer, maxSize: number): Buffer | null {
-    let query: DecodedPacket;
-    try {
-      query = dnsPacket.decode(msg);
-    } catch {
-      return null;
-    }
-    if (query.type !== 'query') return null;
-    const reply = this.answer(query);
-    let out = dnsPacket.encode(reply);
-    if (out.length > maxSize) {
-      out = dnsPacket.encode({ ...reply, flags: (reply.flags ?? 0) | dnsPacket.TRUNCATED_RESPONSE, answers: [], authorities: [] });
-    }
-    return out;
-  }
-
-  answer(query: DecodedPacket): Packet {
-    const q = query.questions?.[0];
-    const base: Packet = { id: query.id ?? 0, type: 'response', flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q ? [q] : [] };
-    const rcode = (code: number): Packet => ({ ...base, flags: (base.flags ?? 0) | code, authorities: [] });
-    if (!q || query.questions!.length !== 1) return rcode(RCODE.FORMERR);
-    const opcode = (query as { opcode?: string }).opcode;
-    if (opcode && opcode !== 'QUERY') return rcode(RCODE.NOTIMP);
-    const name = q.name.toLowerCase().replace(/\.$/, '');
-    if (name !== this.zone && !name.endsWith(`.${this.zone}`)) return { ...rcode(RCODE.REFUSED), flags: RCODE.REFUSED };
-    const soa = this.soa();
-    if (name === this.zone) {
-      if (q.type === 'SOA') return { ...base, answers: [soa] };
-      if (q.type === 'NS') return { ...base, answers: [this.ns()], additionals: this.nsGlue() };
-      const recs = this.byName.get(name);
-      if (q.type === 'A' && recs) return { ...base, answers: recs.map((r) => this.a(name, r)) };
-      return { ...base, authorities: [soa] };
-    }
-    if (name === this.nsName) {
-      return q.type === 'A' || q.type === 'AAAA' ? { ...base, answers: this.nsGlue().filter((g) => g.type === q.type) } : { ...base, authorities: [soa] };
-    }
-    const recs = this.byName.get(name);
-    if (!recs) return { ...rcode(RCODE.NXDOMAIN), authorities: [soa] };
-    if (q.type === 'A' || (q.type as string) === 'ANY') return { ...base, answers: recs.map((r) => this.a(name, r)) };
-    return { ...base, authorities: [soa] }; // the name exists, but has no data of this type
-  }
-
-  private a(name: string, r: DnsRecord): Answer {
-    return { name, type: 'A', class: 'IN', ttl: r.ttl, data: r.value };
-  }
-
-  private soa(): Answer {
-    return {
-      name: this.zone,
-      type: 'SOA',
-      class: 'IN',
-      ttl: this.opts.ttl,
-      data: { mname: this.nsName, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 300, retry: 60, expire: 86_400, minimum: this.opts.ttl },
-    };
-  }
-
-  private ns(): Answer {
-    return { name: this.zone, type: 'NS', class: 'IN', ttl: this.opts.ttl, data: this.nsName };
-  }
-
-  private nsGlue(): Answer[] {
-    const host = this.opts.host;
-    if (net.isIPv4(host) && host !== '0.0.0.0') return [{ name: this.nsName, type: 'A', class: 'IN', ttl: this.opts.ttl, data: host }];
-    if (net.isIPv6(host) && host !== '::') return [{ name: this.nsName, type: 'AAAA', class: 'IN', ttl: this.opts.ttl, data: host }];
-    return [];
   }
 }

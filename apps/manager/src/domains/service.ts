@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { domainNodes, domains, nodes, pipelines } from '../db/schema.ts';
 import { ServiceError, invalidField } from '../errors.ts';
@@ -201,4 +201,13 @@ export async function joinNode(ctx: ManagerContext, domain: string, nodeId: stri
   await ctx.engine.dispatch(pipelineId);
   ctx.log.info({ domain, nodeId, pipelineId }, 'node joins domain');
   return { pipeline: await getPipeline(ctx, pipelineId) };
+}
+
+/** Domains by status, for /metrics. */
+export async function countDomainsByStatus(ctx: Pick<ManagerContext, 'db'>): Promise<Record<string, number>> {
+  const rows = await ctx.db
+    .select({ status: domains.status, n: sql<number>`count(*)::int` })
+    .from(domains)
+    .groupBy(domains.status);
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
