@@ -91,18 +91,19 @@ describe('nodes end to end', () => {
     assert.deepEqual(beat.roles, ['cdn']);
   });
 
-  it('marks a kill -9ed agent fault after fault-after missed checks, and normal again after restart', async (t) => {
+  it('marks a kill -9ed agent fault at once (its socket closed and a probe was refused), and normal again after restart', async (t) => {
     const a = await liveNode(t, 'fault-a', '127.0.0.12');
     const b = await liveNode(t, 'fault-b', '127.0.0.13');
     const killedAt = Date.now();
     await agents.get('fault-a')!.kill9();
     await statusIs(a.id, 'fault', 20_000);
     const detectMs = Date.now() - killedAt;
-    // Event order, not a stopwatch: the monitor declared the fault on the third missed check (OCDN_FAULT_AFTER).
-    const declared = m.proc.output
-      .split('\n')
-      .filter((l) => l.includes('node failed its heartbeats') && l.includes(a.id))
-      .map((l) => JSON.parse(l) as { misses: number });
+    // Event order, not a stopwatch: the closed socket and the refused probe were the evidence, declared once.
+    const lines = m.proc.output.split('\n').filter((l) => l.includes(a.id));
+    const closed = lines.findIndex((l) => l.includes("agent's socket closed and the agent does not answer"));
+    const declared = lines.filter((l) => l.includes('node failed its heartbeats')).map((l) => JSON.parse(l) as { misses: number });
+    assert.ok(closed >= 0, `fault after ${detectMs} ms without the socket evidence:\n${lines.join('\n')}`);
+    assert.ok(closed < lines.findIndex((l) => l.includes('node failed its heartbeats')));
     assert.deepEqual(declared.map((d) => d.misses), [3], `fault after ${detectMs} ms`);
     assert.equal((await node(b.id)).status, 'normal', 'the other node is untouched');
     const dead = await node(a.id);
@@ -119,6 +120,23 @@ describe('nodes end to end', () => {
       return r.items.length > 0 && r.items.every((p: { status: string }) => p.status === 'succeeded') ? r : null;
     });
     assert.equal(recovers.items.length, 1);
+  });
+
+  it('marks a frozen agent (SIGSTOP, socket open) fault once silent for fault-after periods, and normal after SIGCONT', async (t) => {
+    const a = await liveNode(t, 'frozen-a', '127.0.0.14');
+    const agent = agents.get('frozen-a')!;
+    const stoppedAt = Date.now();
+    agent.child.kill('SIGSTOP');
+    t.after(() => {
+      agent.child.kill('SIGCONT');
+    });
+    await statusIs(a.id, 'fault', 20_000);
+    const silentMs = Date.now() - stoppedAt;
+    // Hysteresis kept: not before OCDN_FAULT_AFTER (3) heartbeat periods (1 s) of silence.
+    assert.ok(silentMs >= 3000 - 1000, `fault after ${silentMs} ms of silence`);
+    assert.match(m.proc.output, new RegExp(`"nodeId":"${a.id}"[^\n]*agent's socket is open but silent`));
+    agent.child.kill('SIGCONT');
+    await statusIs(a.id, 'normal');
   });
 
   it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async (t) => {

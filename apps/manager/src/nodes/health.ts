@@ -7,14 +7,18 @@ import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART } from './heart.ts';
 import { LoopLag } from '../hub/lag.ts';
 import { domainsOfNode } from '../domains/status.ts';
-import { countCheck, type HealthCount } from './hysteresis.ts';
+import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
 
 const HEALTH_LOCK = 7_242_002;
+/** How much later than due a heartbeat may be before its socket counts as silent. */
+const SILENCE_SLACK_MS = 250;
 
 interface Health extends HealthCount {
   node: NodeEndpoint & { status: string };
   /** An HTTP heartbeat is in flight; its result counts when it lands. */
   probing: boolean;
+  /** Fires when the node's open socket will have been silent for OCDN_FAULT_AFTER heartbeat periods. */
+  silence?: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -22,6 +26,11 @@ interface Health extends HealthCount {
  * on the node's socket, else OCDN_NODE_HEART over the agent's HTTP API. OCDN_FAULT_AFTER misses in a row start
  * FAULT_NODE; OCDN_RECOVER_AFTER successes in a row start RECOVER_NODE. Counts live in memory; only state changes
  * reach the database. One replica runs it (advisory lock).
+ *
+ * Two kinds of evidence do not wait for three ticks. An agent's socket closing (its process died, its host went
+ * down) is checked at once with one fast probe: refused or timed out, the node is faulty now. A socket that stays
+ * open but goes silent (the host froze) is faulty once it has been silent for OCDN_FAULT_AFTER heartbeat periods,
+ * to the moment, not at the next tick after the third missed check.
  */
 export class HealthMonitor {
   private readonly health = new Map<string, Health>();
@@ -34,14 +43,19 @@ export class HealthMonitor {
   private tickDueAt = 0;
   private readonly lag = new LoopLag();
 
+  private readonly onDisconnect = (nodeId: string) => this.socketClosed(nodeId);
+
   constructor(private readonly ctx: ManagerContext) {}
 
   async start(): Promise<void> {
+    this.ctx.hub.on('disconnected', this.onDisconnect);
     this.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.ctx.hub.off('disconnected', this.onDisconnect);
+    for (const h of this.health.values()) clearTimeout(h.silence);
     clearTimeout(this.timer);
     this.lag.stop();
     await this.release?.().catch(() => {});
@@ -88,6 +102,7 @@ export class HealthMonitor {
     const freshAfter = Date.now() - interval * 1.5 - 200;
     for (const h of this.health.values()) {
       const conn = this.ctx.hub.get(h.node.id);
+      if (conn?.open && conn.lastSeenAt < Date.now() - interval - SILENCE_SLACK_MS) this.watchSilence(h, conn.lastSeenAt);
       if (conn?.open && conn.lastSeenAt >= freshAfter) {
         this.record(h, true);
       } else if (!h.probing) {
@@ -103,6 +118,53 @@ export class HealthMonitor {
           .finally(() => (h.probing = false));
       }
     }
+  }
+
+  /** The agent's socket closed: one fast probe, and a node that does not answer it is faulty at once. */
+  private socketClosed(nodeId: string): void {
+    const h = this.health.get(nodeId);
+    if (this.stopped || !this.release || !h?.healthy) return;
+    clearTimeout(h.silence);
+    h.silence = undefined;
+    const timeoutMs = Math.max(100, Math.min(500, Math.floor(this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS / 2)));
+    OCDN_NODE_HEART(this.ctx, h.node, timeoutMs).then(
+      () => {},
+      (err: unknown) => {
+        if (this.ctx.hub.get(nodeId)?.open) return; // it came back meanwhile (a reconnect): the ticks judge it
+        this.ctx.log.info({ nodeId, err: (err as Error).message }, "agent's socket closed and the agent does not answer");
+        this.conclude(h);
+      },
+    );
+  }
+
+  /**
+   * The node's socket is open but has been silent since `lastSeenAt`: unless a frame arrives first, the node is
+   * faulty once the silence reaches OCDN_FAULT_AFTER periods (plus a little slack).
+   */
+  private watchSilence(h: Health, lastSeenAt: number): void {
+    if (h.silence || !h.healthy || !this.release) return;
+    const { OCDN_HEARTBEAT_INTERVAL_MS: interval, OCDN_FAULT_AFTER: faultAfter } = this.ctx.env;
+    const due = lastSeenAt + interval * faultAfter + SILENCE_SLACK_MS;
+    const arm = (at: number) => {
+      const planned = at;
+      h.silence = setTimeout(() => {
+        h.silence = undefined;
+        const conn = this.ctx.hub.get(h.node.id);
+        if (this.stopped || !conn?.open || conn.lastSeenAt !== lastSeenAt || this.health.get(h.node.id) !== h) return;
+        // Fired late: this process stalled, and frames may be waiting unread. Look again shortly.
+        if (Date.now() - planned > SILENCE_SLACK_MS) return arm(Date.now() + SILENCE_SLACK_MS);
+        this.ctx.log.info({ nodeId: h.node.id, silentMs: Date.now() - lastSeenAt }, "agent's socket is open but silent");
+        this.conclude(h);
+      }, Math.max(0, at - Date.now()));
+    };
+    arm(due);
+  }
+
+  private conclude(h: Health): void {
+    if (this.stopped || this.health.get(h.node.id) !== h) return;
+    const { next, change } = conclusiveFault(h, this.ctx.env.OCDN_FAULT_AFTER);
+    Object.assign(h, next);
+    if (change) this.startRun(h, 'FAULT_NODE');
   }
 
   private record(h: Health, ok: boolean): void {
@@ -145,7 +207,11 @@ export class HealthMonitor {
           h.node = row;
         }
       }
-      for (const id of this.health.keys()) if (!seen.has(id)) this.health.delete(id);
+      for (const [id, h] of this.health) {
+        if (seen.has(id)) continue;
+        clearTimeout(h.silence);
+        this.health.delete(id);
+      }
       this.lastRefresh = Date.now();
     })().finally(() => (this.refreshing = null));
     return this.refreshing;

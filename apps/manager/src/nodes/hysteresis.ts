@@ -20,3 +20,12 @@ export function countCheck(h: HealthCount, ok: boolean, faultAfter: number, reco
   if (!next.healthy && next.successes >= recoverAfter) return { next: { ...next, healthy: true }, change: 'recover' };
   return { next, change: null };
 }
+
+/**
+ * Conclusive evidence that a node is down (its agent's socket closed and a probe was refused at once; or its socket
+ * silent for OCDN_FAULT_AFTER heartbeat periods): the node is unhealthy now, as if it had missed `faultAfter`
+ * checks. Recovery still takes `recoverAfter` good checks in a row, so flapping stays bounded.
+ */
+export function conclusiveFault(h: HealthCount, faultAfter: number): { next: HealthCount; change: HealthChange } {
+  return { next: { healthy: false, misses: Math.max(h.misses, faultAfter), successes: 0 }, change: h.healthy ? 'fault' : null };
+}
