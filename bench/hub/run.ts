@@ -29,8 +29,13 @@ function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; don
 }
 
 async function allNormal(m: ManagerHandle, n: number): Promise<boolean> {
-  const { items } = await m.json('/api/v1/nodes');
-  return items.length === n && items.every((x: { status: string; connected: boolean }) => x.status === 'normal' && x.connected);
+  const items: { status: string; connected: boolean }[] = [];
+  for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+    const page: { items: typeof items; nextCursor: string | null } = await m.json(`/api/v1/nodes?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  }
+  return items.length === n && items.every((x) => x.status === 'normal' && x.connected);
 }
 
 async function pgDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
         }, { nodeArgs: i === 0 ? profileArgs : [] }),
       );
     }
-    await waitFor('agents normal', async () => (await m!.json('/api/v1/nodes')).items.every((n: { status: string }) => n.status === 'normal'), { timeoutMs: 120_000, intervalMs: 250 });
+    await waitFor('agents normal', async () => (await m!.json('/api/v1/nodes?limit=1000')).items.every((n: { status: string }) => n.status === 'normal'), { timeoutMs: 120_000, intervalMs: 250 });
 
     // CPU of each party over the rollout: where a 2-core machine's time goes.
     const pgNeedle = dbUrl ? `postgres ${new URL(dbUrl).pathname.slice(1)} ` : null;

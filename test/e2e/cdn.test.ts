@@ -183,7 +183,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     const answer = await digA('add-example-com.cdn.ocdn.test');
     assert.equal(answer.status, 'NOERROR');
     assert.deepEqual(answer.ips, NODE_IPS);
-    const records = (await m.json('/api/v1/dns/records')).items.filter((x: { name: string }) => x.name === 'add-example-com.cdn.ocdn.test');
+    const records = (await m.json('/api/v1/dns/records?limit=1000')).items.filter((x: { name: string }) => x.name === 'add-example-com.cdn.ocdn.test');
     assert.equal(records.length, 2);
   });
 
@@ -314,7 +314,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     const runs = await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&subject=video.example.com');
     assert.equal(runs.items.length, 1);
     assert.deepEqual((await digA('video-example-com.cdn.ocdn.test')).ips, NODE_IPS);
-    const records = (await m.json('/api/v1/dns/records')).items.filter((x: { name: string }) => x.name === 'video-example-com.cdn.ocdn.test');
+    const records = (await m.json('/api/v1/dns/records?limit=1000')).items.filter((x: { name: string }) => x.name === 'video-example-com.cdn.ocdn.test');
     assert.equal(records.length, 2);
     for (const ip of NODE_IPS) await waitFor(`video on ${ip}`, async () => (await get(ip, cdnPort, 'video.example.com')).status === 200);
   });
@@ -361,7 +361,7 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     for (const i of NODE_IPS.keys()) assert.equal(existsSync(join(nginxes[i]!.confDir, 'remove.example.com.conf')), false);
     assert.equal((await m.api('/api/v1/domains/remove.example.com', { method: 'DELETE' })).status, 404);
     // Every other test removed its domain: with none left on the nodes, nothing listens on the CDN address any more.
-    const live = (await m.json('/api/v1/domains')).items.filter((d: { status: string }) => d.status !== 'delete');
+    const live = (await m.json('/api/v1/domains?limit=1000')).items.filter((d: { status: string }) => d.status !== 'delete');
     assert.deepEqual(live.map((d: { domain: string }) => d.domain), []);
     for (const ip of NODE_IPS) {
       await waitFor(`nginx on ${ip} to stop serving`, async () => (await get(ip, cdnPort, 'remove.example.com').catch((e: NodeJS.ErrnoException) => e.code)) === 'ECONNREFUSED');

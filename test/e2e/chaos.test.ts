@@ -109,12 +109,12 @@ describe('reliability under faults', () => {
       await waitFor(
         'every domain complete',
         async () => {
-          const list = (await m.json('/api/v1/domains')).items as { domain: string; status: string }[];
+          const list = (await m.json('/api/v1/domains?limit=1000')).items as { domain: string; status: string }[];
           return list.length === 50 && list.every((d) => d.status === 'complete');
         },
         { timeoutMs: 120_000, intervalMs: 500 },
       ).catch(async (err) => {
-        const list = (await m.json('/api/v1/domains')).items as { domain: string; status: string }[];
+        const list = (await m.json('/api/v1/domains?limit=1000')).items as { domain: string; status: string }[];
         const pipes = (await m.json('/api/v1/pipelines?status=failed')).items;
         throw new Error(`${(err as Error).message}: ${list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`).join(', ')}; failed: ${JSON.stringify(pipes).slice(0, 1500)}\n${m.proc.output.slice(-3000)}`);
       });
@@ -124,7 +124,7 @@ describe('reliability under faults', () => {
         assert.equal(p.status, 'succeeded', p.subject);
         assert.ok(p.steps.every((s) => s.status === 'succeeded'), `every step of ${p.subject} succeeded`);
       }
-      const records = (await m.json('/api/v1/dns/records')).items as { name: string; value: string }[];
+      const records = (await m.json('/api/v1/dns/records?limit=1000')).items as { name: string; value: string }[];
       const keys = records.map((r) => `${r.name} ${r.value}`);
       assert.equal(new Set(keys).size, keys.length, 'no duplicate record');
       assert.equal(keys.length, 100, 'each domain on both nodes');

@@ -56,7 +56,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
   };
   const agentJson = async (s: Server, path: string) => (await fetch(`http://${s.ip}:${s.port}${path}`, { headers: { authorization: `Bearer ${s.token}` } })).json() as Promise<any>;
   const holders = (name: string) => (['vod1', 'vod2'] as const).filter((k) => existsSync(join(servers[k].dir, name)));
-  const queued = async () => (await m.json('/api/v1/vod/tasks')).items.filter((t: any) => t.queued);
+  const queued = async () => (await m.json('/api/v1/vod/tasks?limit=1000')).items.filter((t: any) => t.queued);
 
   before(async () => {
     mkdirSync(metaDir);
@@ -115,7 +115,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
     for (const n of small) assert.equal(sha(join(servers[holders(n)[0]!].dir, n)), sha(join(servers.src.dir, n)), `${n} is intact`);
     // The worker renames the file into place, then reports done: wait for the reports.
     const tasks = await waitFor('eight tasks reported done', async () => {
-      const items = (await m.json('/api/v1/vod/tasks')).items as any[];
+      const items = (await m.json('/api/v1/vod/tasks?limit=1000')).items as any[];
       return items.filter((t) => t.status === 'done').length >= small.length && items;
     });
     const order = tasks.filter((t) => t.status === 'done').sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((t) => t.file);
@@ -165,7 +165,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
     const [first, last] = [served.recent[0], served.recent.at(-1)];
     assert.deepEqual([first.start, first.end], [0, 8 * MB - 1], JSON.stringify(served));
     assert.deepEqual(last, { start: had, end: 8 * MB - 1, bytes: 8 * MB - had }, `resumed from the ${had} bytes on disk: ${JSON.stringify(served)}`);
-    const done = await waitFor('task done', async () => (await m.json('/api/v1/vod/tasks')).items.find((t: any) => t.id === task.id && t.status === 'done'));
+    const done = await waitFor('task done', async () => (await m.json('/api/v1/vod/tasks?limit=1000')).items.find((t: any) => t.id === task.id && t.status === 'done'));
     assert.equal(done.bytesDone, 8 * MB);
   });
 
@@ -178,7 +178,7 @@ describe('VOD placement end to end (two VOD servers, one source)', () => {
     const alive = dead === servers.vod1 ? servers.vod2 : servers.vod1;
     await dead.proc.kill9();
     const again = await waitFor('a new task on the other server', async () => {
-      const items = (await m.json('/api/v1/vod/tasks')).items as any[];
+      const items = (await m.json('/api/v1/vod/tasks?limit=1000')).items as any[];
       const old = items.find((t) => t.id === task.id);
       return old && !old.queued && old.removedReason === 'heartbeat' && items.find((t) => t.file === name && t.queued && t.nodeId === alive.id);
     }, { timeoutMs: 30_000 });

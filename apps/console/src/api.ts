@@ -63,6 +63,27 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
   return json as T;
 }
 
+/** Pages a list is read in at most: 20 × 1000 items. */
+const MAX_PAGES = 20;
+
+/**
+ * A whole list, read a page at a time (the API's lists answer `{items, nextCursor}`; 1000 per page at most): the
+ * console's pages show everything, as an operator scanning a fleet expects. Stops after MAX_PAGES pages; the
+ * returned `nextCursor` then says the list goes on.
+ */
+export async function listAll<T>(path: string): Promise<Page<T>> {
+  const items: T[] = [];
+  let cursor: string | null | undefined;
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const query = new URLSearchParams({ limit: '1000', ...(cursor ? { cursor } : {}) });
+    const page = await api<Page<T>>('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  return { items, nextCursor: cursor ?? null };
+}
+
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 export const roleAllows = (role: Role | undefined, need: Role) => role !== undefined && RANK[role] >= RANK[need];
 

@@ -8,12 +8,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List nodes
+         * List nodes, in the order they were registered, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -28,7 +33,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["Node"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description bad limit or cursor */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description missing or bad admin token */
@@ -337,7 +352,10 @@ export interface paths {
                     kind?: "ADD_DOMAIN" | "REMOVE_DOMAIN" | "UPDATE_DOMAIN" | "ADD_NODE" | "REMOVE_NODE" | "FAULT_NODE" | "RECOVER_NODE" | "JOIN_NODE";
                     subject?: string;
                     status?: "pending" | "running" | "succeeded" | "failed";
+                    /** @description items per page (default 100, at most 1000) */
                     limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -353,10 +371,11 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["Pipeline"][];
+                            nextCursor: string | null;
                         };
                     };
                 };
-                /** @description bad filter */
+                /** @description bad filter, limit or cursor */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -521,12 +540,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * What is published now
+         * What is published now, by name and address, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -541,7 +565,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["DnsRecord"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description bad limit or cursor */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description unauthorized */
@@ -571,12 +605,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List domains
+         * List domains, in name order, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -591,7 +630,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["Domain"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description bad limit or cursor */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description unauthorized */
@@ -972,6 +1021,8 @@ export interface paths {
                 query?: {
                     limit?: string;
                     offset?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -987,6 +1038,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["VodFile"][];
+                            nextCursor: string | null;
                             total: number;
                             issues: {
                                 file: string;
@@ -1039,6 +1091,10 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: "ready" | "working" | "done" | "failed";
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
                 };
                 header?: never;
                 path?: never;
@@ -1046,7 +1102,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description tasks */
+                /** @description tasks, oldest first, a page at a time */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1054,10 +1110,11 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["VodTask"][];
+                            nextCursor: string | null;
                         };
                     };
                 };
-                /** @description bad status */
+                /** @description bad status, limit or cursor */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1254,12 +1311,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List views
+         * List views, by name, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -1274,7 +1336,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["View"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description unauthorized */
@@ -1557,12 +1629,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List forwarder-groups
+         * List forwarder-groups, by name, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -1577,7 +1654,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["ForwarderGroup"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description unauthorized */
@@ -1860,12 +1947,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List domain-groups
+         * List domain-groups, by name, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -1880,7 +1972,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["DomainGroup"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description unauthorized */
@@ -2163,12 +2265,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List time-schedulers
+         * List time-schedulers, by name, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -2183,7 +2290,17 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["TimeScheduler"][];
+                            nextCursor: string | null;
                         };
+                    };
+                };
+                /** @description invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description unauthorized */
@@ -2477,12 +2594,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Forward zones of a view
+         * Forward zones of a view, by domain, a page at a time
          * @description Needs a token with the `viewer` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path: {
                     view: string;
@@ -2499,6 +2621,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["ForwardZone"][];
+                            nextCursor: string | null;
                         };
                     };
                 };
@@ -2839,12 +2962,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Live tokens (never a secret)
+         * Live tokens (never a secret), oldest first, a page at a time
          * @description Needs a token with the `admin` role (or higher).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description items per page (default 100, at most 1000) */
+                    limit?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -2859,6 +2987,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             items: components["schemas"]["Token"][];
+                            nextCursor: string | null;
                         };
                     };
                 };

@@ -1,9 +1,9 @@
 import { useQuery } from '@tanstack/react-query';
-import { api, type DnsRecord, type Page } from '../api';
+import { api, type DnsRecord, type Page, listAll } from '../api';
 import { ErrorText, Loading } from '../ui';
 
 export function DnsPage() {
-  const q = useQuery({ queryKey: ['dns-records'], queryFn: () => api<Page<DnsRecord>>('GET', '/api/v1/dns/records') });
+  const q = useQuery({ queryKey: ['dns-records'], queryFn: () => listAll<DnsRecord>('/api/v1/dns/records') });
   return (
     <>
       <h1>DNS</h1>

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useLocation } from 'wouter';
-import { api, type DnsRecord, type Domain, type Page, type Pipeline } from '../api';
+import { api, type DnsRecord, type Domain, type Page, type Pipeline, listAll } from '../api';
 import { useCan } from '../session';
 import { Disclosure, ErrorText, Field, Loading, Status, useAction } from '../ui';
 import { useNodes } from './nodes';
@@ -37,7 +37,7 @@ function AddDomain({ close }: { close: () => void }) {
 }
 
 export function DomainsPage() {
-  const q = useQuery({ queryKey: ['domains'], queryFn: () => api<Page<Domain>>('GET', '/api/v1/domains') });
+  const q = useQuery({ queryKey: ['domains'], queryFn: () => listAll<Domain>('/api/v1/domains') });
   const operator = useCan('operator');
   return (
     <>
@@ -143,7 +143,7 @@ function DeleteDomain({ d }: { d: Domain }) {
 
 export function DomainPage({ domain }: { domain: string }) {
   const q = useQuery({ queryKey: ['domain', domain], queryFn: () => api<Domain>('GET', `/api/v1/domains/${encodeURIComponent(domain)}`) });
-  const records = useQuery({ queryKey: ['dns-records'], queryFn: () => api<Page<DnsRecord>>('GET', '/api/v1/dns/records') });
+  const records = useQuery({ queryKey: ['dns-records'], queryFn: () => listAll<DnsRecord>('/api/v1/dns/records') });
   const nodes = useNodes();
   const runs = useQuery({ queryKey: ['pipelines', { subject: domain }], queryFn: () => api<Page<Pipeline>>('GET', `/api/v1/pipelines?subject=${encodeURIComponent(domain)}&limit=20`) });
   const operator = useCan('operator');

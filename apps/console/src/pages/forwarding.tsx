@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { ApiError, api, type DomainGroup, type ForwarderGroup, type ForwardZone, type Page, type TimeScheduler, type View } from '../api';
+import { ApiError, api, type DomainGroup, type ForwarderGroup, type ForwardZone, type Page, type TimeScheduler, type View, listAll } from '../api';
 import { useCan } from '../session';
 import { Disclosure, ErrorText, Field, Loading, Status, useAction } from '../ui';
 import { ResourceSection } from './resource';
@@ -10,7 +10,7 @@ const TIME_TYPES = ['daily', 'weekly', 'monthly', 'date'] as const;
 const PERIOD_HINT = 'one period per line, "begin - end": daily 23:00 - 5:00, weekly 5 17:00 - 1 2:00 (0 = Sunday), monthly (yearly) 12 31 0:00 - 1 2 0:00, date 2030 1 1 0:00 - 2030 1 8 0:00';
 
 function useList<T>(key: string, path: string) {
-  return useQuery({ queryKey: [key], queryFn: () => api<Page<T>>('GET', path) });
+  return useQuery({ queryKey: [key], queryFn: () => listAll<T>(path) });
 }
 
 function Checks({ legend, options, value, onChange }: { legend: string; options: { id: string; name: string }[]; value: string[]; onChange: (v: string[]) => void }) {
@@ -145,7 +145,7 @@ function ZoneRow({ z, zones, names }: { z: ForwardZone; zones: ForwardZone[]; na
 function Zones() {
   const views = useList<View>('views', '/api/v1/views');
   const [view, setView] = useState('default');
-  const zones = useQuery({ queryKey: ['zones', view], queryFn: () => api<Page<ForwardZone>>('GET', `/api/v1/views/${encodeURIComponent(view)}/forward-zones`) });
+  const zones = useQuery({ queryKey: ['zones', view], queryFn: () => listAll<ForwardZone>(`/api/v1/views/${encodeURIComponent(view)}/forward-zones`) });
   const fgs = useList<ForwarderGroup>('forwarder-groups', '/api/v1/forwarder-groups');
   const dgs = useList<DomainGroup>('domain-groups', '/api/v1/domain-groups');
   const tss = useList<TimeScheduler>('time-schedulers', '/api/v1/time-schedulers');

@@ -1,10 +1,10 @@
 import { useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { api, NODE_ROLES, type Node, type NodeRole, type Page, type Pipeline } from '../api';
+import { api, NODE_ROLES, type Node, type NodeRole, type Page, type Pipeline, listAll } from '../api';
 import { useCan } from '../session';
 import { Disclosure, ErrorText, Field, Loading, Secret, Status, useAction, when } from '../ui';
 
-export const useNodes = () => useQuery({ queryKey: ['nodes'], queryFn: () => api<Page<Node>>('GET', '/api/v1/nodes') });
+export const useNodes = () => useQuery({ queryKey: ['nodes'], queryFn: () => listAll<Node>('/api/v1/nodes') });
 
 /** The command an operator pastes on the new node (the agent's environment, API.md; the bundle `npm run build` makes). */
 function agentCommand(token: string, node: Node): string {

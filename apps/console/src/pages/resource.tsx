@@ -2,7 +2,7 @@
 // edit and delete, driven by a description of their fields.
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { api, type Page } from '../api';
+import { api, type Page, listAll } from '../api';
 import { useCan } from '../session';
 import { Disclosure, ErrorText, Field, Loading, useAction } from '../ui';
 
@@ -111,7 +111,7 @@ function Row({ item, fields, path, queryKey, columns, idKey }: { item: Item; fie
 }
 
 export function ResourceSection({ title, noun, path, queryKey, fields, columns, headers, idKey = 'id', extra }: { title: string; noun: string; path: string; queryKey: string; fields: FieldSpec[]; columns: ((i: Item) => ReactNode)[]; headers: string[]; idKey?: 'id' | 'name'; extra?: (items: Item[]) => ReactNode }) {
-  const q = useQuery({ queryKey: [queryKey], queryFn: () => api<Page<Item>>('GET', path) });
+  const q = useQuery({ queryKey: [queryKey], queryFn: () => listAll<Item>(path) });
   const operator = useCan('operator');
   const create = useAction((body: unknown) => api('POST', path, body), [[queryKey]]);
   return (

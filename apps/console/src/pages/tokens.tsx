@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { api, type Page, type Role, type Token } from '../api';
+import { api, type Page, type Role, type Token, listAll } from '../api';
 import { useCan } from '../session';
 import { Disclosure, ErrorText, Field, Loading, Secret, useAction, when } from '../ui';
 
@@ -56,7 +56,7 @@ function Revoke({ t }: { t: Token }) {
 
 export function TokensPage() {
   const admin = useCan('admin');
-  const q = useQuery({ queryKey: ['tokens'], queryFn: () => api<Page<Token>>('GET', '/api/v1/tokens'), enabled: admin });
+  const q = useQuery({ queryKey: ['tokens'], queryFn: () => listAll<Token>('/api/v1/tokens'), enabled: admin });
   if (!admin) return (<><h1>Tokens</h1><p>Only an admin token may see and manage tokens.</p></>);
   return (
     <>

@@ -1,11 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
-import { api, type Page, type VodFile, type VodTask } from '../api';
+import { api, type Page, type VodFile, type VodTask, listAll } from '../api';
 import { bytes, ErrorText, Loading, Status, when } from '../ui';
 import { useNodes } from './nodes';
 
 export function VodPage() {
   const files = useQuery({ queryKey: ['vod-files'], queryFn: () => api<Page<VodFile>>('GET', '/api/v1/vod/files') });
-  const tasks = useQuery({ queryKey: ['vod-tasks'], queryFn: () => api<Page<VodTask>>('GET', '/api/v1/vod/tasks') });
+  const tasks = useQuery({ queryKey: ['vod-tasks'], queryFn: () => listAll<VodTask>('/api/v1/vod/tasks') });
   const nodes = useNodes();
   const nameOf = (id: string) => nodes.data?.items.find((n) => n.id === id)?.name ?? id;
   const byRank = [...(files.data?.items ?? [])].sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || a.name.localeCompare(b.name));

@@ -3,6 +3,7 @@ import { deleteCookie, setCookie } from 'hono/cookie';
 import { ApiRole, SESSION_COOKIE } from '@ocdn/protocol';
 import { listAudit } from '../audit/log.ts';
 import type { ManagerContext } from '../context.ts';
+import { PageQuery, pageInMemory, pageOf } from '../http/pages.ts';
 import { secured } from '../http/access.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';
@@ -62,8 +63,8 @@ export function accessRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
     async (c) => c.json(await tokens.create(c.req.valid('json'), c.get('principal') ?? null), 201),
   );
   app.openapi(
-    secured('admin', createRoute({ method: 'get', path: '/api/v1/tokens', tags: ['access'], summary: 'Live tokens (never a secret)', responses: { 200: json(z.object({ items: z.array(Token) }), 'tokens'), ...refusals } })),
-    async (c) => c.json({ items: await tokens.list() }, 200),
+    secured('admin', createRoute({ method: 'get', path: '/api/v1/tokens', tags: ['access'], summary: 'Live tokens (never a secret), oldest first, a page at a time', request: { query: z.strictObject(PageQuery) }, responses: { 200: json(pageOf(Token), 'tokens'), ...refusals } })),
+    async (c) => c.json(pageInMemory(await tokens.list(), (t) => `${t.createdAt}\u0000${t.id}`, c.req.valid('query')), 200),
   );
   app.openapi(
     secured(

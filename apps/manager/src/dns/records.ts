@@ -1,6 +1,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { GroupCommit } from '../db/group-commit.ts';
 import type { Db } from '../db/client.ts';
+import { after, decodeCursor, pageOfRows, PAGE_MAX, type Page, type PageRequest } from '../http/pages.ts';
 import { rowsOf } from '../db/migrate.ts';
 import { dnsRecords, settings } from '../db/schema.ts';
 
@@ -85,9 +86,16 @@ export class DnsRecordStore {
     );
   }
 
-  async list(): Promise<DnsRecord[]> {
-    const rows = await this.db.select().from(dnsRecords).orderBy(asc(dnsRecords.name), asc(dnsRecords.value));
-    return rows.map((r) => ({ name: r.name, type: 'A', value: r.value, ttl: r.ttl }));
+  /** A page of the published records, by name and address. */
+  async list(q: PageRequest = { limit: PAGE_MAX }): Promise<Page<DnsRecord>> {
+    const rows = await this.db
+      .select()
+      .from(dnsRecords)
+      .where(q.cursor ? after([dnsRecords.name, dnsRecords.value], decodeCursor(q.cursor, 2)) : undefined)
+      .orderBy(asc(dnsRecords.name), asc(dnsRecords.value))
+      .limit(q.limit + 1);
+    const page = pageOfRows(rows, q.limit, (r) => [r.name, r.value]);
+    return { items: page.rows.map((r) => ({ name: r.name, type: 'A', value: r.value, ttl: r.ttl })), nextCursor: page.nextCursor };
   }
 
   /** The addresses published for one name. */

@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { DomainName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { PageQuery, pageOf } from '../http/pages.ts';
 import { secured } from '../http/access.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { Id, Label, Origin } from '../http/fields.ts';
@@ -63,10 +64,11 @@ export function domainRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): voi
       method: 'get',
       path: '/api/v1/domains',
       tags: ['domains'],
-      summary: 'List domains',
-      responses: { 200: { description: 'domains', content: { 'application/json': { schema: z.object({ items: z.array(DomainBody) }) } } }, 401: err('unauthorized') },
+      summary: 'List domains, in name order, a page at a time',
+      request: { query: z.strictObject(PageQuery) },
+      responses: { 200: { description: 'domains', content: { 'application/json': { schema: pageOf(DomainBody) } } }, 400: err('bad limit or cursor'), 401: err('unauthorized') },
     })),
-    async (c) => c.json({ items: await listDomains(ctx) }, 200),
+    async (c) => c.json(await listDomains(ctx, c.req.valid('query')), 200),
   );
   app.openapi(
     secured('viewer', createRoute({

@@ -4,6 +4,7 @@ import { ViewName } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';
+import { PageQuery, pageInMemory, pageOf, type PageRequest } from '../http/pages.ts';
 import { secured, type AuditTarget } from '../http/access.ts';
 import { ClientMatch, Comment, ForwardName, ForwarderAddress, Id, IdParam, Name, TimeText, TimeZone } from '../http/fields.ts';
 import * as svc from './service.ts';
@@ -66,7 +67,7 @@ function serveResource<P extends z.ZodObject, O extends z.ZodType, C extends z.Z
   // handlers below therefore go through an untyped view of `openapi` and `valid`: what they pass on is typed by
   // Resource, whose functions are checked against the schemas at each declaration, and the validator has run.
   const open = app.openapi.bind(app) as unknown as (route: ReturnType<typeof createRoute>, handler: (c: Context<AppEnv>) => Promise<Response>) => void;
-  const valid = (c: Context<AppEnv>, target: 'json' | 'param') => (c.req as unknown as { valid(t: string): unknown }).valid(target);
+  const valid = (c: Context<AppEnv>, target: 'json' | 'param' | 'query') => (c.req as unknown as { valid(t: string): unknown }).valid(target);
   const key = (c: Context<AppEnv>) => (valid(c, 'param') as Record<string, string>)[name]!;
   const audit: AuditTarget = {
     type: tag.replace(/s$/, ''),
@@ -75,8 +76,11 @@ function serveResource<P extends z.ZodObject, O extends z.ZodType, C extends z.Z
     fromResponse: (res) => res,
     view: (k) => r.get(k),
   };
-  open(secured('viewer', createRoute({ method: 'get', path: r.path, tags: [tag], summary: `List ${tag}`, responses: { 200: json(z.object({ items: z.array(r.out) }), tag), 401: errors[401] } })), async (c) =>
-    c.json({ items: await r.list() }, 200),
+  // By name (then id): a page at a time, though such lists are short.
+  const order = (item: Record<string, unknown>) => `${String(item.name ?? '')}\u0000${String(item.id ?? '')}`;
+  open(
+    secured('viewer', createRoute({ method: 'get', path: r.path, tags: [tag], summary: `List ${tag}, by name, a page at a time`, request: { query: z.strictObject(PageQuery) }, responses: { 200: json(pageOf(r.out), tag), 400: errors[400], 401: errors[401] } })),
+    async (c) => c.json(pageInMemory((await r.list()) as Record<string, unknown>[], order, valid(c, 'query') as PageRequest), 200),
   );
   open(secured('operator', createRoute({ method: 'post', path: r.path, tags: [tag], summary: `Create (${tag})`, request: body(r.create), responses: { 201: json(r.out, 'created'), ...errors } }), audit), async (c) =>
     c.json(await r.add(valid(c, 'json') as z.output<C>), 201),
@@ -171,8 +175,9 @@ export function forwardingRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>):
     timeScheduler: Id.nullable().optional(),
     comment: Comment.optional(),
   });
-  app.openapi(secured('viewer', createRoute({ method: 'get', path: base, tags: ['forward-zones'], summary: 'Forward zones of a view', request: { params: ViewParam }, responses: { 200: json(z.object({ items: z.array(ForwardZone) }), 'zones'), ...errors } })), async (c) =>
-    c.json({ items: await zones.listZones(ctx, c.req.valid('param').view) }, 200),
+  app.openapi(
+    secured('viewer', createRoute({ method: 'get', path: base, tags: ['forward-zones'], summary: 'Forward zones of a view, by domain, a page at a time', request: { params: ViewParam, query: z.strictObject(PageQuery) }, responses: { 200: json(pageOf(ForwardZone), 'zones'), ...errors } })),
+    async (c) => c.json(pageInMemory(await zones.listZones(ctx, c.req.valid('param').view), (z) => `${z.domain ?? ''}\u0000${z.id}`, c.req.valid('query')), 200),
   );
   app.openapi(
     secured('operator', createRoute({ method: 'post', path: base, tags: ['forward-zones'], summary: 'Add a forward zone (conflict-checked)', request: { params: ViewParam, ...body(ZoneCreate) }, responses: { 201: json(ForwardZone, 'created'), ...errors } }), zoneAudit),

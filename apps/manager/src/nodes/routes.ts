@@ -4,6 +4,7 @@ import { ErrorBody } from '../http/errors.ts';
 import { IdParam } from '../http/fields.ts';
 import { NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { PageQuery, pageOf } from '../http/pages.ts';
 import { secured } from '../http/access.ts';
 import { createNode, deleteNode, getNode, listNodes, rotateNodeToken } from './service.ts';
 
@@ -45,10 +46,11 @@ export function nodeRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void 
       method: 'get',
       path: '/api/v1/nodes',
       tags: ['nodes'],
-      summary: 'List nodes',
-      responses: { 200: { description: 'nodes', content: { 'application/json': { schema: listOf(NodeBody) } } }, 401: errors[401] },
+      summary: 'List nodes, in the order they were registered, a page at a time',
+      request: { query: z.strictObject(PageQuery) },
+      responses: { 200: { description: 'nodes', content: { 'application/json': { schema: pageOf(NodeBody) } } }, 400: { description: 'bad limit or cursor', content: { 'application/json': { schema: ErrorBody } } }, 401: errors[401] },
     })),
-    async (c) => c.json({ items: await listNodes(ctx) }, 200),
+    async (c) => c.json(await listNodes(ctx, c.req.valid('query')), 200),
   );
 
   app.openapi(

@@ -1,8 +1,9 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import { ErrorBody } from '../http/errors.ts';
-import { IdParam, QueryInt } from '../http/fields.ts';
-import { PipelineBody, PipelineKindQuery, listOf } from '../http/schemas.ts';
+import { IdParam } from '../http/fields.ts';
+import { PageQuery, pageOf } from '../http/pages.ts';
+import { PipelineBody, PipelineKindQuery } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { secured } from '../http/access.ts';
 import { PIPELINE_STATUSES } from './types.ts';
@@ -23,12 +24,12 @@ export function pipelineRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): v
           kind: PipelineKindQuery.optional(),
           subject: z.string().min(1).max(253).regex(/^[A-Za-z0-9._-]+$/, 'a domain name or a node id').optional(),
           status: z.enum(PIPELINE_STATUSES).optional(),
-          limit: QueryInt(1, 1000).default(100),
+          ...PageQuery,
         }),
       },
-      responses: { 200: { description: 'runs', content: { 'application/json': { schema: listOf(PipelineBody) } } }, 400: err('bad filter'), 401: err('unauthorized') },
+      responses: { 200: { description: 'runs', content: { 'application/json': { schema: pageOf(PipelineBody) } } }, 400: err('bad filter, limit or cursor'), 401: err('unauthorized') },
     })),
-    async (c) => c.json({ items: await listPipelines(ctx, c.req.valid('query')) }, 200),
+    async (c) => c.json(await listPipelines(ctx, c.req.valid('query')), 200),
   );
 
   app.openapi(

@@ -1,8 +1,9 @@
-import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
-import { ServiceError } from '../errors.ts';
+import { ServiceError, invalidField } from '../errors.ts';
+import { after, decodeCursor, pageOfRows, type Page } from '../http/pages.ts';
 import type { PipelineStatus } from './types.ts';
 
 export interface PipelineView {
@@ -53,19 +54,27 @@ export async function getPipeline(ctx: Pick<ManagerContext, 'db'>, id: string): 
 
 export async function listPipelines(
   ctx: Pick<ManagerContext, 'db'>,
-  filter: { kind?: string; subject?: string; status?: PipelineStatus; limit: number },
-): Promise<PipelineView[]> {
+  filter: { kind?: string; subject?: string; status?: PipelineStatus; limit: number; cursor?: string | undefined },
+): Promise<Page<PipelineView>> {
   const where: SQL[] = [];
   if (filter.kind) where.push(eq(pipelines.kind, filter.kind));
   if (filter.subject) where.push(eq(pipelines.subject, filter.subject));
   if (filter.status) where.push(eq(pipelines.status, filter.status));
+  // Creation time to the millisecond, the precision a cursor (a JavaScript Date) carries.
+  const created = sql`date_trunc('milliseconds', ${pipelines.createdAt})`;
+  if (filter.cursor) {
+    const [at, id] = decodeCursor(filter.cursor, 2);
+    if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
+    where.push(after([created, pipelines.id], [at, String(id)], 'desc'));
+  }
   const rows = await ctx.db
     .select()
     .from(pipelines)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(pipelines.createdAt), desc(pipelines.id))
-    .limit(filter.limit);
-  return withSteps(ctx.db, rows);
+    .orderBy(desc(created), desc(pipelines.id))
+    .limit(filter.limit + 1);
+  const page = pageOfRows(rows, filter.limit, (r) => [r.createdAt.toISOString(), r.id]);
+  return { items: await withSteps(ctx.db, page.rows), nextCursor: page.nextCursor };
 }
 
 export async function retryPipeline(ctx: ManagerContext, id: string): Promise<PipelineView> {

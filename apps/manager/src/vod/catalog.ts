@@ -2,6 +2,8 @@ import { notInArray } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { nodes, vodInventory } from '../db/schema.ts';
 import { emptyMeta, MetaLoader, type VodMeta } from './meta.ts';
+import { invalidField } from '../errors.ts';
+import { decodeCursor, encodeCursor } from '../http/pages.ts';
 
 export interface CatalogItem {
   name: string;
@@ -28,7 +30,15 @@ async function metaOf(ctx: ManagerContext): Promise<VodMeta> {
  * `GET /api/v1/vod/files`: the file meta joined with what every server held at the last look, by rank (unranked
  * last, by name). Paged with limit/offset, since a catalog can hold millions of files.
  */
-export async function catalog(ctx: ManagerContext, page: { limit: number; offset: number }): Promise<{ items: CatalogItem[]; total: number; issues: VodMeta['issues'] }> {
+/**
+ * The catalog by rank, a page at a time: `cursor` (nextCursor of the previous page) or `offset`. The catalog is
+ * built whole from the metadata and the inventories, so a cursor here is a position in that order.
+ */
+export async function catalog(
+  ctx: ManagerContext,
+  page: { limit: number; offset: number; cursor?: string | undefined },
+): Promise<{ items: CatalogItem[]; nextCursor: string | null; total: number; issues: VodMeta['issues'] }> {
+  const offset = page.cursor === undefined ? page.offset : positionOf(page.cursor);
   const meta = await metaOf(ctx);
   const live = await ctx.db.select({ id: nodes.id, roles: nodes.roles }).from(nodes).where(notInArray(nodes.status, ['deleting', 'delete']));
   const roles = new Map(live.map((n) => [n.id, n.roles]));
@@ -58,5 +68,12 @@ export async function catalog(ctx: ManagerContext, page: { limit: number; offset
     it.locations.sort();
     it.sources.sort();
   }
-  return { items: sorted.slice(page.offset, page.offset + page.limit), total: sorted.length, issues: meta.issues.slice(0, 100) };
+  const end = offset + page.limit;
+  return { items: sorted.slice(offset, end), nextCursor: end < sorted.length ? encodeCursor([end]) : null, total: sorted.length, issues: meta.issues.slice(0, 100) };
+}
+
+function positionOf(cursor: string): number {
+  const [at] = decodeCursor(cursor, 1);
+  if (typeof at !== 'number' || !Number.isInteger(at) || at < 0) throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
+  return at;
 }

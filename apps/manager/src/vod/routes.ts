@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
+import { PageQuery, pageOf } from '../http/pages.ts';
 import { secured } from '../http/access.ts';
 import { requireNode } from '../http/auth.ts';
 import { ErrorBody } from '../http/errors.ts';
@@ -33,6 +34,7 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
         query: z.strictObject({
           limit: QueryInt(1, 100_000).default(10_000),
           offset: QueryInt(0, 1_000_000_000).default(0),
+          cursor: PageQuery.cursor,
         }),
       },
       responses: {
@@ -40,7 +42,7 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
           description: 'catalog page, by rank',
           content: {
             'application/json': {
-              schema: z.object({ items: z.array(CatalogItem), total: z.number().int(), issues: z.array(z.object({ file: z.string(), line: z.number(), message: z.string() })) }),
+              schema: z.object({ items: z.array(CatalogItem), nextCursor: z.string().nullable(), total: z.number().int(), issues: z.array(z.object({ file: z.string(), line: z.number(), message: z.string() })) }),
             },
           },
         },
@@ -57,10 +59,10 @@ export function vodRoutes(ctx: ManagerContext, app: OpenAPIHono<AppEnv>): void {
       path: '/api/v1/vod/tasks',
       tags: ['vod'],
       summary: 'Distribution tasks, queued and recently removed from the queue',
-      request: { query: z.strictObject({ status: VodTaskStatus.optional() }) },
-      responses: { 200: { description: 'tasks', content: { 'application/json': { schema: z.object({ items: z.array(TaskBody) }) } } }, 400: err('bad status'), 401: err('unauthorized') },
+      request: { query: z.strictObject({ status: VodTaskStatus.optional(), ...PageQuery }) },
+      responses: { 200: { description: 'tasks, oldest first, a page at a time', content: { 'application/json': { schema: pageOf(TaskBody) } } }, 400: err('bad status, limit or cursor'), 401: err('unauthorized') },
     })),
-    async (c) => c.json({ items: await listTasks(ctx, c.req.valid('query').status) }, 200),
+    async (c) => c.json(await listTasks(ctx, c.req.valid('query')), 200),
   );
 
   // The VOD servers' own routes: node token, not the admin token.
