@@ -107,8 +107,8 @@ export class AuditPruner {
 
   /** Returns how many entries went, or null when another replica holds the pruning lock. */
   async prune(): Promise<number | null> {
-    const release = await this.database.tryLock(PRUNE_LOCK);
-    if (!release) return null;
+    const lock = await this.database.tryLock(PRUNE_LOCK);
+    if (!lock) return null;
     try {
       const gone = await this.database.db
         .delete(auditLog)
@@ -117,7 +117,7 @@ export class AuditPruner {
       if (gone.length) this.log.info({ entries: gone.length, retentionDays: this.retentionDays }, 'audit entries pruned');
       return gone.length;
     } finally {
-      await release();
+      await lock.release();
     }
   }
 }

@@ -23,16 +23,23 @@ export interface Database {
   /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
   boss: { connectionString: string } | { db: SqlExecutor };
   /**
-   * Tries to take a cluster-wide lock for a periodic loop (leader election). Returns a release function, or null
-   * when another replica holds it. On PGlite there is one process per directory, so the lock is always ours.
+   * Tries to take a cluster-wide lock (leader election, a replica's liveness): a PostgreSQL session advisory lock,
+   * held on a connection of its own, so that it goes the moment this process or its connection dies. Returns the
+   * lock, or null when another session holds it. On PGlite there is one process per directory: always ours.
    */
-  tryLock(key: number): Promise<(() => Promise<void>) | null>;
+  tryLock(key: number): Promise<Lock | null>;
   /**
    * Calls `fn` with the payload of every NOTIFY on `channel` (from this process or any other on the database);
    * resolves once listening, to a function that stops it.
    */
   listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+export interface Lock {
+  release(): Promise<void>;
+  /** Whether the lock is still held: false once the connection holding it is gone (then it is someone else's). */
+  alive(): Promise<boolean>;
 }
 
 export type DatabaseOptions = { url: string } | { dataDir: string } | { memory: true };
@@ -69,7 +76,7 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
       },
     },
     async tryLock() {
-      return async () => {};
+      return { release: async () => {}, alive: async () => true };
     },
     async listen(channel, fn) {
       return pg.listen(channel, fn);
@@ -83,6 +90,9 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
 
 function openPostgres(url: string): Database {
   const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30 });
+  // Advisory locks live on connections of their own that are never recycled: a session lock ends with its session,
+  // and the main pool closes connections when they idle or age (postgres.js's max_lifetime).
+  const locks = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 60, max_lifetime: null });
   const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
   pipelineTransactions(base, client);
   const db = ambient(base);
@@ -91,7 +101,7 @@ function openPostgres(url: string): Database {
     kind: 'postgres',
     boss: { connectionString: url },
     async tryLock(key) {
-      const conn = await client.reserve();
+      const conn = await locks.reserve();
       try {
         const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${key}) as ok`;
         if (!row?.ok) {
@@ -102,12 +112,30 @@ function openPostgres(url: string): Database {
         conn.release();
         throw err;
       }
-      return async () => {
-        try {
-          await conn`select pg_advisory_unlock(${key})`;
-        } finally {
-          conn.release();
-        }
+      let gone = false;
+      return {
+        async release() {
+          if (gone) return;
+          gone = true;
+          try {
+            await conn`select pg_advisory_unlock(${key})`;
+          } finally {
+            conn.release();
+          }
+        },
+        async alive() {
+          if (gone) return false;
+          // The connection answers, or it is gone and the lock with it (a dead session's locks are released).
+          const answered = await Promise.race([
+            conn`select 1`.then(
+              () => true,
+              () => false,
+            ),
+            new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
+          ]);
+          if (!answered) gone = true;
+          return answered;
+        },
       };
     },
     async listen(channel, fn) {
@@ -116,7 +144,7 @@ function openPostgres(url: string): Database {
       return unlisten;
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), locks.end({ timeout: 5 })]);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { inArray, ne } from 'drizzle-orm';
 import type { DnsApplyRequest } from '@ocdn/protocol';
+import { Leader } from '../db/leader.ts';
 import type { ManagerContext } from '../context.ts';
 import { fwdZones, nodes } from '../db/schema.ts';
 import type { AgentConnection } from '../hub/connection.ts';
@@ -17,7 +18,7 @@ const TICK_LOCK = 7_242_202;
  */
 export class ForwardSync {
   private timer: NodeJS.Timeout | undefined;
-  private release: (() => Promise<void>) | null = null;
+  private readonly leader: Leader;
   /** nodeId → hash of the state it last took. */
   private readonly applied = new Map<string, string>();
   private running: Promise<void> | null = null;
@@ -34,10 +35,14 @@ export class ForwardSync {
     this.changed();
   };
 
-  constructor(private readonly ctx: ManagerContext) {}
+  constructor(private readonly ctx: ManagerContext) {
+    // Taking the lead over from a dead replica: a tick at once, not at the next period's boundary.
+    this.leader = new Leader(ctx.database, TICK_LOCK, 'forwarding tick', ctx.log, () => void this.run('tick'));
+  }
 
   start(): void {
     this.ctx.hub.on('connected', this.onConnect);
+    void this.leader.start();
     this.schedule();
   }
 
@@ -46,7 +51,7 @@ export class ForwardSync {
     clearTimeout(this.timer);
     this.ctx.hub.off('connected', this.onConnect);
     await this.running?.catch(() => {});
-    await this.release?.().catch(() => {});
+    await this.leader.stop();
   }
 
   private schedule(): void {
@@ -61,8 +66,8 @@ export class ForwardSync {
 
   /** One tick: only the replica holding the lock evaluates. */
   async tick(): Promise<void> {
-    this.release ??= await this.ctx.database.tryLock(TICK_LOCK).catch(() => null);
-    if (!this.release) return;
+    if (!this.leader.held) await this.leader.poll();
+    if (!this.leader.held) return;
     await this.run('tick');
   }
 

@@ -6,6 +6,7 @@ import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART } from './heart.ts';
 import { LoopLag } from '../hub/lag.ts';
+import { Leader } from '../db/leader.ts';
 import { domainsOfNode } from '../domains/status.ts';
 import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
 
@@ -36,7 +37,9 @@ export class HealthMonitor {
   private readonly health = new Map<string, Health>();
   private readonly probes = new Bottleneck({ maxConcurrent: 64 });
   private timer: NodeJS.Timeout | undefined;
-  private release: (() => Promise<void>) | null = null;
+  private readonly leader: Leader;
+  /** This replica led at the previous tick (the first tick as leader follows start-up or a takeover). */
+  private led = false;
   private lastRefresh = 0;
   private refreshing: Promise<void> | null = null;
   private stopped = false;
@@ -45,10 +48,13 @@ export class HealthMonitor {
 
   private readonly onDisconnect = (nodeId: string) => this.socketClosed(nodeId);
 
-  constructor(private readonly ctx: ManagerContext) {}
+  constructor(private readonly ctx: ManagerContext) {
+    this.leader = new Leader(ctx.database, HEALTH_LOCK, 'health monitor', ctx.log);
+  }
 
   async start(): Promise<void> {
     this.ctx.hub.on('disconnected', this.onDisconnect);
+    await this.leader.start();
     this.schedule();
   }
 
@@ -58,7 +64,7 @@ export class HealthMonitor {
     for (const h of this.health.values()) clearTimeout(h.silence);
     clearTimeout(this.timer);
     this.lag.stop();
-    await this.release?.().catch(() => {});
+    await this.leader.stop();
   }
 
   /** Ask for a fresh node list at the next tick (a node was added, removed or changed status). */
@@ -82,12 +88,12 @@ export class HealthMonitor {
     const interval = this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS;
     const late = Date.now() - this.tickDueAt;
     const lagMs = this.lag.takeMaxMs();
-    let first = false;
-    if (!this.release) {
-      this.release = await this.ctx.database.tryLock(HEALTH_LOCK);
-      if (!this.release) return; // another replica runs the monitor
-      first = true;
+    if (!this.leader.held) {
+      this.led = false;
+      return; // another replica runs the monitor
     }
+    const first = !this.led;
+    this.led = true;
     // The first tick as the runner follows start-up (migrations, loading, compiling) or a takeover: a stall then is
     // not overload, and its heartbeats are judged from the next tick on anyway.
     if (!first && (late > interval / 2 + 100 || lagMs > interval / 2 + 100)) {
@@ -123,7 +129,7 @@ export class HealthMonitor {
   /** The agent's socket closed: one fast probe, and a node that does not answer it is faulty at once. */
   private socketClosed(nodeId: string): void {
     const h = this.health.get(nodeId);
-    if (this.stopped || !this.release || !h?.healthy) return;
+    if (this.stopped || !this.leader.held || !h?.healthy) return;
     clearTimeout(h.silence);
     h.silence = undefined;
     const timeoutMs = Math.max(100, Math.min(500, Math.floor(this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS / 2)));
@@ -142,7 +148,7 @@ export class HealthMonitor {
    * faulty once the silence reaches OCDN_FAULT_AFTER periods (plus a little slack).
    */
   private watchSilence(h: Health, lastSeenAt: number): void {
-    if (h.silence || !h.healthy || !this.release) return;
+    if (h.silence || !h.healthy || !this.leader.held) return;
     const { OCDN_HEARTBEAT_INTERVAL_MS: interval, OCDN_FAULT_AFTER: faultAfter } = this.ctx.env;
     const due = lastSeenAt + interval * faultAfter + SILENCE_SLACK_MS;
     const arm = (at: number) => {

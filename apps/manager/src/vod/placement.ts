@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { notInArray } from 'drizzle-orm';
+import { Leader } from '../db/leader.ts';
 import type { ManagerContext } from '../context.ts';
 import { nodes, vodInventory } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
@@ -27,7 +28,7 @@ export class VodPlacement {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<LoopName>();
   private readonly cycles = new Set<Promise<void>>();
-  private release: (() => Promise<void>) | null = null;
+  private readonly leader: Leader;
   /** nodeId → passed the last heartbeat. Empty until the first heartbeat cycle: nobody is judged before. */
   private health = new Map<string, boolean>();
   private streaks = new Map<string, { healthy: boolean; streak: number }>();
@@ -40,6 +41,8 @@ export class VodPlacement {
 
   constructor(private readonly ctx: ManagerContext) {
     this.meta = ctx.env.OCDN_VOD_META_DIR ? new MetaLoader(ctx.env.OCDN_VOD_META_DIR) : null;
+    // Taking the lead over from a dead replica: the heartbeat loop runs at once, not at its next period.
+    this.leader = new Leader(ctx.database, VOD_LOCK, 'VOD placement', ctx.log, () => void this.tick('heartbeat'));
   }
 
   get enabled(): boolean {
@@ -51,6 +54,7 @@ export class VodPlacement {
       this.ctx.log.info('VOD placement is off (OCDN_VOD_META_DIR is not set)');
       return;
     }
+    void this.leader.start();
     const period = this.ctx.env.OCDN_VOD_LOOP_MS;
     for (const name of ['heartbeat', 'remover', 'tasks'] as const) {
       const t = setInterval(() => this.tick(name), period);
@@ -64,8 +68,7 @@ export class VodPlacement {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     await Promise.allSettled([...this.cycles]);
-    await this.release?.().catch(() => {});
-    this.release = null;
+    await this.leader.stop();
   }
 
   /** Runs one cycle of a loop now (unless it is running already); resolves when it is over. Tests call it too. */
@@ -92,8 +95,8 @@ export class VodPlacement {
   }
 
   private async lead(): Promise<boolean> {
-    this.release ??= await this.ctx.database.tryLock(VOD_LOCK);
-    return this.release !== null;
+    if (!this.leader.held) await this.leader.poll();
+    return this.leader.held;
   }
 
   private async vodNodes(): Promise<VodNode[]> {
