@@ -123,7 +123,7 @@ describe('nodes end to end', () => {
   });
 
   it('marks a frozen agent (SIGSTOP, socket open) fault once silent for fault-after periods, and normal after SIGCONT', async (t) => {
-    const a = await liveNode(t, 'frozen-a', '127.0.0.14');
+    const a = await liveNode(t, 'frozen-a', '127.0.0.18');
     const agent = agents.get('frozen-a')!;
     const stoppedAt = Date.now();
     agent.child.kill('SIGSTOP');

@@ -49,3 +49,49 @@ describe('an agent with a list of manager replicas (PostgreSQL)', { skip: proces
     });
   });
 });
+
+describe('a replica killed -9 mid-pipeline (PostgreSQL)', { skip: process.env.TEST_DATABASE_URL ? false : 'needs TEST_DATABASE_URL' }, () => {
+  let tdb: TestDatabase;
+  const managers: ManagerHandle[] = [];
+  let agent: Proc | undefined;
+
+  before(async () => {
+    tdb = await createTestDatabase('postgres');
+    for (let i = 0; i < 2; i++) managers.push(await startManagerProcess({ DATABASE_URL: tdb.url!, OCDN_LOG_LEVEL: 'info' }));
+  });
+  after(async () => {
+    await agent?.stop();
+    for (const m of managers) await m.proc.stop();
+    await tdb.cleanup();
+  });
+
+  it('the other replica resumes its run and leads its loops, told by the dead session, not by a lease running out', async () => {
+    const [a, b] = managers as [ManagerHandle, ManagerHandle];
+    // The replica that leads the health monitor is the one to kill: its loops must move too.
+    const leads = (m: ManagerHandle) => m.proc.output.includes('"loop":"health monitor"') && /"loop":"health monitor"[^\n]*this replica leads the loop/.test(m.proc.output);
+    const victim = await waitFor('a health monitor leader', async () => (leads(a) ? a : leads(b) ? b : null));
+    const survivor = victim === a ? b : a;
+    const ip = '127.0.0.85';
+    const port = await freePort(ip);
+    // ADD_NODE made on the victim waits for an agent that is not there yet: the victim holds the run's lease.
+    const r = await victim.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: 'orphan', ip, roles: ['cdn'], agentPort: port }) });
+    await waitFor('ADD_NODE running on the victim, waiting for the agent', async () => {
+      const run = await survivor.json(`/api/v1/pipelines/${r.pipeline.id}`);
+      return run.status === 'running' && run.steps[0].attempts >= 2;
+    });
+    const t0 = Date.now();
+    await victim.proc.kill9();
+    await waitFor('the survivor takes the run over', async () => survivor.proc.output.includes('a replica is gone (its database session ended); taking its runs over'), { timeoutMs: 10_000, intervalMs: 20 });
+    const takeoverMs = Date.now() - t0;
+    await waitFor('the survivor leads the health monitor', async () => leads(survivor), { timeoutMs: 10_000, intervalMs: 20 });
+    const leadMs = Date.now() - t0;
+    console.log(`# run taken over ${takeoverMs} ms and the health monitor led ${leadMs} ms after kill -9 (the lease alone: 10 s)`);
+    agent = startAgentProcess(`${victim.url},${survivor.url}`, r.token, ip, port);
+    const run = await waitFor('ADD_NODE succeeded on the survivor', async () => {
+      const p = await survivor.json(`/api/v1/pipelines/${r.pipeline.id}`);
+      return p.status === 'succeeded' ? p : null;
+    }, { timeoutMs: 30_000 });
+    assert.ok(run.steps.every((s: { status: string }) => s.status === 'succeeded'));
+    assert.equal((await survivor.json(`/api/v1/nodes/${r.node.id}`)).status, 'normal');
+  });
+});

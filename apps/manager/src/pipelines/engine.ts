@@ -5,6 +5,7 @@ import PgBoss from 'pg-boss';
 import { afterCommit, inUnitOfWork } from '../db/ambient.ts';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
+import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { StepLog, insertSteps } from './step-log.ts';
 import { memoizer, runStep, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
@@ -43,7 +44,7 @@ export interface EngineOptions {
  * unfinished run is looked at by some replica; it never drives the steps itself.
  */
 export class PipelineEngine {
-  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}${LIVE_SUFFIX}`;
   private readonly db: Db;
   private readonly boss: PgBoss;
   private readonly steps: StepLog;
@@ -54,6 +55,7 @@ export class PipelineEngine {
   private stopped = false;
   private orphanTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private readonly replicas: ReplicaWatch;
 
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
@@ -67,6 +69,15 @@ export class PipelineEngine {
       maintenanceIntervalSeconds: 30,
     } as PgBoss.ConstructorOptions);
     this.boss.on('error', (err) => opts.log.error({ err }, 'pg-boss error'));
+    this.replicas = new ReplicaWatch(
+      opts.database,
+      this.owner,
+      opts.log,
+      () => void this.resumeOrphans().catch((err: unknown) => opts.log.warn({ err }, 'orphan scan failed')),
+      () => {
+        for (const ac of this.aborts.values()) ac.abort(new Cancelled('this replica lost its database session'));
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -84,6 +95,7 @@ export class PipelineEngine {
         .set({ leaseOwner: null, leaseUntil: null })
         .where(inArray(pipelines.status, ['pending', 'running']));
     }
+    await this.replicas.start();
     await this.resumeOrphans();
     // A replica that dies stops renewing its leases; whoever looks next takes its runs over.
     this.orphanTimer = setInterval(() => {
@@ -117,6 +129,7 @@ export class PipelineEngine {
     clearInterval(this.renewTimer);
     for (const ac of this.aborts.values()) ac.abort(new Cancelled('manager stopping'));
     await Promise.allSettled([...this.running.values()]);
+    await this.replicas.stop(); // after the runs let go of their leases: nobody takes over a run still executing
     await this.boss.stop({ graceful: true, wait: true, timeout: 5_000 });
   }
 
