@@ -7,7 +7,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { ambient } from './ambient.ts';
-import { pipelineTransactions, preparedStatements } from './pipelined.ts';
+import { preparedStatements } from './prepared.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -94,7 +94,6 @@ function openPostgres(url: string): Database {
   // and the main pool closes connections when they idle or age (postgres.js's max_lifetime).
   const locks = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 60, max_lifetime: null });
   const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
-  pipelineTransactions(base, client);
   const db = ambient(base);
   return {
     db,

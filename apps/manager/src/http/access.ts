@@ -247,8 +247,8 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
       });
     };
     // A write by a caller verified here lately, with the role the route needs (PostgreSQL): no lookup to wait for.
-    // The change's transaction begins with a check that the token (and session) is still live, sent with the BEGIN;
-    // the handler's statements follow it on the same connection. A revocation committed on any replica before it
+    // The change's transaction begins with a check that the token (and session) is still live, not waited for: the
+    // handler's statements follow it down the same connection. A revocation committed on any replica before it
     // makes it fail, which aborts the transaction: the change rolls back — and with it every effect of the handler,
     // since effects outside the database wait for the commit (afterCommit) — and the caller gets its 401 as if it had
     // been refused first. Roles never change.
