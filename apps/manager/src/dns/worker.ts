@@ -64,7 +64,21 @@ function serveTcp(sock: net.Socket): void {
   });
 }
 
+/**
+ * UDP and TCP on one port. Asked for any free port (0), the kernel picks one for UDP that TCP may have in use: then
+ * both are given up and another is tried.
+ */
 async function listen(): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listenOnce();
+    } catch (err) {
+      if (config.port !== 0 || attempt >= 20 || !(err as Error).message.includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function listenOnce(): Promise<number> {
   const udp = dgram.createSocket({ type: net.isIPv6(config.host) ? 'udp6' : 'udp4' });
   udp.on('message', (msg, rinfo) => {
     const reply = answer(msg, true);
@@ -89,6 +103,7 @@ async function listen(): Promise<number> {
     tcp.once('error', reject);
     tcp.listen(bound, config.host, () => resolve());
   }).catch((err: NodeJS.ErrnoException) => {
+    udp.close();
     throw new Error(`built-in DNS cannot listen on ${config.host}:${bound}/tcp (${err.code}); set OCDN_DNS_HOST/OCDN_DNS_PORT`);
   });
   return bound;
