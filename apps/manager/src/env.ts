@@ -37,6 +37,11 @@ export const ManagerEnv = z
       .optional(),
     /** Embedded database and local state. */
     OCDN_DATA_DIR: z.string().min(1).default('./data'),
+    /** The embedded database's shared_buffers: its memory, held for good (PGlite's own default is 128MB). */
+    OCDN_PGLITE_SHARED_BUFFERS: z
+      .string()
+      .regex(/^[0-9]{1,3}(kB|MB)$/, 'must be a size such as 16MB or 512kB (at most 999MB)')
+      .default('16MB'),
     /** Admin bearer token; when unset one is generated on first start, printed once and stored hashed. */
     OCDN_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     /** DNS provider for CDN names. */

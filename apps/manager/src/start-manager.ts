@@ -60,7 +60,7 @@ export interface StartOptions {
 export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Promise<RunningManager> {
   const log = opts.log ?? createLogger(env.OCDN_LOG_LEVEL);
   const database =
-    opts.database ?? (await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.OCDN_DATA_DIR }));
+    opts.database ?? (await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.OCDN_DATA_DIR, sharedBuffers: env.OCDN_PGLITE_SHARED_BUFFERS }));
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => log.error({ err }, 'error while stopping'));

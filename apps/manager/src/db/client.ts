@@ -1,6 +1,6 @@
 import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -42,22 +42,47 @@ export interface Lock {
   alive(): Promise<boolean>;
 }
 
-export type DatabaseOptions = { url: string } | { dataDir: string } | { memory: true };
+export type DatabaseOptions = ({ url: string } | { dataDir: string } | { memory: true }) & {
+  /** PGlite's shared_buffers (e.g. `16MB`); PGlite's own is 128MB. */
+  sharedBuffers?: string | undefined;
+};
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if ('url' in opts) return openPostgres(opts.url);
-  if ('memory' in opts) return openPglite(new PGlite(), async () => {});
+  const wasmModule = await pgliteModule(opts.sharedBuffers ?? DEFAULT_SHARED_BUFFERS);
+  if ('memory' in opts) return openPglite(new PGlite({ wasmModule }), async () => {});
   const dir = resolve(opts.dataDir);
   mkdirSync(dir, { recursive: true });
   const releaseLock = acquireDirLock(join(dir, 'manager.lock'));
   try {
-    const pg = new PGlite(join(dir, 'pglite'));
+    const pg = new PGlite(join(dir, 'pglite'), { wasmModule });
     await pg.waitReady;
     return openPglite(pg, async () => releaseLock());
   } catch (err) {
     releaseLock();
     throw err;
   }
+}
+
+export const DEFAULT_SHARED_BUFFERS = '16MB';
+const SHARED_BUFFERS_ARG = 'shared_buffers=128MB';
+
+/**
+ * PGlite's WebAssembly build starts PostgreSQL with `shared_buffers=128MB`, fixed in the module, and a WebAssembly
+ * memory never shrinks: an idle manager held ~390 MiB, most of it buffers a control plane's database never fills.
+ * The module is compiled here with that argument rewritten in place (same length, NUL-padded) to `size`. A PGlite
+ * build without that exact argument is left as it is (undefined: PGlite loads its own).
+ */
+async function pgliteModule(size: string): Promise<PGliteOptions['wasmModule']> {
+  const replacement = `shared_buffers=${size}`;
+  if (!/^[0-9]+(kB|MB|GB)$/.test(size) || replacement.length > SHARED_BUFFERS_ARG.length) throw new Error(`PGlite shared_buffers: ${size} is not a size of at most 5 characters such as 16MB`);
+  if (size === '128MB') return undefined;
+  const bytes = readFileSync(new URL('./pglite.wasm', import.meta.resolve('@electric-sql/pglite')));
+  const at = bytes.indexOf(SHARED_BUFFERS_ARG, 0, 'latin1');
+  if (at < 0 || bytes.indexOf(SHARED_BUFFERS_ARG, at + 1, 'latin1') >= 0) return undefined;
+  bytes.write(replacement.padEnd(SHARED_BUFFERS_ARG.length, '\0'), at, 'latin1');
+  // (The project compiles without the DOM library, which declares WebAssembly.)
+  return (globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<PGliteOptions['wasmModule']> } }).WebAssembly.compile(bytes);
 }
 
 function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
