@@ -117,7 +117,7 @@ function openPostgres(url: string): Database {
   const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30 });
   // Advisory locks live on connections of their own that are never recycled: a session lock ends with its session,
   // and the main pool closes connections when they idle or age (postgres.js's max_lifetime).
-  const locks = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 60, max_lifetime: null });
+  const locks = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 60, max_lifetime: null, keep_alive: 10 });
   const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
   const db = ambient(base);
   return {
@@ -149,14 +149,15 @@ function openPostgres(url: string): Database {
         },
         async alive() {
           if (gone) return false;
-          // The connection answers, or it is gone and the lock with it (a dead session's locks are released).
-          const answered = await Promise.race([
-            conn`select 1`.then(
-              () => true,
-              () => false,
-            ),
-            new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
-          ]);
+          // The connection answers, or it failed and the lock went with it (a dead session's locks are released).
+          // No timer races the answer: after a stall of this process the timer would win while the answer waits
+          // unread, and a lock still held would be taken for lost — held by nobody who knows it. A connection that
+          // hangs is ended by TCP keepalive.
+          const answered = await conn`select 1`.then(
+            () => true,
+            () => false,
+          );
+          // (A failed connection is not released: postgres.js would hand the dead one to the pool as open.)
           if (!answered) gone = true;
           return answered;
         },
