@@ -1,13 +1,46 @@
 // bench/rollout: N domains onto M agents whose nginx commands only record the call (real agent processes, real
 // manager, embedded database). Reports the time until every ADD_DOMAIN succeeded and the reloads per node.
+import dgram from 'node:dgram';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { childCpuSeconds, cpuSeconds, cpuSecondsOf, row } from '../lib.ts';
+import { childCpuSeconds, cpuSeconds, cpuSecondsOf, percentile, row, rssMiB } from '../lib.ts';
 
 const domainCount = Number(process.env.BENCH_ROLLOUT_DOMAINS ?? 1000);
 const agentCount = Number(process.env.BENCH_ROLLOUT_AGENTS ?? 50);
+
+/**
+ * Asks the manager's built-in DNS for the zone's SOA every 20 ms and keeps each answer's round trip (a query with no
+ * answer within a second counts as a second): what a resolver sees while the manager is busy with a rollout.
+ */
+function dnsProbe(port: number): { stop(): number[] } {
+  const sock = dgram.createSocket('udp4');
+  const sent = new Map<number, number>();
+  const times: number[] = [];
+  let id = 0;
+  sock.on('message', (msg) => {
+    const at = sent.get(msg.readUInt16BE(0));
+    if (at === undefined) return;
+    sent.delete(msg.readUInt16BE(0));
+    times.push(performance.now() - at);
+  });
+  const question = Buffer.from([3, 99, 100, 110, 4, 111, 99, 100, 110, 4, 116, 101, 115, 116, 0, 0, 6, 0, 1]); // cdn.ocdn.test SOA
+  const timer = setInterval(() => {
+    id = (id + 1) & 0xffff;
+    const header = Buffer.from([id >> 8, id & 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    sent.set(id, performance.now());
+    sock.send(Buffer.concat([header, question]), port, '127.0.0.1');
+    for (const [k, at] of sent) if (performance.now() - at > 1000) (sent.delete(k), times.push(1000));
+  }, 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      sock.close();
+      return times;
+    },
+  };
+}
 
 async function main(): Promise<void> {
   const dir = tempDir('bench-rollout');
@@ -18,7 +51,8 @@ async function main(): Promise<void> {
     const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
     // BENCH_ROLLOUT_DATABASE_URL runs the manager on PostgreSQL instead of the embedded database.
     const dbUrl = process.env.BENCH_ROLLOUT_DATABASE_URL;
-    m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn' },
+    const dnsPort = await freePort();
+    m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn', OCDN_DNS_PORT: String(dnsPort) },
       { nodeArgs: profileArgs },
     );
     const recs: string[] = [];
@@ -53,11 +87,15 @@ async function main(): Promise<void> {
     // The fleet at rest first: what fifty idle agents and the manager cost (heartbeats, health checks).
     const idle0 = cpu();
     const idleT0 = performance.now();
+    const idleProbe = dnsProbe(dnsPort);
     await new Promise((r) => setTimeout(r, 5_000));
+    const idleDns = idleProbe.stop();
     const idle1 = cpu();
+    const rssIdle = { manager: rssMiB(m.proc.child.pid!), agent: Math.max(...agents.map((a) => rssMiB(a.child.pid!))) };
     const idleS = (performance.now() - idleT0) / 1000;
     const cpu0 = cpu();
     const t0 = performance.now();
+    const busyProbe = dnsProbe(dnsPort);
     const ids: string[] = [];
     let next = 0;
     await Promise.all(
@@ -81,6 +119,7 @@ async function main(): Promise<void> {
       { timeoutMs: 3_600_000, intervalMs: 1000 },
     );
     const totalS = (performance.now() - t0) / 1000;
+    const busyDns = busyProbe.stop();
     const cpu1 = cpu();
     const reloads = recs.map((r) => readdirSync(r).length);
     // The agents' default OCDN_NGINX_RELOAD_MIN_INTERVAL_MS: at most one reload per interval is the floor.
@@ -92,6 +131,15 @@ async function main(): Promise<void> {
     console.log(row(['', cpu1.manager - cpu0.manager, cpu1.agents - cpu0.agents, cpu1.commands - cpu0.commands, cpu1.postgres - cpu0.postgres]));
     const pct = (a: number, b: number) => `${(((a - b) / idleS) * 100).toFixed(1)}%`;
     console.log(row(['idle CPU:', pct(idle1.manager, idle0.manager), pct(idle1.agents, idle0.agents), '', pct(idle1.postgres, idle0.postgres)]));
+    const perDomainNodeMs = (x: number) => ((x * 1000) / (domainCount * agentCount)).toFixed(2);
+    console.log(row(['CPU ms per domain-node:', perDomainNodeMs(cpu1.manager - cpu0.manager), perDomainNodeMs(cpu1.agents - cpu0.agents)]));
+    console.log(row(['RSS MiB:', 'manager', 'agent (max)']));
+    console.log(row(['  idle', rssIdle.manager, rssIdle.agent]));
+    console.log(row(['  after rollout', rssMiB(m.proc.child.pid!), Math.max(...agents.map((a) => rssMiB(a.child.pid!)))]));
+    const ms = (xs: number[], q: number) => percentile(xs, q).toFixed(2);
+    console.log(row(['DNS answer ms:', 'queries', 'p50', 'p99', 'max', 'floor p99 ≤ 5 ms']));
+    console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
+    console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met']));
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
     await m?.proc.stop();
