@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** The fields of /proc/<pid>/stat after the command name (field 3 onwards). */
@@ -53,4 +54,15 @@ export function percentile(values: number[], p: number): number {
 
 export function row(cells: (string | number)[], firstWidth = 16): string {
   return cells.map((c, i) => String(typeof c === 'number' ? (Number.isInteger(c) ? c : c.toFixed(1)) : c).padEnd(i === 0 ? firstWidth : 16)).join('');
+}
+
+/**
+ * Points TEST_DATABASE_URL at the local PostgreSQL when none is given and one answers on 127.0.0.1:5432, so that a
+ * benchmark measures both databases where it can. Returns whether PostgreSQL is there.
+ */
+export function usePostgresIfReachable(): boolean {
+  if (!process.env.TEST_DATABASE_URL && spawnSync('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).status === 0) {
+    process.env.TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+  }
+  return Boolean(process.env.TEST_DATABASE_URL);
 }

@@ -3,13 +3,12 @@
 // write, the unit of work with its audit entry) and by the same app built without them (createHttpApp's
 // `accessControl: false`: same routes, same other middleware). Requests alternate between the two, in-process (no
 // sockets: what is measured is the manager's own work).
-import { spawnSync } from 'node:child_process';
 import { createHttpApp } from '../../apps/manager/src/http/http-app.ts';
 import { parseManagerEnv } from '../../apps/manager/src/env.ts';
 import { createLogger } from '../../apps/manager/src/log.ts';
 import { startManager } from '../../apps/manager/src/start-manager.ts';
 import { createTestDatabase } from '../../test/support/db.ts';
-import { percentile, row } from '../lib.ts';
+import { percentile, row, usePostgresIfReachable } from '../lib.ts';
 
 const N = Number(process.env.BENCH_ACCESS_REQUESTS ?? 2000);
 const ADMIN = 'bench-admin-token-0123456789';
@@ -59,14 +58,11 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
   }
 }
 
-if (!process.env.TEST_DATABASE_URL && spawnSync('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).status === 0) {
-  process.env.TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-}
 async function main(): Promise<void> {
   console.log(`bench/access: ${N} requests of each kind per app, alternating with and without access control and audit`);
   console.log(row(['request', 'p50 with (ms)', 'p50 without', 'p99 with', 'p99 without', 'p99 added', 'floor ≤ 1 ms'], 24));
   await measure('pglite');
-  if (process.env.TEST_DATABASE_URL) await measure('postgres');
+  if (usePostgresIfReachable()) await measure('postgres');
   else console.log('PostgreSQL not reachable: measured on PGlite only');
 }
 

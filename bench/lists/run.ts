@@ -2,13 +2,12 @@
 // database; then the whole list is walked page by page (the default page of 100, and pages of 1000), several
 // times after one unmeasured walk, in-process (no sockets: the manager's own work). Per-page latency, on PGlite
 // and on PostgreSQL.
-import { spawnSync } from 'node:child_process';
 import { parseManagerEnv } from '../../apps/manager/src/env.ts';
 import { createLogger } from '../../apps/manager/src/log.ts';
 import { startManager } from '../../apps/manager/src/start-manager.ts';
 import { domainNodes, domains, nodes } from '../../apps/manager/src/db/schema.ts';
 import { createTestDatabase } from '../../test/support/db.ts';
-import { percentile, row } from '../lib.ts';
+import { percentile, row, usePostgresIfReachable } from '../lib.ts';
 
 const DOMAINS = Number(process.env.BENCH_LISTS_DOMAINS ?? 10_000);
 const NODES = 50;
@@ -63,14 +62,11 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
   }
 }
 
-if (!process.env.TEST_DATABASE_URL && spawnSync('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).status === 0) {
-  process.env.TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-}
 async function main(): Promise<void> {
   console.log(`bench/lists: GET /api/v1/domains over ${DOMAINS} domains (each on 3 of ${NODES} nodes), walked ${WALKS} times`);
   console.log(row(['database', 'page size', 'pages', 'p50 ms', 'p99 ms', 'max ms', 'p99 ≤ 50 ms'], 12));
   await measure('pglite');
-  if (process.env.TEST_DATABASE_URL) await measure('postgres');
+  if (usePostgresIfReachable()) await measure('postgres');
   else console.log('PostgreSQL not reachable: measured on PGlite only');
 }
 

@@ -6,20 +6,25 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { Proc, freePort, startAgentProcess, startManagerProcess, type ManagerHandle } from '../support/procs.ts';
 import { waitFor } from '../support/wait.ts';
 
-describe('an agent with a list of manager replicas (PostgreSQL)', { skip: process.env.TEST_DATABASE_URL ? false : 'needs TEST_DATABASE_URL' }, () => {
+/** Two manager replicas on one fresh PostgreSQL database for the suite, and the agent a test starts; all stopped after. */
+function twoReplicas(): { managers: ManagerHandle[]; agent: { proc?: Proc } } {
   let tdb: TestDatabase;
   const managers: ManagerHandle[] = [];
-  let agent: Proc | undefined;
-
+  const agent: { proc?: Proc } = {};
   before(async () => {
     tdb = await createTestDatabase('postgres');
     for (let i = 0; i < 2; i++) managers.push(await startManagerProcess({ DATABASE_URL: tdb.url!, OCDN_LOG_LEVEL: 'info' }));
   });
   after(async () => {
-    await agent?.stop();
+    await agent.proc?.stop();
     for (const m of managers) await m.proc.stop();
     await tdb.cleanup();
   });
+  return { managers, agent };
+}
+
+describe('an agent with a list of manager replicas (PostgreSQL)', { skip: process.env.TEST_DATABASE_URL ? false : 'needs TEST_DATABASE_URL' }, () => {
+  const { managers, agent } = twoReplicas();
 
   const connectedAt = async (m: ManagerHandle) => {
     const r = await fetch(`${m.url}/healthz`).catch(() => null);
@@ -32,7 +37,7 @@ describe('an agent with a list of manager replicas (PostgreSQL)', { skip: proces
     const port = await freePort(ip);
     const r = await a.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: 'roamer', ip, roles: ['cdn'], agentPort: port }) });
     const nobody = `http://127.0.0.1:${await freePort()}`; // nothing listens there
-    agent = startAgentProcess(`${nobody},${a.url},${b.url}`, r.token, ip, port);
+    const proc = (agent.proc = startAgentProcess(`${nobody},${a.url},${b.url}`, r.token, ip, port));
     await waitFor('the node normal', async () => (await b.json(`/api/v1/nodes/${r.node.id}`)).status === 'normal', { timeoutMs: 20_000 });
     const holder = await waitFor('a replica holding the link', async () => ((await connectedAt(a)) === 1 ? a : (await connectedAt(b)) === 1 ? b : null));
     const other = holder === a ? b : a;
@@ -41,7 +46,7 @@ describe('an agent with a list of manager replicas (PostgreSQL)', { skip: proces
     await waitFor('the agent linked to the other replica', async () => (await connectedAt(other)) === 1, { timeoutMs: 10_000, intervalMs: 20 });
     const ms = Date.now() - t0;
     console.log(`# agent relinked to the other replica ${ms} ms after kill -9 of its replica`);
-    assert.match(agent.output, /trying the next manager replica/);
+    assert.match(proc.output, /trying the next manager replica/);
     // The node stays in service: heartbeats reach the surviving replica.
     await waitFor('a fresh heartbeat on the surviving replica', async () => {
       const n = await other.json(`/api/v1/nodes/${r.node.id}`);
@@ -51,19 +56,7 @@ describe('an agent with a list of manager replicas (PostgreSQL)', { skip: proces
 });
 
 describe('a replica killed -9 mid-pipeline (PostgreSQL)', { skip: process.env.TEST_DATABASE_URL ? false : 'needs TEST_DATABASE_URL' }, () => {
-  let tdb: TestDatabase;
-  const managers: ManagerHandle[] = [];
-  let agent: Proc | undefined;
-
-  before(async () => {
-    tdb = await createTestDatabase('postgres');
-    for (let i = 0; i < 2; i++) managers.push(await startManagerProcess({ DATABASE_URL: tdb.url!, OCDN_LOG_LEVEL: 'info' }));
-  });
-  after(async () => {
-    await agent?.stop();
-    for (const m of managers) await m.proc.stop();
-    await tdb.cleanup();
-  });
+  const { managers, agent } = twoReplicas();
 
   it('the other replica resumes its run and leads its loops, told by the dead session, not by a lease running out', async () => {
     const [a, b] = managers as [ManagerHandle, ManagerHandle];
@@ -86,7 +79,7 @@ describe('a replica killed -9 mid-pipeline (PostgreSQL)', { skip: process.env.TE
     await waitFor('the survivor leads the health monitor', async () => leads(survivor), { timeoutMs: 10_000, intervalMs: 20 });
     const leadMs = Date.now() - t0;
     console.log(`# run taken over ${takeoverMs} ms and the health monitor led ${leadMs} ms after kill -9 (the lease alone: 10 s)`);
-    agent = startAgentProcess(`${victim.url},${survivor.url}`, r.token, ip, port);
+    agent.proc = startAgentProcess(`${victim.url},${survivor.url}`, r.token, ip, port);
     const run = await waitFor('ADD_NODE succeeded on the survivor', async () => {
       const p = await survivor.json(`/api/v1/pipelines/${r.pipeline.id}`);
       return p.status === 'succeeded' ? p : null;
