@@ -16,9 +16,10 @@ const PERIOD_MS = 5 * 60_000;
 export class DriftRepair {
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<string>();
+  private stopped = false;
   private readonly onConnect = (conn: AgentConnection) => {
     // Let a RECOVER_NODE or ADD_NODE started by the same connection go first; repair is idempotent anyway.
-    setTimeout(() => void this.repair(conn.nodeId), 1_000).unref();
+    setTimeout(() => void this.afterConnect(conn.nodeId, 0), 1_000).unref();
   };
 
   constructor(private readonly ctx: ManagerContext) {}
@@ -32,8 +33,23 @@ export class DriftRepair {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     this.ctx.hub.off('connected', this.onConnect);
+  }
+
+  /**
+   * Repairs a node that connected. A node still `fault` (its agent died and came back: the close made it faulty at
+   * once) is repaired once RECOVER_NODE has made it normal again, looked at every 2 s while it stays connected.
+   */
+  private async afterConnect(nodeId: string, attempt: number): Promise<void> {
+    if (this.stopped) return;
+    const [node] = await this.ctx.db.select({ status: nodes.status }).from(nodes).where(eq(nodes.id, nodeId)).catch(() => []);
+    if (node?.status === 'fault' && attempt < 60 && this.ctx.hub.get(nodeId)?.open) {
+      setTimeout(() => void this.afterConnect(nodeId, attempt + 1), 2_000).unref();
+      return;
+    }
+    await this.repair(nodeId);
   }
 
   /** Repairs one node; returns what it changed (for tests and logs). Never throws. */

@@ -128,8 +128,16 @@ export class HealthMonitor {
 
   /** The agent's socket closed: one fast probe, and a node that does not answer it is faulty at once. */
   private socketClosed(nodeId: string): void {
-    const h = this.health.get(nodeId);
-    if (this.stopped || !this.leader.held || !h?.healthy) return;
+    if (this.stopped || !this.leader.held) return;
+    if (!this.health.has(nodeId)) {
+      // A node that became normal since the last look at the node list (it joined a moment ago): look again first.
+      void this.refresh()
+        .then(() => this.health.has(nodeId) && this.socketClosed(nodeId))
+        .catch(() => {});
+      return;
+    }
+    const h = this.health.get(nodeId)!;
+    if (!h.healthy) return;
     clearTimeout(h.silence);
     h.silence = undefined;
     const timeoutMs = Math.max(100, Math.min(500, Math.floor(this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS / 2)));
