@@ -1,5 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseManagerEnv } from '../apps/manager/src/env.ts';
+import { createLogger } from '../apps/manager/src/log.ts';
+import { startManager } from '../apps/manager/src/start-manager.ts';
+import { createTestDatabase } from '../test/support/db.ts';
 
 /** The fields of /proc/<pid>/stat after the command name (field 3 onwards). */
 function procStat(pid: number): string[] {
@@ -65,4 +69,21 @@ export function usePostgresIfReachable(): boolean {
     process.env.TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
   }
   return Boolean(process.env.TEST_DATABASE_URL);
+}
+
+/** A manager in this process on a fresh database of `backend` (no sockets), with a known admin token. */
+export async function benchManager(backend: 'pglite' | 'postgres', admin: string) {
+  const tdb = await createTestDatabase(backend);
+  const database = await tdb.open();
+  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: admin, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent' });
+  const m = await startManager(env, { database, listen: false, log: createLogger('silent') });
+  return {
+    m,
+    database,
+    async stop() {
+      await m.stop();
+      await database.close();
+      await tdb.cleanup();
+    },
+  };
 }

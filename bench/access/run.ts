@@ -4,20 +4,14 @@
 // `accessControl: false`: same routes, same other middleware). Requests alternate between the two, in-process (no
 // sockets: what is measured is the manager's own work).
 import { createHttpApp } from '../../apps/manager/src/http/http-app.ts';
-import { parseManagerEnv } from '../../apps/manager/src/env.ts';
-import { createLogger } from '../../apps/manager/src/log.ts';
-import { startManager } from '../../apps/manager/src/start-manager.ts';
-import { createTestDatabase } from '../../test/support/db.ts';
-import { percentile, row, usePostgresIfReachable } from '../lib.ts';
+import { percentile, row, benchManager, usePostgresIfReachable } from '../lib.ts';
 
 const N = Number(process.env.BENCH_ACCESS_REQUESTS ?? 2000);
 const ADMIN = 'bench-admin-token-0123456789';
 
 async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
-  const tdb = await createTestDatabase(backend);
-  const database = await tdb.open();
-  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: ADMIN, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent' });
-  const m = await startManager(env, { database, listen: false, log: createLogger('silent') });
+  const bench = await benchManager(backend, ADMIN);
+  const { m } = bench;
   try {
     const token = (await (await m.app.request('/api/v1/tokens', { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench admin', role: 'admin' }) })).json()) as { secret: string };
     const bare = createHttpApp(m.ctx, { accessControl: false });
@@ -52,9 +46,7 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
     const entries = (await (await m.app.request('/api/v1/audit?limit=1', { headers })).json()) as { items: unknown[] };
     if (entries.items.length !== 1) throw new Error('no audit entries were written');
   } finally {
-    await m.stop();
-    await database.close();
-    await tdb.cleanup();
+    await bench.stop();
   }
 }
 

@@ -2,12 +2,8 @@
 // database; then the whole list is walked page by page (the default page of 100, and pages of 1000), several
 // times after one unmeasured walk, in-process (no sockets: the manager's own work). Per-page latency, on PGlite
 // and on PostgreSQL.
-import { parseManagerEnv } from '../../apps/manager/src/env.ts';
-import { createLogger } from '../../apps/manager/src/log.ts';
-import { startManager } from '../../apps/manager/src/start-manager.ts';
 import { domainNodes, domains, nodes } from '../../apps/manager/src/db/schema.ts';
-import { createTestDatabase } from '../../test/support/db.ts';
-import { percentile, row, usePostgresIfReachable } from '../lib.ts';
+import { percentile, row, benchManager, usePostgresIfReachable } from '../lib.ts';
 
 const DOMAINS = Number(process.env.BENCH_LISTS_DOMAINS ?? 10_000);
 const NODES = 50;
@@ -15,10 +11,8 @@ const WALKS = Number(process.env.BENCH_LISTS_WALKS ?? 3);
 const ADMIN = 'bench-admin-token-0123456789';
 
 async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
-  const tdb = await createTestDatabase(backend);
-  const database = await tdb.open();
-  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: ADMIN, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent' });
-  const m = await startManager(env, { database, listen: false, log: createLogger('silent') });
+  const bench = await benchManager(backend, ADMIN);
+  const { m, database } = bench;
   try {
     const db = database.db;
     const nodeRows = Array.from({ length: NODES }, (_, i) => ({ id: `nod_bench${String(i).padStart(11, '0')}`, name: `bench-${i}`, ip: `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`, roles: ['cdn' as const], status: 'normal' as const, token: `t${i}`, tokenHash: `h${i}`, agentPort: 7000 }));
@@ -56,9 +50,7 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
       console.log(row([backend, limit, times.length, percentile(times, 50).toFixed(1), p99.toFixed(1), Math.max(...times).toFixed(1), limit === 100 ? (p99 <= 50 ? 'met' : 'NOT met') : '—'], 12));
     }
   } finally {
-    await m.stop();
-    await database.close();
-    await tdb.cleanup();
+    await bench.stop();
   }
 }
 

@@ -31,6 +31,11 @@ export const pageOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.a
 
 type Key = (string | number)[];
 
+const NOT_OURS = 'not a cursor this API gave out (use nextCursor of the previous page)';
+
+/** The 400 for a cursor the API did not give out. */
+export const badCursor = () => invalidField('cursor', NOT_OURS);
+
 export function encodeCursor(key: Key): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
@@ -44,9 +49,25 @@ export function decodeCursor(cursor: string, arity: number): Key {
     key = null;
   }
   if (!Array.isArray(key) || key.length !== arity || !key.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k)))) {
-    throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
+    throw badCursor();
   }
   return key as Key;
+}
+
+/**
+ * A creation time to the millisecond, for ordering: PostgreSQL keeps microseconds, a cursor (a JavaScript Date) does
+ * not, and the order must be one the cursor can name.
+ */
+export const toMs = (column: SQLWrapper): SQL => sql`date_trunc('milliseconds', ${column})`;
+
+/** The key of a row in a list ordered by creation time, then id. */
+export const timeKey = (at: Date, id: string): Key => [at.toISOString(), id];
+
+/** The rows after a `timeKey` cursor in a list ordered by `(toMs(time), id)`. */
+export function afterTime(time: SQLWrapper, id: SQLWrapper, cursor: string, order: 'asc' | 'desc' = 'asc'): SQL {
+  const [at, key] = decodeCursor(cursor, 2);
+  if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) throw badCursor();
+  return after([toMs(time), id], [at, String(key)], order);
 }
 
 /** `(a, b) > (x, y)` (or `<` for a list in descending order): the rows after the cursor's key. */

@@ -6,8 +6,8 @@ import { sha256 } from '../access/digest.ts';
 import type { ManagerContext } from '../context.ts';
 import { nodes, pipelines } from '../db/schema.ts';
 import { newId } from '../ids.ts';
-import { ServiceError, invalidField } from '../errors.ts';
-import { after, decodeCursor, pageOfRows, PAGE_MAX, type Page, type PageRequest } from '../http/pages.ts';
+import { ServiceError } from '../errors.ts';
+import { afterTime, pageOfRows, PAGE_MAX, timeKey, toMs, type Page, type PageRequest } from '../http/pages.ts';
 import { ADD_NODE, REMOVE_NODE } from '../pipelines/definitions.ts';
 import { domainsOfNode } from '../domains/status.ts';
 import { getPipeline, type PipelineView } from '../pipelines/service.ts';
@@ -112,22 +112,11 @@ export async function createNode(
   return { node: toNodeView(ctx, row), token, pipeline: await getPipeline(ctx, pipelineId) };
 }
 
-/**
- * Registration time to the millisecond: PostgreSQL keeps microseconds, a JavaScript Date (and so a cursor) does not,
- * and the order must be the one the cursor can name.
- */
-const registered = sql`date_trunc('milliseconds', ${nodes.createdAt})`;
-
 /** A page of nodes in the order they were registered. */
 export async function listNodes(ctx: ManagerContext, q: PageRequest = { limit: PAGE_MAX }): Promise<Page<NodeView>> {
-  let where;
-  if (q.cursor) {
-    const [at, id] = decodeCursor(q.cursor, 2);
-    if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
-    where = after([registered, nodes.id], [at, String(id)]);
-  }
-  const rows = await ctx.db.select().from(nodes).where(where).orderBy(registered, asc(nodes.id)).limit(q.limit + 1);
-  const page = pageOfRows(rows, q.limit, (r) => [r.createdAt.toISOString(), r.id]);
+  const where = q.cursor ? afterTime(nodes.createdAt, nodes.id, q.cursor) : undefined;
+  const rows = await ctx.db.select().from(nodes).where(where).orderBy(toMs(nodes.createdAt), asc(nodes.id)).limit(q.limit + 1);
+  const page = pageOfRows(rows, q.limit, (r) => timeKey(r.createdAt, r.id));
   return { items: page.rows.map((r) => toNodeView(ctx, r)), nextCursor: page.nextCursor };
 }
 

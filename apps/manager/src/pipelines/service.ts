@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
-import { ServiceError, invalidField } from '../errors.ts';
-import { after, decodeCursor, pageOfRows, type Page } from '../http/pages.ts';
+import { ServiceError } from '../errors.ts';
+import { afterTime, pageOfRows, timeKey, toMs, type Page } from '../http/pages.ts';
 import type { PipelineStatus } from './types.ts';
 
 export interface PipelineView {
@@ -60,20 +60,14 @@ export async function listPipelines(
   if (filter.kind) where.push(eq(pipelines.kind, filter.kind));
   if (filter.subject) where.push(eq(pipelines.subject, filter.subject));
   if (filter.status) where.push(eq(pipelines.status, filter.status));
-  // Creation time to the millisecond, the precision a cursor (a JavaScript Date) carries.
-  const created = sql`date_trunc('milliseconds', ${pipelines.createdAt})`;
-  if (filter.cursor) {
-    const [at, id] = decodeCursor(filter.cursor, 2);
-    if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
-    where.push(after([created, pipelines.id], [at, String(id)], 'desc'));
-  }
+  if (filter.cursor) where.push(afterTime(pipelines.createdAt, pipelines.id, filter.cursor, 'desc'));
   const rows = await ctx.db
     .select()
     .from(pipelines)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(created), desc(pipelines.id))
+    .orderBy(desc(toMs(pipelines.createdAt)), desc(pipelines.id))
     .limit(filter.limit + 1);
-  const page = pageOfRows(rows, filter.limit, (r) => [r.createdAt.toISOString(), r.id]);
+  const page = pageOfRows(rows, filter.limit, (r) => timeKey(r.createdAt, r.id));
   return { items: await withSteps(ctx.db, page.rows), nextCursor: page.nextCursor };
 }
 

@@ -2,8 +2,7 @@ import { notInArray } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { nodes, vodInventory } from '../db/schema.ts';
 import { emptyMeta, MetaLoader, type VodMeta } from './meta.ts';
-import { invalidField } from '../errors.ts';
-import { decodeCursor, encodeCursor } from '../http/pages.ts';
+import { badCursor, decodeCursor, encodeCursor } from '../http/pages.ts';
 
 export interface CatalogItem {
   name: string;
@@ -74,6 +73,6 @@ export async function catalog(
 
 function positionOf(cursor: string): number {
   const [at] = decodeCursor(cursor, 1);
-  if (typeof at !== 'number' || !Number.isInteger(at) || at < 0) throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
+  if (typeof at !== 'number' || !Number.isInteger(at) || at < 0) throw badCursor();
   return at;
 }

@@ -1,9 +1,9 @@
-import { and, asc, eq, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, type SQL } from 'drizzle-orm';
 import { VOD_TASK_TRANSITIONS, signFileUrl, type AgentVodTask, type VodTask, type VodTaskPatch, type VodTaskStatus } from '@ocdn/protocol';
 import type { ManagerContext } from '../context.ts';
 import { nodes, vodTasks } from '../db/schema.ts';
-import { ServiceError, invalidField } from '../errors.ts';
-import { after, decodeCursor, pageOfRows, type PageRequest } from '../http/pages.ts';
+import { ServiceError } from '../errors.ts';
+import { afterTime, pageOfRows, timeKey, toMs, type PageRequest } from '../http/pages.ts';
 import { newId } from '../ids.ts';
 import type { NewTask, QueuedTask, RemovalReason } from './plan.ts';
 
@@ -30,21 +30,16 @@ export const toTaskView = (r: TaskRow): VodTask & { queued: boolean; removedReas
 /** `GET /api/v1/vod/tasks`: every task, queued or recently removed, newest first. */
 /** A page of tasks in the order they were made (to the millisecond, the precision a cursor carries). */
 export async function listTasks(ctx: ManagerContext, q: { status?: VodTaskStatus | undefined } & PageRequest) {
-  const created = sql`date_trunc('milliseconds', ${vodTasks.createdAt})`;
   const where: SQL[] = [];
   if (q.status) where.push(eq(vodTasks.status, q.status));
-  if (q.cursor) {
-    const [at, id] = decodeCursor(q.cursor, 2);
-    if (typeof at !== 'string' || Number.isNaN(Date.parse(at))) throw invalidField('cursor', 'not a cursor this API gave out (use nextCursor of the previous page)');
-    where.push(after([created, vodTasks.id], [at, String(id)]));
-  }
+  if (q.cursor) where.push(afterTime(vodTasks.createdAt, vodTasks.id, q.cursor));
   const rows = await ctx.db
     .select()
     .from(vodTasks)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(created, asc(vodTasks.id))
+    .orderBy(toMs(vodTasks.createdAt), asc(vodTasks.id))
     .limit(q.limit + 1);
-  const page = pageOfRows(rows, q.limit, (r) => [r.createdAt.toISOString(), r.id]);
+  const page = pageOfRows(rows, q.limit, (r) => timeKey(r.createdAt, r.id));
   return { items: page.rows.map(toTaskView), nextCursor: page.nextCursor };
 }
 
