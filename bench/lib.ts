@@ -13,7 +13,12 @@ function procStat(pid: number): string[] {
 
 /** CPU seconds (user + system) a process has used, from /proc. USER_HZ is 100 on Linux. */
 export function cpuSeconds(pid: number): number {
-  const f = procStat(pid);
+  let f: string[];
+  try {
+    f = procStat(pid);
+  } catch {
+    return 0; // gone meanwhile
+  }
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime
 }
 
@@ -40,6 +45,30 @@ export function cpuSecondsOf(needle: string): number {
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** The ids of a process's living children (the manager's DNS process, say). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (Number(procStat(Number(d))[1]) === pid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Resident set size of a process and its children, in MiB: what the manager with its DNS process holds. */
+export function treeRssMiB(pid: number): number {
+  return [pid, ...childrenOf(pid)].reduce((a, p) => a + (rssMiB(p) || 0), 0);
+}
+
+/** CPU seconds of a process and its living children. */
+export function treeCpuSeconds(pid: number): number {
+  return [pid, ...childrenOf(pid)].reduce((a, p) => a + cpuSeconds(p), 0);
 }
 
 /** CPU use of a process over a window, in % of one core. */

@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import { launchChromium } from '../../test/support/browser.ts';
 import { findProgram } from '../../test/support/programs.ts';
 import { ROOT, startManagerProcess, tempDir } from '../../test/support/procs.ts';
-import { cpuSeconds, percentile, rssMiB, row } from '../lib.ts';
+import { percentile, row, treeCpuSeconds, treeRssMiB } from '../lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_CONSOLE_ROUNDS ?? 15);
 const IDLE_S = Number(process.env.BENCH_CONSOLE_IDLE_S ?? 60);
@@ -70,12 +70,12 @@ async function main(): Promise<void> {
     const pid = m.proc.child.pid!;
     const idle = async (label: string) => {
       await sleep(5000); // settle
-      const c0 = cpuSeconds(pid);
+      const c0 = treeCpuSeconds(pid);
       const t0 = Date.now();
       await sleep(IDLE_S * 1000);
-      const cpu = cpuSeconds(pid) - c0;
+      const cpu = treeCpuSeconds(pid) - c0;
       const secs = (Date.now() - t0) / 1000;
-      console.log(row([`manager idle, ${label}`, `${((100 * cpu) / secs).toFixed(2)} % of a core, ${rssMiB(pid).toFixed(0)} MiB RSS`, '(report)', ''], 30));
+      console.log(row([`manager idle, ${label}`, `${((100 * cpu) / secs).toFixed(2)} % of a core, ${treeRssMiB(pid).toFixed(0)} MiB RSS`, '(report)', ''], 30));
     };
     await idle('no console');
     const contexts = [];

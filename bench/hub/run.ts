@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { ROOT, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../../test/support/procs.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { cpuPercent, percentile, row, rssMiB } from '../lib.ts';
+import { cpuPercent, percentile, row, treeRssMiB } from '../lib.ts';
 
 const sizes = (process.env.BENCH_HUB_N ?? '1000,5000').split(',').map(Number).filter((n) => n > 0); // BENCH_HUB_N=0: fault detection only
 const kills = Number(process.env.BENCH_HUB_KILLS ?? 20);
@@ -97,7 +97,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     await waitFor('every node normal again', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
     await new Promise((r) => setTimeout(r, 5000)); // settle: nothing left to do but heartbeats
     const cpu = await cpuPercent(pid, 10_000);
-    const rss = rssMiB(pid);
+    const rss = treeRssMiB(pid); // with its DNS process
     return row([backend, n, `${welcomed}/${failed}`, connectMs / 1000, cpu, rss, setupS]);
   } catch (err) {
     const state = m.proc.running ? 'still running' : `exited with ${m.proc.child.exitCode ?? m.proc.child.signalCode}`;

@@ -83,10 +83,11 @@ export class Proc {
     return this.exited;
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return;
     this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    const t = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(t);
   }
