@@ -33,6 +33,12 @@ describe('manager env', () => {
     }
     assert.throws(() => parseManagerEnv({ OCDN_DNS_MAX_ANSWERS: '-1' }), /OCDN_DNS_MAX_ANSWERS/);
   });
+  it('reads OCDN_DNS_NICE as a nice value or off', () => {
+    assert.equal(parseManagerEnv({}).OCDN_DNS_NICE, -10);
+    assert.equal(parseManagerEnv({ OCDN_DNS_NICE: '5' }).OCDN_DNS_NICE, 5);
+    assert.equal(parseManagerEnv({ OCDN_DNS_NICE: 'off' }).OCDN_DNS_NICE, null);
+    for (const bad of ['-21', '20', 'high', '1.5']) assert.throws(() => parseManagerEnv({ OCDN_DNS_NICE: bad }), /OCDN_DNS_NICE/, bad);
+  });
   it('names every bad variable', () => {
     assert.throws(
       () => parseManagerEnv({ OCDN_HTTP_PORT: '70000', DATABASE_URL: 'mysql://x', OCDN_ADMIN_TOKEN: 'short', OCDN_DNS_PROVIDER: 'route53' }),

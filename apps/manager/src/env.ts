@@ -61,6 +61,13 @@ export const ManagerEnv = z
       .optional(),
     /** At most this many addresses in one answer, rotated across queries (0: every address). */
     OCDN_DNS_MAX_ANSWERS: z.coerce.number().int().min(0).max(1000).default(8),
+    /**
+     * The nice value of the built-in DNS's process: below 0 it answers ahead of pipeline work on a busy machine (needs
+     * CAP_SYS_NICE; without it the manager warns and the thread keeps normal priority). `off` leaves it alone.
+     */
+    OCDN_DNS_NICE: z
+      .union([z.literal('off').transform(() => null), z.coerce.number().int().min(-20).max(19)])
+      .default(-10),
     /** rfc2136 provider: `host:port` of the primary that takes updates, and the TSIG key (secret in base64). */
     OCDN_RFC2136_SERVER: z
       .string()

@@ -89,7 +89,7 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
       for (const status of ['normal', 'complete', 'deleting', 'delete']) this.set({ status }, counts[status] ?? 0);
     },
   });
-  // The built-in DNS counts in its own thread; each scrape asks it once for both metrics below.
+  // The built-in DNS counts in its own process; each scrape asks it once for both metrics below.
   let dnsAsked: { at: number; stats: Promise<DnsStats | null> } | null = null;
   const dnsStats = () => {
     const now = Date.now();
@@ -134,7 +134,7 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
 }
 
 /**
- * `ocdn_dns_answer_seconds`: a histogram kept by the DNS thread (prom-client's own cannot be fed counts from
+ * `ocdn_dns_answer_seconds`: a histogram kept by the DNS process (prom-client's own cannot be fed counts from
  * elsewhere), served in the Prometheus histogram form.
  */
 function dnsAnswerSeconds(stats: () => Promise<DnsStats | null>): Metric {

@@ -102,6 +102,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
         ttl: env.OCDN_DNS_TTL,
         nameServers,
         maxAnswers: env.OCDN_DNS_MAX_ANSWERS,
+        nice: env.OCDN_DNS_NICE,
         store,
         log: log.child({ component: 'dns' }),
       });

@@ -1,8 +1,11 @@
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.ts';
 import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 import type { NameServer } from './wire.ts';
-import type { DnsStats, FromWorker, ToWorker, WorkerConfig } from './messages.ts';
+import { WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
+
+const NAMES_PER_MESSAGE = 16;
 
 /** Without OCDN_DNS_NS: this server alone, `ns.<zone>`, with its listening address as glue (none for a wildcard). */
 export function defaultNameServers(zone: string, host: string): NameServer[] {
@@ -20,6 +23,8 @@ export interface BuiltinDnsOptions {
   nameServers: NameServer[];
   /** At most this many addresses per answer, rotated across queries (0: all). */
   maxAnswers: number;
+  /** The nice value of the answering process (OCDN_DNS_NICE); undefined or null leaves it alone. */
+  nice?: number | null;
   store: DnsRecordStore;
   log: Logger;
   /** How often the record serial is checked for changes made by other replicas. */
@@ -29,7 +34,7 @@ export interface BuiltinDnsOptions {
 /**
  * The built-in authoritative DNS for the CDN zone, over UDP and TCP: A records of published nodes (several per
  * name), SOA and NS at the apex, NXDOMAIN for other names in the zone and REFUSED outside it (dns/wire.ts).
- * Answers are given by a thread of their own (dns/worker.ts) from encoded records in its memory: this replica's own
+ * Answers are given by a process of their own (dns/worker.ts) from encoded records in its memory: this replica's own
  * changes apply at once, and the records are reloaded from the database when the serial moves past what this replica
  * has seen. The serial is the database's, so every replica gives the same SOA serial for the same records.
  */
@@ -41,12 +46,20 @@ export class BuiltinDns {
   private replay: RecordChange[] | null = null;
   private refreshing: Promise<void> | null = null;
   private refreshAgain: Promise<void> | null = null;
-  private worker: Worker | undefined;
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  /** Names changed since the answering process was last told (see changed()). */
+  private readonly unsent = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private readonly zone: string;
   private readonly asked = new Map<number, (s: DnsStats) => void>();
   private asks = 0;
   port = 0;
+
+  /** The answering process's id, while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
 
   constructor(private readonly opts: BuiltinDnsOptions) {
     this.zone = opts.zone.toLowerCase().replace(/\.$/, '');
@@ -54,53 +67,91 @@ export class BuiltinDns {
 
   async start(): Promise<void> {
     await this.reload();
-    // From the sources (tsx) the thread runs worker.ts; from the bundle, dist/dns-worker.js beside dist/main.js.
+    this.port = await this.spawn(this.opts.port);
+    this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.opts.log.warn({ err }, 'DNS refresh failed')), this.opts.refreshMs ?? 1000);
+    this.timer.unref();
+    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, pid: this.child?.pid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
+  }
+
+  /**
+   * Starts the answering process (dns/worker.ts; from the bundle, dist/dns-worker.js beside dist/main.js) with every
+   * record, and resolves with its port once it listens. It gets no environment but its configuration: no secrets.
+   */
+  private async spawn(port: number): Promise<number> {
     const here = import.meta.url;
-    const file = here.endsWith('.ts') ? new URL('./worker.ts', here) : new URL('./dns-worker.js', here);
-    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port: this.opts.port };
-    // A worker does not inherit the parent's module loader hooks: from the sources, it registers tsx's first.
-    const worker = here.endsWith('.ts')
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, {
-          eval: true,
-          workerData: config,
-        })
-      : new Worker(file, { workerData: config });
-    this.worker = worker;
+    const fromSources = here.endsWith('.ts');
+    const file = fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here));
+    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null };
+    const child = fork(file, [], {
+      execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
+      env: { PATH: process.env.PATH ?? '', [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child = child;
     this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
-    this.port = await new Promise<number>((resolve, reject) => {
-      const fail = (err: Error) => reject(err);
-      worker.once('error', fail);
-      worker.once('exit', (code) => reject(new Error(`the built-in DNS thread exited (${code}) before listening`)));
-      worker.on('message', (m: FromWorker) => {
-        if (m.op === 'listening') resolve(m.port);
-        else if (m.op === 'failed') reject(new Error(m.message));
+    const listening = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => reject(new Error(`the built-in DNS process exited (${signal ?? code}) before listening`)));
+      child.on('message', (m: FromWorker) => {
+        if (m.op === 'listening') {
+          if (m.priority && 'refused' in m.priority) {
+            this.opts.log.warn({ nice: config.nice, reason: m.priority.refused }, 'the DNS process runs at normal priority (OCDN_DNS_NICE below 0 needs CAP_SYS_NICE): answers may wait behind pipeline work on a busy machine');
+          }
+          resolve(m.port);
+        } else if (m.op === 'failed') reject(new Error(m.message));
         else if (m.op === 'stats') {
           this.asked.get(m.id)?.(m.stats);
           this.asked.delete(m.id);
         }
       });
-    }).catch(async (err: unknown) => {
-      await worker.terminate();
+    }).catch((err: unknown) => {
+      child.kill('SIGKILL');
       throw err;
     });
-    worker.removeAllListeners('exit');
-    worker.on('error', (err) => this.opts.log.error({ err }, 'built-in DNS thread failed'));
-    worker.unref();
-    this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.opts.log.warn({ err }, 'DNS refresh failed')), this.opts.refreshMs ?? 1000);
-    this.timer.unref();
-    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
+    child.removeAllListeners('exit');
+    child.removeAllListeners('error');
+    child.on('error', (err) => this.opts.log.error({ err }, 'built-in DNS process failed'));
+    child.once('exit', (code, signal) => this.exited(child, code, signal));
+    child.unref();
+    (child.channel as { unref?(): void } | undefined)?.unref?.();
+    return listening;
+  }
+
+  /** The answering process ended without being asked to: it is started again on the same port, with every record. */
+  private exited(child: ChildProcess, code: number | null, signal: string | null): void {
+    if (this.stopping || this.child !== child) return;
+    this.child = undefined;
+    this.opts.log.error({ code, signal }, 'the built-in DNS process exited; starting it again');
+    const again = () => {
+      if (this.stopping) return;
+      this.spawn(this.port).then(
+        () => this.opts.log.info({ port: this.port }, 'built-in DNS listening again'),
+        (err: unknown) => {
+          this.opts.log.error({ err }, 'the built-in DNS process could not start again; retrying');
+          setTimeout(again, 5_000).unref();
+        },
+      );
+    };
+    setTimeout(again, 1_000).unref();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.timer);
-    await this.worker?.terminate();
-    this.worker = undefined;
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+    await gone;
+    clearTimeout(killer);
   }
 
-  /** The answering thread's counters (queries by rcode, answer times); null when it is not running. */
+  /** The answering process's counters (queries by rcode, answer times); null when it is not running. */
   stats(): Promise<DnsStats | null> {
-    const worker = this.worker;
-    if (!worker) return Promise.resolve(null);
+    if (!this.child?.connected) return Promise.resolve(null);
     const id = ++this.asks;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -116,7 +167,8 @@ export class BuiltinDns {
   }
 
   private post(m: ToWorker): void {
-    this.worker?.postMessage(m);
+    // A process that is gone is started again with every record (exited), so a change sent nowhere is not lost.
+    if (this.child?.connected) this.child.send(m);
   }
 
   /**
@@ -145,12 +197,31 @@ export class BuiltinDns {
   applyLocal(change: RecordChange, serial: number): void {
     this.apply(this.byName, change);
     this.replay?.push(change);
-    this.post({ op: 'set', name: change.name, records: (this.byName.get(change.name) ?? []).map((r) => ({ value: r.value, ttl: r.ttl })) });
+    this.changed(change.name);
     if (serial <= this.serial) return;
     this.ahead.add(serial);
-    const was = this.serial;
-    while (this.ahead.delete(this.serial + 1)) this.serial++;
-    if (this.serial !== was) this.post({ op: 'serial', serial: this.serial });
+    while (this.ahead.delete(this.serial + 1)) this.serial++; // told with the records, after them (changed())
+  }
+
+  /**
+   * Sends the records of changed names to the answering process once the changes committed together have all been
+   * applied (a microtask later: before whoever awaited the change goes on): a rollout changes hundreds of names at a
+   * time, and one message for all of them costs that process a fraction of what a message each did.
+   */
+  private changed(name: string): void {
+    this.unsent.add(name);
+    if (this.unsent.size > 1) return;
+    queueMicrotask(() => {
+      const names = [...this.unsent];
+      this.unsent.clear();
+      // In messages of a few names each: the process reads a message whole before it answers again.
+      for (let i = 0; i < names.length; i += NAMES_PER_MESSAGE) {
+        const slice = names.slice(i, i + NAMES_PER_MESSAGE);
+        this.post({ op: 'set', entries: slice.map((n) => [n, (this.byName.get(n) ?? []).map((r) => ({ value: r.value, ttl: r.ttl }))]) });
+      }
+      // The serial after the records it stands for: a resolver never sees a new serial with old answers.
+      this.post({ op: 'serial', serial: this.serial });
+    });
   }
 
   private apply(byName: Map<string, DnsRecord[]>, change: RecordChange): void {

@@ -1,16 +1,25 @@
-// What the main thread and the built-in DNS's thread (worker.ts) say to each other. Imported by both: no side effects.
+// What the manager and the built-in DNS's process (worker.ts) say to each other over IPC. Imported by both: no side effects.
 import type { RcodeName, ZoneOptions } from './wire.ts';
+
+/** The environment variable that carries the DNS process's configuration (JSON). */
+export const WORKER_CONFIG_ENV = 'OCDN_DNS_WORKER_CONFIG';
 
 export interface WorkerConfig extends ZoneOptions {
   host: string;
   port: number;
+  /** The nice value the process asks for (OCDN_DNS_NICE), or null to leave it as it is. */
+  nice: number | null;
 }
+
+/** What became of the process's priority: raised (its nice value), left alone (null), or refused (the reason). */
+export type PriorityOutcome = { nice: number } | { refused: string } | null;
 
 /** Upper bounds (seconds) of the answer-time histogram. */
 export const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
 
 export type ToWorker =
-  | { op: 'set'; name: string; records: { value: string; ttl: number }[] }
+  /** The records of names that changed (a name without records has none left). */
+  | { op: 'set'; entries: [string, { value: string; ttl: number }[]][] }
   | { op: 'all'; entries: [string, { value: string; ttl: number }[]][]; serial: number }
   | { op: 'serial'; serial: number }
   | { op: 'stats'; id: number };
@@ -25,5 +34,5 @@ export interface DnsStats {
   count: number;
 }
 
-export type FromWorker = { op: 'listening'; port: number } | { op: 'failed'; message: string } | { op: 'stats'; id: number; stats: DnsStats };
+export type FromWorker = { op: 'listening'; port: number; priority: PriorityOutcome } | { op: 'failed'; message: string } | { op: 'stats'; id: number; stats: DnsStats };
 
