@@ -72,7 +72,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
     async stop() {
       for (const role of roles) await role.stop?.();
       await link.stop();
-      await tls.managerDispatcher.destroy();
+      await tls.closeManagerDispatcher();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { AgentEnv } from './env.ts';
 
 /** What the agent trusts and presents, read once at start (a missing file stops the start with its name). */
@@ -10,8 +10,13 @@ export interface AgentTls {
   managerCa: string | undefined;
   /** Trusted for other agents (VOD sources over TLS). */
   peerCa: string | undefined;
-  /** HTTP client for the manager's API, trusting managerCa. */
-  managerDispatcher: Agent;
+  /**
+   * HTTP client for the manager's API, trusting managerCa; made on first use (only the vod role calls the manager
+   * over HTTP, and undici is the largest module an agent would otherwise load at start).
+   */
+  managerDispatcher(): Promise<Dispatcher>;
+  /** Closes the client's connections, if it was ever made. */
+  closeManagerDispatcher(): Promise<void>;
 }
 
 function read(path: string | undefined, variable: string): Buffer | undefined {
@@ -28,10 +33,17 @@ export function loadAgentTls(env: AgentEnv): AgentTls {
   const key = read(env.OCDN_AGENT_TLS_KEY, 'OCDN_AGENT_TLS_KEY');
   const managerCa = read(env.OCDN_MANAGER_CA, 'OCDN_MANAGER_CA')?.toString('utf8');
   const peerCa = read(env.OCDN_PEER_CA, 'OCDN_PEER_CA')?.toString('utf8') ?? managerCa;
+  let dispatcher: Promise<Dispatcher> | undefined;
   return {
     server: cert && key ? { cert, key } : null,
     managerCa,
     peerCa,
-    managerDispatcher: new Agent({ connect: managerCa ? { ca: managerCa } : {} }),
+    managerDispatcher() {
+      dispatcher ??= import('undici').then(({ Agent }) => new Agent({ connect: managerCa ? { ca: managerCa } : {} }));
+      return dispatcher;
+    },
+    async closeManagerDispatcher() {
+      await (await dispatcher)?.destroy();
+    },
   };
 }

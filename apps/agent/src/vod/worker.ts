@@ -1,4 +1,4 @@
-import { fetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Bottleneck from 'bottleneck';
@@ -11,8 +11,8 @@ export interface VodWorkerOptions {
   store: FileStore;
   /** The manager replica to call (the one the agent's link holds). */
   managerUrl: () => string;
-  /** HTTP client for the manager (trusting OCDN_MANAGER_CA). */
-  managerDispatcher?: Dispatcher | undefined;
+  /** HTTP client for the manager (trusting OCDN_MANAGER_CA), made on first use. */
+  managerDispatcher?: (() => Promise<Dispatcher>) | undefined;
   /** PEM trusted for sources that serve TLS. */
   peerCa?: string | undefined;
   token: string;
@@ -86,9 +86,12 @@ export class VodWorker {
   }
 
   private async api(path: string, init: RequestInit = {}): Promise<Response> {
+    // undici is loaded when the vod role first calls the manager, not by every agent at start (memory).
+    const { fetch } = await import('undici');
+    const dispatcher = await this.opts.managerDispatcher?.();
     return fetch(new URL(path, this.opts.managerUrl()), {
       ...init,
-      ...(this.opts.managerDispatcher ? { dispatcher: this.opts.managerDispatcher } : {}),
+      ...(dispatcher ? { dispatcher } : {}),
       headers: { authorization: `Bearer ${this.opts.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
       signal: AbortSignal.timeout(15_000),
     });
