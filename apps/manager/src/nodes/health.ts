@@ -198,6 +198,9 @@ export class HealthMonitor {
           .from(pipelines)
           .where(and(eq(pipelines.subject, id), eq(pipelines.kind, kind), inArray(pipelines.status, ['pending', 'running'])));
         if (open) return null;
+        // A failed node is `fault` from the moment this is decided, not once its run gets a turn among thousands of
+        // others (its first step, OCDN_NODE_STATUS, then finds it so). Its addresses leave DNS in the run.
+        if (kind === 'FAULT_NODE') await tx.update(nodes).set({ status: 'fault', updatedAt: new Date() }).where(and(eq(nodes.id, id), eq(nodes.status, 'normal')));
         const domains = await domainsOfNode(tx, id);
         return this.ctx.engine.enqueue(tx, kind === 'FAULT_NODE' ? FAULT_NODE({ id, ip }, domains) : RECOVER_NODE({ id, ip }, domains));
       })

@@ -176,8 +176,10 @@ export class PipelineEngine {
       afterCommit(() => this.dispatch(id).catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'could not queue a committed run; the orphan scan picks it up')));
       return;
     }
-    await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
+    // Started first: the safety net is for a replica that dies, and a run is committed already (the orphan scan
+    // finds it even if the job below is never written). Under load the queue's insert waits its turn.
     this.kick(id);
+    await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
   }
 
   /** A failed run resumes at its failed step. Returns false when the run is not failed. */
