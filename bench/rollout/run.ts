@@ -11,6 +11,29 @@ import { childCpuSeconds, cpuSeconds, cpuSecondsOf, percentile, row, rssMiB, tre
 
 const domainCount = Number(process.env.BENCH_ROLLOUT_DOMAINS ?? 1000);
 const agentCount = Number(process.env.BENCH_ROLLOUT_AGENTS ?? 50);
+/** Agents killed (kill -9) to time failover: half while the fleet is idle, half during the rollout. */
+const victimCount = 2 * Math.max(1, Math.round(Number(process.env.BENCH_ROLLOUT_KILLS ?? 5)));
+
+/** A node the rollout does not touch (vod role: no domains go on it), killed to time failover. */
+interface Victim {
+  id: string;
+  proc: Proc;
+}
+
+/**
+ * Kills a victim (kill -9) and resolves with the milliseconds until the manager shows its node `fault`: the send
+ * time of the first GET that sees it (a GET under load takes a while itself; the state was there when it was read).
+ */
+async function killAndTime(m: ManagerHandle, v: Victim): Promise<number> {
+  const t0 = performance.now();
+  await v.proc.kill9();
+  for (;;) {
+    const sent = performance.now();
+    if ((await m.json(`/api/v1/nodes/${v.id}`)).status === 'fault') return sent - t0;
+    if (sent - t0 > 120_000) throw new Error(`node ${v.id} not fault 120 s after its agent was killed`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Starts the resolver's probe (dns-probe.mjs) on its own thread; stop() gives the round trips in ms. */
 function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: boolean }> } {
@@ -29,6 +52,7 @@ async function main(): Promise<void> {
   let m: ManagerHandle | undefined;
   let tdb: TestDatabase | undefined;
   const agents: Proc[] = [];
+  const victims: Victim[] = [];
   try {
     // BENCH_PROFILE_DIR: the manager and the first agent write V8 CPU profiles there when they stop.
     const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : process.env.BENCH_PERF ? ['--perf-basic-prof'] : [];
@@ -62,6 +86,14 @@ async function main(): Promise<void> {
       // BENCH_AGENT_NICE: the simulated edge nodes yield this machine's CPU to the manager, as remote hosts would.
       if (process.env.BENCH_AGENT_NICE) setPriority(agents.at(-1)!.child.pid!, Number(process.env.BENCH_AGENT_NICE));
     }
+    for (let i = 0; i < victimCount; i++) {
+      const ip = `127.0.5.${i + 1}`;
+      const port = await freePort(ip);
+      const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `victim-${i}`, ip, roles: ['vod'], agentPort: port }) });
+      const files = join(dir.path, `files-${i}`);
+      mkdirSync(files);
+      victims.push({ id: r.node.id, proc: startAgentProcess(m.url, r.token, ip, port, { OCDN_FILES_DIR: files, OCDN_LOG_LEVEL: 'warn' }) });
+    }
     await waitFor('agents normal', async () => (await m!.json('/api/v1/nodes?limit=1000')).items.every((n: { status: string }) => n.status === 'normal'), { timeoutMs: 120_000, intervalMs: 250 });
 
     // CPU of each party over the rollout: where a 2-core machine's time goes.
@@ -81,11 +113,31 @@ async function main(): Promise<void> {
     const idle1 = cpu();
     const rssIdle = { manager: treeRssMiB(m.proc.child.pid!), agent: Math.max(...agents.map((a) => rssMiB(a.child.pid!))) };
     const idleS = (performance.now() - idleT0) / 1000;
+    // Failover of an idle fleet: the first half of the victims, one kill at a time, at random points of the period.
+    const idleFailover: number[] = [];
+    for (const v of victims.slice(0, victimCount / 2)) {
+      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
+      idleFailover.push(await killAndTime(m, v));
+    }
     const cpu0 = cpu();
     const t0 = performance.now();
     const busyProbe = dnsProbe(dnsPort);
     const ids: string[] = [];
     const postMs: number[] = [];
+    // Failover under load: the other half, killed during the rollout (from 3 s in, one every 2 s or so).
+    let rolling = true;
+    const busyFailover: number[] = [];
+    const busyVictims = victims.slice(victimCount / 2);
+    const killing = (async () => {
+      const timed: Promise<unknown>[] = [];
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const v of busyVictims) {
+        if (!rolling) break;
+        timed.push(killAndTime(m!, v).then((ms) => busyFailover.push(ms)));
+        await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1000));
+      }
+      await Promise.all(timed);
+    })();
     let next = 0;
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -110,6 +162,8 @@ async function main(): Promise<void> {
       { timeoutMs: 3_600_000, intervalMs: 1000 },
     );
     const totalS = (performance.now() - t0) / 1000;
+    rolling = false;
+    await killing;
     const busyProbed = await busyProbe.stop();
     const busyDns = busyProbed.times;
     const cpu1 = cpu();
@@ -131,11 +185,16 @@ async function main(): Promise<void> {
     console.log(row(['  idle', rssIdle.manager, rssIdle.agent]));
     console.log(row(['  after rollout', treeRssMiB(m.proc.child.pid!), Math.max(...agents.map((a) => rssMiB(a.child.pid!)))]));
     const ms = (xs: number[], q: number) => percentile(xs, q).toFixed(2);
+    const fo = (xs: number[]) => (xs.length ? [xs.length, percentile(xs, 50), percentile(xs, 99), Math.max(...xs)] : [0, '-', '-', '-']);
+    console.log(row(['failover ms:', 'kills', 'p50', 'p99', 'max', 'floor: busy p99 ≤ 1.5 × idle']));
+    console.log(row(['  idle', ...fo(idleFailover)]));
+    const busyOk = busyFailover.length > 0 && percentile(busyFailover, 99) <= 1.5 * percentile(idleFailover, 99);
+    console.log(row(['  during rollout', ...fo(busyFailover), busyFailover.length < busyVictims.length ? `only ${busyFailover.length} killed before the end` : busyOk ? 'met' : 'NOT met']));
     console.log(row(['DNS answer ms:', 'queries', 'p50', 'p99', 'max', 'floor p99 ≤ 5 ms', busyProbed.raised ? 'probe at nice -15' : 'probe NOT raised (its own waits count)']));
     console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
     console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met']));
   } finally {
-    await Promise.all(agents.map((a) => a.stop()));
+    await Promise.all([...agents, ...victims.map((v) => v.proc)].map((a) => a.stop()));
     await m?.proc.stop(60_000); // a profiled manager writes its profile on the way out
     await tdb?.cleanup();
     dir.remove();
