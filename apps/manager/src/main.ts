@@ -1,6 +1,7 @@
 import { startManager } from './start-manager.ts';
 import { parseManagerEnv } from './env.ts';
 import { createLogger } from './log.ts';
+import { survivingLostConnections } from './stray-rejections.ts';
 
 async function main(): Promise<void> {
   let env;
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(env.OCDN_LOG_LEVEL);
+  survivingLostConnections(log);
   let manager;
   try {
     manager = await startManager(env, { log });
