@@ -209,8 +209,9 @@ export class BuiltinDns {
    * time, and one message for all of them costs that process a fraction of what a message each did.
    */
   private changed(name: string): void {
+    const scheduled = this.unsent.size > 0;
     this.unsent.add(name);
-    if (this.unsent.size > 1) return;
+    if (scheduled) return;
     queueMicrotask(() => {
       const names = [...this.unsent];
       this.unsent.clear();
