@@ -57,8 +57,13 @@ export class Sessions {
     return { tokenId: token.id, name: token.name, role: token.role, expiresAt: row.session.expiresAt, via: 'session', sessionId: row.session.id };
   }
 
+  /**
+   * Signs out. The session is ended (expires now) rather than deleted: the sign-out's own caller check, the last
+   * statement of its transaction, knows it as ended by this very change (drizzle/0009). Ended sessions go with the
+   * expired ones at the next sign-in.
+   */
   async close(sessionId: string): Promise<void> {
-    await this.db.delete(sessions).where(eq(sessions.id, sessionId));
+    await this.db.update(sessions).set({ expiresAt: sql`now()` }).where(eq(sessions.id, sessionId));
     this.tokens.recent.forget({ sessionId });
   }
 }

@@ -47,13 +47,12 @@ export function viewOf(row: Row): TokenView {
 
 const live = () => and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)));
 
-/** SQLSTATE of the refusal `ocdn_caller_live` raises (drizzle/0008_caller_live.sql). */
+/** SQLSTATE of the refusal `ocdn_caller_live` raises (drizzle/0008_caller_live.sql, 0009). */
 export const CALLER_GONE = 'OC401';
 
 /**
- * Fails with CALLER_GONE unless the token (and the console session, if any) is live. Meant as the first statement of
- * a change's transaction, sent without waiting for its answer: the change's own statements follow it down the same
- * connection, and a failure here aborts the transaction, so the change cannot commit.
+ * Fails with CALLER_GONE unless the token (and the console session, if any) is live. A change's own check is part of
+ * its audit entry's insert (audit/log.ts); this one asks after a change that failed of itself.
  */
 export async function callerLive(db: Db, tokenId: string, sessionId: string | undefined): Promise<void> {
   await db.execute(sql`select ocdn_caller_live(${tokenId}, ${sessionId ?? null})`);

@@ -23,11 +23,17 @@ export interface AuditEntry {
 
 export type NewAuditEntry = typeof auditLog.$inferInsert;
 
-/** One statement, written out: it runs with every change made through the API, and drizzle's insert builder costs more than the insert. */
-export async function writeAuditEntry(db: Db, e: NewAuditEntry): Promise<void> {
+/**
+ * One statement, written out: it runs with every change made through the API, and drizzle's insert builder costs more
+ * than the insert. With `caller`, the entry is written only if that caller is still live (`ocdn_caller_live`,
+ * drizzle/0008_caller_live.sql): a token revoked or expired, or a console session ended, on any replica before this
+ * statement ran makes it fail with CALLER_GONE — and, sent with the COMMIT, it takes the change down with it.
+ */
+export async function writeAuditEntry(db: Db, e: NewAuditEntry, caller?: { tokenId: string; sessionId: string | undefined }): Promise<void> {
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+  const live = caller ? sql` where ocdn_caller_live(${caller.tokenId}, ${caller.sessionId ?? null})` : sql``;
   await db.execute(sql`insert into audit_log (token_id, token_name, role, source_ip, method, route, resource_type, resource_id, status, before, after)
-    values (${e.tokenId ?? null}, ${e.tokenName ?? null}, ${e.role ?? null}, ${e.sourceIp ?? null}, ${e.method}, ${e.route}, ${e.resourceType ?? null}, ${e.resourceId ?? null}, ${e.status}, ${json(e.before)}::jsonb, ${json(e.after)}::jsonb)`);
+    select ${e.tokenId ?? null}, ${e.tokenName ?? null}, ${e.role ?? null}, ${e.sourceIp ?? null}, ${e.method}, ${e.route}, ${e.resourceType ?? null}, ${e.resourceId ?? null}, ${e.status}::int, ${json(e.before)}::jsonb, ${json(e.after)}::jsonb${live}`);
 }
 
 export interface AuditQuery {

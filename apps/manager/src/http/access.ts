@@ -160,6 +160,17 @@ async function authorise(c: Context<AppEnv>, deps: AccessDeps, declared: Declare
 
 class Rollback extends Error {}
 
+/** Whether the caller of a change that did not commit was gone: the change's own check said so, or a check now does. */
+async function callerGone(db: Db, caller: { tokenId: string; sessionId: string | undefined }, err: unknown): Promise<boolean> {
+  if (sqlState(err) === CALLER_GONE) return true;
+  try {
+    await callerLive(db, caller.tokenId, caller.sessionId);
+    return false;
+  } catch (check) {
+    return sqlState(check) === CALLER_GONE; // any other failure: the change's own error is the answer
+  }
+}
+
 async function bodyOf(c: Context<AppEnv>): Promise<Record<string, unknown> | null> {
   if (!['POST', 'PATCH', 'PUT'].includes(c.req.method)) return null;
   try {
@@ -230,7 +241,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
     }
     let before: unknown = null;
     let resourceId: string | undefined;
-    const record = async (status: number, after: unknown, db: Db) => {
+    const record = async (status: number, after: unknown, db: Db, caller?: { tokenId: string; sessionId: string | undefined }) => {
       const actor = c.get('principal');
       await writeAuditEntry(db, {
         tokenId: actor?.tokenId ?? null,
@@ -244,16 +255,17 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
         status,
         before: before ?? null,
         after: after ?? null,
-      });
+      }, caller);
     };
     // A write by a caller verified here lately, with the role the route needs (PostgreSQL): no lookup to wait for.
-    // The change's transaction begins with a check that the token (and session) is still live, not waited for: the
-    // handler's statements follow it down the same connection. A revocation committed on any replica before it
-    // makes it fail, which aborts the transaction: the change rolls back — and with it every effect of the handler,
-    // since effects outside the database wait for the commit (afterCommit) — and the caller gets its 401 as if it had
-    // been refused first. Roles never change.
+    // Its audit entry, the last statement of the change's transaction and sent with the COMMIT, is written only if the
+    // caller is still live then (writeAuditEntry's `caller`). A revocation committed on any replica before it makes it
+    // fail, which aborts the transaction: the change rolls back — and with it every effect of the handler, since
+    // effects outside the database wait for the commit (afterCommit) — and the caller gets its 401 as if it had been
+    // refused first. A change that fails of itself is checked the same way before its error is answered, so that a
+    // revoked caller learns nothing but its revocation. Roles never change.
     const optimistic = Boolean(known && !trusted && mutating && route && target && declared && declared.access !== 'public' && roleAllows(known.principal.role, declared.access));
-    let liveness: Promise<boolean> | null = null;
+    const caller = optimistic ? { tokenId: known!.principal.tokenId, sessionId: known!.sessionId } : undefined;
     if (optimistic) {
       c.set('principal', known!.principal);
       if (known!.sessionId) c.set('sessionId', known!.sessionId);
@@ -267,17 +279,6 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
         await next(); // no such route: the 404 is recorded below
       } else {
         await unitOfWork(deps.db, async (tx) => {
-          if (optimistic) {
-            const check = callerLive(tx, known!.principal.tokenId, known!.sessionId);
-            liveness = check.then(
-              () => true,
-              (err: unknown) => {
-                if (sqlState(err) === CALLER_GONE) return false;
-                throw err;
-              },
-            );
-            liveness.catch(() => {}); // awaited below
-          }
           before = await viewOrNull(target, resourceId, route.params);
           // The handler's JSON answer as it gave it (no copy of the response to parse again).
           let answered: unknown = null;
@@ -287,7 +288,6 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
             return (json as (...a: unknown[]) => Response)(value, ...rest);
           }) as typeof c.json;
           await next();
-          if (liveness && !(await liveness)) throw new Rollback();
           if (c.error || c.res.status >= 400) throw new Rollback();
           const res: unknown = answered;
           if (!resourceId && target.created && res) resourceId = target.created(res);
@@ -296,15 +296,14 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
           const after = c.res.status === 204 ? null : carried !== undefined ? carried : await viewOrNull(target, resourceId, route.params);
           if (before && typeof before === 'object' && 'id' in before && typeof before.id === 'string') resourceId = before.id;
           else if (after && typeof after === 'object' && 'id' in after && typeof after.id === 'string') resourceId = after.id;
-          withCommit(record(c.res.status, after, tx)); // the entry travels with the COMMIT
+          withCommit(record(c.res.status, after, tx, caller)); // the entry travels with the COMMIT
         });
         return;
       }
     } catch (err) {
-      // A caller found revoked, expired or signed out in the change's transaction is refused, whatever the handler
-      // made of the aborted transaction.
-      const gone = liveness !== null && !(await (liveness as Promise<boolean>).catch(() => true));
-      if (gone) {
+      // A caller found revoked, expired or signed out, by the change's own audit entry or after a failure, is
+      // refused, whatever the handler made of the request.
+      if (caller && (await callerGone(deps.db, caller, err))) {
         deps.tokens.recent.delete(credentialKey!);
         c.set('principal', undefined);
         c.res = renderError(c, new ServiceError('unauthorized', 'unknown, revoked or expired token (or the console session ended)'), deps.log);
