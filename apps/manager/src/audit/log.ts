@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { ApiRole } from '@ocdn/protocol';
 import type { Database, Db } from '../db/client.ts';
+import { rawStatement } from '../db/raw.ts';
 import { auditLog } from '../db/schema.ts';
 import { invalidField } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -23,17 +24,24 @@ export interface AuditEntry {
 
 export type NewAuditEntry = typeof auditLog.$inferInsert;
 
+const AUDIT_INSERT =
+  'insert into audit_log (token_id, token_name, role, source_ip, method, route, resource_type, resource_id, status, before, after) ' +
+  'select $1, $2, $3, $4, $5, $6, $7, $8, $9::int, $10::jsonb, $11::jsonb';
+/** The same, written only while the caller is live (see writeAuditEntry). */
+const AUDIT_INSERT_IF_LIVE = `${AUDIT_INSERT} where ocdn_caller_live($12, $13)`;
+
 /**
- * One statement, written out: it runs with every change made through the API, and drizzle's insert builder costs more
- * than the insert. With `caller`, the entry is written only if that caller is still live (`ocdn_caller_live`,
- * drizzle/0008_caller_live.sql): a token revoked or expired, or a console session ended, on any replica before this
- * statement ran makes it fail with CALLER_GONE — and, sent with the COMMIT, it takes the change down with it.
+ * One statement, written out and run on the driver itself (db/raw.ts): it runs with every change made through the
+ * API, and drizzle's builder costs more than the insert. With `caller`, the entry is written only if that caller is
+ * still live (`ocdn_caller_live`, drizzle/0008 and 0009): a token revoked or expired, or a console session ended, on
+ * any replica before this statement ran makes it fail with CALLER_GONE — and, sent with the COMMIT, it takes the
+ * change down with it.
  */
 export async function writeAuditEntry(db: Db, e: NewAuditEntry, caller?: { tokenId: string; sessionId: string | undefined }): Promise<void> {
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
-  const live = caller ? sql` where ocdn_caller_live(${caller.tokenId}, ${caller.sessionId ?? null})` : sql``;
-  await db.execute(sql`insert into audit_log (token_id, token_name, role, source_ip, method, route, resource_type, resource_id, status, before, after)
-    select ${e.tokenId ?? null}, ${e.tokenName ?? null}, ${e.role ?? null}, ${e.sourceIp ?? null}, ${e.method}, ${e.route}, ${e.resourceType ?? null}, ${e.resourceId ?? null}, ${e.status}::int, ${json(e.before)}::jsonb, ${json(e.after)}::jsonb${live}`);
+  const params: unknown[] = [e.tokenId ?? null, e.tokenName ?? null, e.role ?? null, e.sourceIp ?? null, e.method, e.route, e.resourceType ?? null, e.resourceId ?? null, e.status, json(e.before), json(e.after)];
+  if (caller) params.push(caller.tokenId, caller.sessionId ?? null);
+  await rawStatement(db, caller ? AUDIT_INSERT_IF_LIVE : AUDIT_INSERT, params);
 }
 
 export interface AuditQuery {
