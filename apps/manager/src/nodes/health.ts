@@ -137,7 +137,14 @@ export class HealthMonitor {
       return;
     }
     const h = this.health.get(nodeId)!;
-    if (!h.healthy) return;
+    if (!h.healthy) {
+      // A faulty node recovers after OCDN_RECOVER_AFTER good checks in a row, and a socket that closed between two
+      // of them was no good run: its count starts again. (A check sees the socket of the moment: an agent that
+      // flaps faster than the checks could otherwise be found connected at three ticks in a row and recover, only
+      // to fail again at its next exit.)
+      h.successes = 0;
+      return;
+    }
     clearTimeout(h.silence);
     h.silence = undefined;
     const timeoutMs = Math.max(100, Math.min(500, Math.floor(this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS / 2)));
