@@ -184,6 +184,10 @@ async function main(): Promise<void> {
     console.log(row(['RSS MiB:', 'manager+DNS', 'agent (max)']));
     console.log(row(['  idle', rssIdle.manager, rssIdle.agent]));
     console.log(row(['  after rollout', treeRssMiB(m.proc.child.pid!), Math.max(...agents.map((a) => rssMiB(a.child.pid!)))]));
+    // What of the manager's RSS is its JavaScript heap (live objects) and what is V8's or the allocator's keep.
+    const metrics = await (await m.api('/metrics')).text();
+    const gauge = (name: string) => Number(new RegExp(`^ocdn_manager_${name} ([0-9.e+]+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 2 ** 20;
+    console.log(row(['  heap MiB', `used ${gauge('nodejs_heap_size_used_bytes').toFixed(1)}`, `total ${gauge('nodejs_heap_size_total_bytes').toFixed(1)}`, `external ${gauge('nodejs_external_memory_bytes').toFixed(1)}`]));
     const ms = (xs: number[], q: number) => percentile(xs, q).toFixed(2);
     const fo = (xs: number[]) => (xs.length ? [xs.length, percentile(xs, 50), percentile(xs, 99), Math.max(...xs)] : [0, '-', '-', '-']);
     console.log(row(['failover ms:', 'kills', 'p50', 'p99', 'max', 'floor: busy p99 ≤ 1.5 × idle']));
