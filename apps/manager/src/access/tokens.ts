@@ -47,6 +47,12 @@ export function viewOf(row: Row): TokenView {
 
 const live = () => and(isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)));
 
+/** A caller of a change whose liveness its transaction checks: its token, and its console session if it came by one. */
+export interface Caller {
+  tokenId: string;
+  sessionId: string | undefined;
+}
+
 /** SQLSTATE of the refusal `ocdn_caller_live` raises (drizzle/0008_caller_live.sql, 0009). */
 export const CALLER_GONE = 'OC401';
 
@@ -54,8 +60,8 @@ export const CALLER_GONE = 'OC401';
  * Fails with CALLER_GONE unless the token (and the console session, if any) is live. A change's own check is part of
  * its audit entry's insert (audit/log.ts); this one asks after a change that failed of itself.
  */
-export async function callerLive(db: Db, tokenId: string, sessionId: string | undefined): Promise<void> {
-  await db.execute(sql`select ocdn_caller_live(${tokenId}, ${sessionId ?? null})`);
+export async function callerLive(db: Db, caller: Caller): Promise<void> {
+  await db.execute(sql`select ocdn_caller_live(${caller.tokenId}, ${caller.sessionId ?? null})`);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { ApiRole } from '@ocdn/protocol';
+import type { Caller } from '../access/tokens.ts';
 import type { Database, Db } from '../db/client.ts';
 import { rawStatement } from '../db/raw.ts';
 import { auditLog } from '../db/schema.ts';
@@ -37,7 +38,7 @@ const AUDIT_INSERT_IF_LIVE = `${AUDIT_INSERT} where ocdn_caller_live($12, $13)`;
  * any replica before this statement ran makes it fail with CALLER_GONE — and, sent with the COMMIT, it takes the
  * change down with it.
  */
-export async function writeAuditEntry(db: Db, e: NewAuditEntry, caller?: { tokenId: string; sessionId: string | undefined }): Promise<void> {
+export async function writeAuditEntry(db: Db, e: NewAuditEntry, caller?: Caller): Promise<void> {
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
   const params: unknown[] = [e.tokenId ?? null, e.tokenName ?? null, e.role ?? null, e.sourceIp ?? null, e.method, e.route, e.resourceType ?? null, e.resourceId ?? null, e.status, json(e.before), json(e.after)];
   if (caller) params.push(caller.tokenId, caller.sessionId ?? null);

@@ -4,7 +4,7 @@ import { getCookie } from 'hono/cookie';
 import { matchedRoutes } from 'hono/route';
 import { bearerToken, roleAllows, SESSION_COOKIE, type ApiRole } from '@ocdn/protocol';
 import type { Sessions } from '../access/sessions.ts';
-import { callerLive, CALLER_GONE, type ApiTokens, type Principal } from '../access/tokens.ts';
+import { callerLive, CALLER_GONE, type ApiTokens, type Caller, type Principal } from '../access/tokens.ts';
 import { writeAuditEntry } from '../audit/log.ts';
 import { unitOfWork, withCommit } from '../db/ambient.ts';
 import type { Db } from '../db/client.ts';
@@ -161,10 +161,10 @@ async function authorise(c: Context<AppEnv>, deps: AccessDeps, declared: Declare
 class Rollback extends Error {}
 
 /** Whether the caller of a change that did not commit was gone: the change's own check said so, or a check now does. */
-async function callerGone(db: Db, caller: { tokenId: string; sessionId: string | undefined }, err: unknown): Promise<boolean> {
+async function callerGone(db: Db, caller: Caller, err: unknown): Promise<boolean> {
   if (sqlState(err) === CALLER_GONE) return true;
   try {
-    await callerLive(db, caller.tokenId, caller.sessionId);
+    await callerLive(db, caller);
     return false;
   } catch (check) {
     return sqlState(check) === CALLER_GONE; // any other failure: the change's own error is the answer
@@ -241,7 +241,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
     }
     let before: unknown = null;
     let resourceId: string | undefined;
-    const record = async (status: number, after: unknown, db: Db, caller?: { tokenId: string; sessionId: string | undefined }) => {
+    const record = async (status: number, after: unknown, db: Db, caller?: Caller) => {
       const actor = c.get('principal');
       await writeAuditEntry(db, {
         tokenId: actor?.tokenId ?? null,
@@ -265,7 +265,7 @@ export function accessControl(deps: AccessDeps, table: () => Table): MiddlewareH
     // refused first. A change that fails of itself is checked the same way before its error is answered, so that a
     // revoked caller learns nothing but its revocation. Roles never change.
     const optimistic = Boolean(known && !trusted && mutating && route && target && declared && declared.access !== 'public' && roleAllows(known.principal.role, declared.access));
-    const caller = optimistic ? { tokenId: known!.principal.tokenId, sessionId: known!.sessionId } : undefined;
+    const caller: Caller | undefined = optimistic ? { tokenId: known!.principal.tokenId, sessionId: known!.sessionId } : undefined;
     if (optimistic) {
       c.set('principal', known!.principal);
       if (known!.sessionId) c.set('sessionId', known!.sessionId);
