@@ -78,7 +78,11 @@ export class ReplicaWatch {
       const ended = await db.transaction(async (tx) => {
         const [row] = rowsOf<{ free: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${replicaKey(owner)}::bigint) as free`));
         if (!row?.free) return 0;
-        const res = await tx.execute(sql`update pipelines set lease_until = now() where lease_owner = ${owner} and status = 'running' and lease_until > now() returning id`);
+        // Rows locked in id order, as every statement that locks several runs does (no deadlock with a step batch).
+        const res = await tx.execute(sql`
+          update pipelines set lease_until = now()
+          where id in (select id from pipelines where lease_owner = ${owner} and status = 'running' and lease_until > now() order by id for update)
+          returning id`);
         return rowsOf(res).length;
       });
       if (ended > 0) {
