@@ -57,7 +57,19 @@ export class StepLog {
     return this.log.write(write);
   }
 
-  private commit(writes: StepWrite[]): Promise<boolean[]> {
+  private async commit(writes: StepWrite[]): Promise<boolean[]> {
+    // Every statement that locks several runs takes them in id order, so a deadlock should not happen; if one does
+    // (PostgreSQL picks a victim), the batch is simply tried again instead of failing every run in it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.commitOnce(writes);
+      } catch (err) {
+        if (attempt >= 3 || !isDeadlock(err)) throw err;
+      }
+    }
+  }
+
+  private commitOnce(writes: StepWrite[]): Promise<boolean[]> {
     const ids = [...new Set(writes.map((w) => w.pipelineId))].sort();
     return this.db.transaction(async (tx) => {
       const locked = await tx.execute(sql`
@@ -94,4 +106,12 @@ export class StepLog {
         as v(pipeline_id text, idx int, status text, error text, keep_error boolean, inc int, finished boolean)
       where s.pipeline_id = v.pipeline_id and s.idx = v.idx`);
   }
+}
+
+/** PostgreSQL's deadlock_detected (40P01), as the driver or drizzle's wrapper (its `cause`) carries it. */
+function isDeadlock(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
+    if (e.code === '40P01') return true;
+  }
+  return false;
 }
