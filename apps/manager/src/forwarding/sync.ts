@@ -1,4 +1,4 @@
-import { inArray, ne } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { DnsApplyRequest } from '@ocdn/protocol';
 import { Leader } from '../db/leader.ts';
 import type { ManagerContext } from '../context.ts';
@@ -32,7 +32,9 @@ export class ForwardSync {
     const held = conn.hello.configs.find((c) => c.kind === 'dns')?.hash;
     if (held) this.applied.set(conn.nodeId, held);
     else this.applied.delete(conn.nodeId);
-    this.changed();
+    // Only a DNS node's connection can need forwarding state: thousands of CDN agents reconnecting after a restart
+    // must not each start a sync.
+    if (conn.roles.includes('dns')) this.changed();
   };
 
   constructor(private readonly ctx: ManagerContext) {
@@ -130,8 +132,12 @@ export class ForwardSync {
   }
 
   private async push(desired: DnsApplyRequest): Promise<string[]> {
-    const rows = await this.ctx.db.select().from(nodes).where(ne(nodes.status, 'delete'));
-    const targets = rows.filter((n) => n.roles.includes('dns') && n.status === 'normal' && this.applied.get(n.id) !== desired.hash);
+    // The DNS nodes only, and only what a call needs: a fleet has thousands of CDN nodes.
+    const rows = await this.ctx.db
+      .select({ id: nodes.id, ip: nodes.ip, agentPort: nodes.agentPort, token: nodes.token, tls: nodes.tls })
+      .from(nodes)
+      .where(and(eq(nodes.status, 'normal'), sql`${nodes.roles} @> '["dns"]'::jsonb`));
+    const targets = rows.filter((n) => this.applied.get(n.id) !== desired.hash);
     const pushed: string[] = [];
     await Promise.all(
       targets.map(async (n) => {

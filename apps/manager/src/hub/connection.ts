@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { sendBatched, supportsBatches, type AgentHelloFrame, type RpcRequestFrame, type RpcResponseFrame } from '@ocdn/protocol';
+import { sendBatched, supportsBatches, type AgentHelloFrame, type NodeRole, type RpcRequestFrame, type RpcResponseFrame } from '@ocdn/protocol';
 
 export class RpcError extends Error {
   constructor(
@@ -32,6 +32,8 @@ export class AgentConnection {
     readonly nodeId: string,
     private readonly ws: WebSocket,
     readonly hello: AgentHelloFrame,
+    /** The node's roles as registered when it connected (the hello says what the agent itself knows yet). */
+    readonly roles: readonly NodeRole[] = [],
   ) {
     this.batches = supportsBatches(hello.protocolVersion);
   }

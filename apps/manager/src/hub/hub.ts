@@ -166,7 +166,7 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
 
   private register(ws: WebSocket, node: AuthenticatedNode, hello: AgentHelloFrame, log: Logger): void {
     const previous = this.conns.get(node.nodeId);
-    const conn = new AgentConnection(node.nodeId, ws, hello);
+    const conn = new AgentConnection(node.nodeId, ws, hello, node.roles);
     this.conns.set(node.nodeId, conn);
     this.tokenHashes.set(node.nodeId, node.tokenHash);
     this.departed.delete(node.nodeId);
