@@ -1,23 +1,52 @@
 #!/usr/bin/env node
-// Runs after `npm install` (the root package's postinstall). postgres@3.4.x (the `postgres` driver) crashes the
-// whole process with "TypeError: Cannot read properties of null (reading 'write')" when a connection closes while
-// a write is pending (porsager/postgres#1154, #1208; fixes proposed in #1168, #1209, not released). A database
-// restart triggers it: the manager died where it should have waited for its database. This adds the guard those
-// pull requests propose: a write on a closed connection fails its queries with CONNECTION_CLOSED (which the manager
-// treats as "database unavailable") instead of throwing from a timer. Idempotent; says so when there is nothing to do.
+// Runs after `npm install` (the root package's postinstall). Two bugs of postgres@3.4.x (the `postgres` driver) that
+// the manager meets, patched in place with the fixes their pull requests propose (not released):
+//
+// 1. A connection closing while a write is pending crashes the whole process with "TypeError: Cannot read
+//    properties of null (reading 'write')" (porsager/postgres#1154, #1208; fixes in #1168, #1209). A database
+//    restart triggered it. Now a write on a closed connection fails its queries with CONNECTION_CLOSED (which the
+//    manager treats as "database unavailable") instead of throwing from a timer.
+// 2. sql.begin() can send BEGIN without reserving its connection (porsager/postgres#823, #1189; fixes in #1211,
+//    #1218): the hook that reserves it ran last in a chain of "may the pool pipeline more here" terms, skipped when
+//    the BEGIN filled the connection's pipeline or the socket pushed back. The transaction then failed with
+//    UNSAFE_TRANSACTION — or, worse, stayed open on the server while the pool handed its connection to unrelated
+//    queries. With statements prepared and pipelined (db/prepared.ts) a manager under load met it (a run's
+//    executor crashed at 5,000 agents). Now the hook runs whenever the query was handed to the connection.
+//
+// Idempotent; says what it did.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-const MARK = 'ocdn: guard against a closed socket';
-const FROM = 'function nextWrite(fn) {\n    const x = socket.write(chunk, fn)';
-const TO = `function nextWrite(fn) {
-    if (!socket) { // ${MARK} (porsager/postgres#1208)
+const PATCHES = [
+  {
+    mark: 'ocdn: guard against a closed socket',
+    from: 'function nextWrite(fn) {\n    const x = socket.write(chunk, fn)',
+    to: `function nextWrite(fn) {
+    if (!socket) { // ocdn: guard against a closed socket (porsager/postgres#1208)
       nextWriteTimer !== null && clearImmediate(nextWriteTimer)
       chunk = nextWriteTimer = null
       error(Errors.connection('CONNECTION_CLOSED', options))
       return false
     }
-    const x = socket.write(chunk, fn)`;
+    const x = socket.write(chunk, fn)`,
+  },
+  {
+    mark: 'ocdn: reserve before the pipeline terms',
+    from: `      return write(toBuffer(q))
+        && !q.describeFirst
+        && !q.cursorFn
+        && sent.length < max_pipeline
+        && (!q.options.onexecute || q.options.onexecute(connection))`,
+    // A reserving query (BEGIN) answers false, as the hook's own undefined did: nothing else is pipelined onto it.
+    to: `      const written = write(toBuffer(q)) // ocdn: reserve before the pipeline terms (porsager/postgres#1189)
+      if (q.options.onexecute)
+        return q.options.onexecute(connection), false
+      return written
+        && !q.describeFirst
+        && !q.cursorFn
+        && sent.length < max_pipeline`,
+  },
+];
 
 const here = dirname(new URL(import.meta.url).pathname);
 const roots = [join(here, '../node_modules/postgres'), join(here, '../apps/manager/node_modules/postgres')].filter((d) => existsSync(join(d, 'package.json')));
@@ -27,14 +56,22 @@ if (roots.length === 0) {
 }
 const files = roots.flatMap((root) => ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'].map((f) => join(root, f))).filter((f) => existsSync(f));
 let patched = 0;
+let fine = 0;
 for (const f of files) {
-  const text = readFileSync(f, 'utf8');
-  if (text.includes(MARK)) continue;
-  if (!text.includes(FROM)) {
-    console.warn(`patch-postgres: ${f} has no unguarded nextWrite (a fixed release?); left as it is`);
-    continue;
+  let text = readFileSync(f, 'utf8');
+  const before = text;
+  for (const p of PATCHES) {
+    if (text.includes(p.mark)) {
+      fine++;
+      continue;
+    }
+    if (!text.includes(p.from)) {
+      console.warn(`patch-postgres: ${f} does not have the code "${p.mark}" patches (a fixed release?); left as it is`);
+      continue;
+    }
+    text = text.replace(p.from, p.to);
+    patched++;
   }
-  writeFileSync(f, text.replace(FROM, TO));
-  patched++;
+  if (text !== before) writeFileSync(f, text);
 }
-console.log(`patch-postgres: ${patched} file(s) patched, ${files.length - patched} already fine`);
+console.log(`patch-postgres: ${patched} patch(es) applied, ${fine} already in place, over ${files.length} file(s)`);

@@ -2,9 +2,12 @@
 // connection whose backend died is rejected with CONNECTION_CLOSED, instead of a TypeError thrown from a timer that
 // kills the process (porsager/postgres#1208) — what a database restart did to the manager. Whether the driver has
 // seen the socket close before the query is written (CONNECTION_CLOSED) or only while writing it (ECONNRESET) is a
-// race of the kernel's; either way the query is rejected and the process lives. Needs PostgreSQL.
+// race of the kernel's; either way the query is rejected and the process lives. And sql.begin() reserves its
+// connection even when its BEGIN fills the connection's pipeline (porsager/postgres#1189): unpatched, the transaction
+// failed with UNSAFE_TRANSACTION or stayed open on a connection the pool handed to others. Needs PostgreSQL.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import postgres from 'postgres';
 import { describe, it } from 'node:test';
 
 const SCRIPT = `
@@ -31,5 +34,34 @@ describe('the postgres driver survives a connection that dies under a reserved q
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT], { cwd: import.meta.dirname, env: { ...process.env, URL: url }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 0, `the process died:\n${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /rejected (CONNECTION_CLOSED|ECONNRESET)/);
+  });
+
+  it('reserves the connection of a transaction whose BEGIN fills the pipeline', async (t) => {
+    const url = process.env.TEST_DATABASE_URL;
+    if (!url) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
+    // max_pipeline 0: every query fills the pipeline, so every BEGIN is at the boundary (upstream's #1210 case).
+    const sql = postgres(url, { max: 2, max_pipeline: 0, onnotice: () => {} });
+    try {
+      const inside = await sql.begin(async (tx) => {
+        const [{ xid }] = await tx`select txid_current()::text as xid`;
+        const [{ again }] = await tx`select txid_current()::text as again`;
+        return xid === again;
+      });
+      assert.equal(inside, true, 'both statements ran in one transaction');
+      // Side by side with other queries: none of them lands in a transaction's connection.
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2
+            ? sql.begin(async (tx) => {
+                await tx`set local application_name = 'in_tx'`;
+                return (await tx`select ${i}::int as n`)[0]!.n;
+              })
+            : sql`select ${i}::int as n, current_setting('application_name') as app`.then((r) => (r[0]!.app === 'in_tx' ? -1 : r[0]!.n)),
+        ),
+      );
+      assert.deepEqual(results, Array.from({ length: 20 }, (_, i) => i));
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
   });
 });
