@@ -115,12 +115,16 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     stops.push(() => core.traffic.close());
     let health: HealthMonitor | undefined;
     let forwarding: ForwardSync | undefined;
+    let drift: DriftRepair | undefined;
     const engine = new PipelineEngine({
       database,
       log: log.child({ component: 'pipelines' }),
       metrics,
       handlers: parsingParams({ ...nodeStepHandlers(core), ...domainStepHandlers(core) }),
-      onFinished: () => health?.invalidate(),
+      onFinished: (_id, kind, status, subject) => {
+        health?.invalidate();
+        if (kind === 'RECOVER_NODE' && status === 'succeeded') drift?.recovered(subject);
+      },
     });
     const ctx: ManagerContext = { ...core, engine, access: { tokens, sessions: new Sessions(database.db, tokens) }, forwardingChanged: () => afterCommit(() => forwarding?.changed()) };
     metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx), domainsByStatus: () => countDomainsByStatus(ctx), dnsStats: async () => (await ctx.dns.server?.stats()) ?? null });
@@ -139,9 +143,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     const flusher = new HeartbeatFlusher(ctx);
     flusher.start();
     stops.push(() => flusher.stop());
-    const drift = new DriftRepair(ctx);
+    drift = new DriftRepair(ctx);
     drift.start();
-    stops.push(async () => drift.stop());
+    stops.push(async () => drift!.stop());
     health = new HealthMonitor(ctx);
     await health.start();
     stops.push(() => health!.stop());

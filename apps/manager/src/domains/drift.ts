@@ -19,7 +19,7 @@ export class DriftRepair {
   private stopped = false;
   private readonly onConnect = (conn: AgentConnection) => {
     // Let a RECOVER_NODE or ADD_NODE started by the same connection go first; repair is idempotent anyway.
-    setTimeout(() => void this.afterConnect(conn.nodeId, 0), 1_000).unref();
+    setTimeout(() => void this.afterConnect(conn.nodeId), 1_000).unref();
   };
 
   constructor(private readonly ctx: ManagerContext) {}
@@ -40,16 +40,19 @@ export class DriftRepair {
 
   /**
    * Repairs a node that connected. A node still `fault` (its agent died and came back: the close made it faulty at
-   * once) is repaired once RECOVER_NODE has made it normal again, looked at every 2 s while it stays connected.
+   * once) is repaired when its RECOVER_NODE has made it normal again (`recovered`), on whichever replica ran it:
+   * thousands of agents coming back at once are not each looked at every few seconds meanwhile.
    */
-  private async afterConnect(nodeId: string, attempt: number): Promise<void> {
+  private async afterConnect(nodeId: string): Promise<void> {
     if (this.stopped) return;
     const [node] = await this.ctx.db.select({ status: nodes.status }).from(nodes).where(eq(nodes.id, nodeId)).catch(() => []);
-    if (node?.status === 'fault' && attempt < 60 && this.ctx.hub.get(nodeId)?.open) {
-      setTimeout(() => void this.afterConnect(nodeId, attempt + 1), 2_000).unref();
-      return;
-    }
+    if (node?.status === 'fault') return;
     await this.repair(nodeId);
+  }
+
+  /** The node's RECOVER_NODE succeeded here: it is normal again, with whatever its agent holds now. */
+  recovered(nodeId: string): void {
+    if (!this.stopped) void this.repair(nodeId);
   }
 
   /** Repairs one node; returns what it changed (for tests and logs). Never throws. */

@@ -32,7 +32,7 @@ export interface EngineOptions {
   metrics: Metrics;
   handlers: StoredStepHandlers;
   /** Called when a run reaches succeeded or failed. */
-  onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed'): void;
+  onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed', subject: string): void;
 }
 
 /**
@@ -284,7 +284,7 @@ export class PipelineEngine {
     if (outcome !== 'released') {
       log.info({ status: outcome, ms: Date.now() - started }, 'pipeline finished');
       this.opts.metrics.pipelineRuns.inc({ kind, status: outcome });
-      this.opts.onFinished?.(id, kind, outcome);
+      this.opts.onFinished?.(id, kind, outcome, subject);
     }
     if (!this.stopped) await this.kickNext(subject);
   }
