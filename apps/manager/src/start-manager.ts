@@ -20,7 +20,7 @@ import { OCDN_TRAFFIC } from './hub/traffic.ts';
 import { createHttpApp, MANAGER_VERSION } from './http/http-app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
-import { authenticateNodeToken, NodeTokenWatch } from './nodes/agent-auth.ts';
+import { NodeTokenLookup, NodeTokenWatch } from './nodes/agent-auth.ts';
 import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
 import { countDomainsByStatus } from './domains/service.ts';
@@ -74,11 +74,12 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     const bootstrap = await tokens.bootstrap(env.OCDN_ADMIN_TOKEN);
 
     const metrics = createMetrics();
+    const tokenLookup = new NodeTokenLookup(database.db);
     const hub = new AgentHub({
       log: log.child({ component: 'hub' }),
       managerVersion: MANAGER_VERSION,
       heartbeatIntervalMs: env.OCDN_HEARTBEAT_INTERVAL_MS,
-      authenticate: (token) => authenticateNodeToken(database.db, token),
+      authenticate: (token) => tokenLookup.authenticate(token),
     });
     // The engine's step handlers need the context, so the engine joins it right after.
     const store = new DnsRecordStore(database.db);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { authenticateNodeToken } from '../src/nodes/agent-auth.ts';
+import { authenticateNodeToken, NodeTokenLookup } from '../src/nodes/agent-auth.ts';
 import { testBackends } from '../../../test/support/db.ts';
 import { waitFor } from '../../../test/support/wait.ts';
 import { ADMIN, startHarness, type Harness } from './harness.ts';
@@ -90,6 +90,30 @@ describe('node-token rotation', () => {
         await waitFor('the old token to expire after its grace period', async () => (await auth(second)) === null, { timeoutMs: 5000 });
         assert.ok(await auth(third));
         assert.equal((await h.call('POST', '/api/v1/nodes/nod_nosuchnode00/token')).status, 404);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it(`on ${backend}: upgrades arriving together are judged together, each on its own token`, async () => {
+      const h = await startHarness(backend);
+      try {
+        const tokens: string[] = [];
+        for (let i = 0; i < 3; i++) tokens.push((await h.call('POST', '/api/v1/nodes', { name: `batch-${i}`, ip: `127.0.8.${10 + i}`, roles: ['cdn'] })).body.token);
+        const [a, b, c] = tokens as [string, string, string];
+        const nodeOf = (t: string) => t.split('.')[0]!;
+        const lookup = new NodeTokenLookup(h.database.db);
+        const wrongSecret = `${nodeOf(a)}.${'x'.repeat(43)}`;
+        const unknownNode = `${nodeOf(a).slice(0, -4)}zzzz.${a.split('.')[1]}`;
+        const presented = [a, b, wrongSecret, unknownNode, 'garbage', a, c];
+        const results = await Promise.all(presented.map((t) => lookup.authenticate(t)));
+        const one = await Promise.all(presented.map((t) => authenticateNodeToken(h.database.db, t)));
+        assert.deepEqual(
+          results.map((r) => r?.nodeId ?? null),
+          one.map((r) => r?.nodeId ?? null),
+          'the same answers as one lookup at a time',
+        );
+        assert.deepEqual(results.map((r) => (r ? 'ok' : null)), ['ok', 'ok', null, null, null, 'ok', 'ok']);
       } finally {
         await h.close();
       }

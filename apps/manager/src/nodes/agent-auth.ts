@@ -7,6 +7,9 @@ import type { AgentHub, AuthenticatedNode } from '../hub/hub.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../every.ts';
 
+const tokenColumns = { id: nodes.id, tokenHash: nodes.tokenHash, nextTokenHash: nodes.nextTokenHash, oldTokenUntil: nodes.oldTokenUntil, status: nodes.status, roles: nodes.roles };
+type TokenRow = { id: string; tokenHash: string; nextTokenHash: string | null; oldTokenUntil: Date | null; status: string; roles: AuthenticatedNode['roles'] };
+
 /**
  * Finds the live node a bearer token belongs to. The token names its node; the secret's sha256 is compared with the
  * stored one in constant time. Deleted nodes are refused. After a rotation, the new token is accepted (and replaces
@@ -15,21 +18,69 @@ import { every } from '../every.ts';
 export async function authenticateNodeToken(db: Db, token: string): Promise<AuthenticatedNode | null> {
   const parts = splitNodeToken(token);
   if (!parts) return null;
-  const [row] = await db
-    .select({ id: nodes.id, tokenHash: nodes.tokenHash, nextTokenHash: nodes.nextTokenHash, oldTokenUntil: nodes.oldTokenUntil, status: nodes.status, roles: nodes.roles })
-    .from(nodes)
-    .where(eq(nodes.id, parts.nodeId));
+  const [row] = await db.select(tokenColumns).from(nodes).where(eq(nodes.id, parts.nodeId));
+  return judgeNodeToken(db, row, parts.secret);
+}
+
+async function judgeNodeToken(db: Db, row: TokenRow | undefined, secret: string): Promise<AuthenticatedNode | null> {
   if (!row || row.status === 'delete') return null;
-  if (row.nextTokenHash && matchesDigest(parts.secret, Buffer.from(row.nextTokenHash, 'hex'))) {
+  if (row.nextTokenHash && matchesDigest(secret, Buffer.from(row.nextTokenHash, 'hex'))) {
     await db
       .update(nodes)
       .set({ token: sql`${nodes.nextToken}`, tokenHash: row.nextTokenHash, nextToken: null, nextTokenHash: null, oldTokenUntil: null })
       .where(and(eq(nodes.id, row.id), eq(nodes.nextTokenHash, row.nextTokenHash)));
     return { nodeId: row.id, roles: row.roles, tokenHash: row.nextTokenHash };
   }
-  if (!matchesDigest(parts.secret, Buffer.from(row.tokenHash, 'hex'))) return null;
+  if (!matchesDigest(secret, Buffer.from(row.tokenHash, 'hex'))) return null;
   if (row.nextTokenHash && row.oldTokenUntil && row.oldTokenUntil.getTime() <= Date.now()) return null; // grace over
   return { nodeId: row.id, roles: row.roles, tokenHash: row.tokenHash };
+}
+
+/** Ids per statement. */
+const LOOKUP_BATCH = 1_000;
+
+/**
+ * authenticateNodeToken for the agents' WebSocket upgrades, with the node rows of every upgrade that arrives in the
+ * same turn of the event loop read in one statement: after a manager restart thousands of agents connect within a
+ * second or two, and one lookup each queued them behind one another on the database pool.
+ */
+export class NodeTokenLookup {
+  private waiting = new Map<string, { resolve(row: TokenRow | undefined): void; reject(err: unknown): void }[]>();
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {}
+
+  async authenticate(token: string): Promise<AuthenticatedNode | null> {
+    const parts = splitNodeToken(token);
+    if (!parts) return null;
+    const row = await new Promise<TokenRow | undefined>((resolve, reject) => {
+      const list = this.waiting.get(parts.nodeId);
+      if (list) list.push({ resolve, reject });
+      else this.waiting.set(parts.nodeId, [{ resolve, reject }]);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+    return judgeNodeToken(this.db, row, parts.secret);
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.waiting;
+    this.waiting = new Map();
+    this.scheduled = false;
+    const ids = [...batch.keys()];
+    for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
+      const some = ids.slice(i, i + LOOKUP_BATCH);
+      try {
+        const rows = await this.db.select(tokenColumns).from(nodes).where(inArray(nodes.id, some));
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        for (const id of some) for (const w of batch.get(id)!) w.resolve(byId.get(id));
+      } catch (err) {
+        for (const id of some) for (const w of batch.get(id)!) w.reject(err);
+      }
+    }
+  }
 }
 
 const WATCH_MS = 5000;
