@@ -62,6 +62,9 @@ export class LiveEvents {
   private readonly keepMs: number;
   private readonly keepBytes: number;
   private stopped = false;
+  /** Keys to announce at the end of this turn, and the promise that they were. */
+  private readonly announcing = new Set<string>();
+  private announceFlush: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -87,13 +90,24 @@ export class LiveEvents {
     await this.flushing;
   }
 
-  /** Tells every replica that `key` changed (outside the triggers' reach). */
-  async announce(key: string): Promise<void> {
-    try {
-      await this.ctx.db.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${key})`);
-    } catch (err) {
-      this.ctx.log.warn({ err: (err as Error).message, key }, 'could not announce a change');
-    }
+  /**
+   * Tells every replica that `key` changed (outside the triggers' reach). The keys of one turn of the event loop go
+   * in one statement: thousands of agents connect at once after a restart.
+   */
+  announce(key: string): Promise<void> {
+    this.announcing.add(key);
+    this.announceFlush ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const keys = [...this.announcing];
+        this.announcing.clear();
+        this.announceFlush = null;
+        this.ctx.db
+          .execute(sql`select pg_notify(${EVENTS_CHANNEL}, k) from jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb) as k`)
+          .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message, keys: keys.length }, 'could not announce a change'))
+          .finally(resolve);
+      }),
+    );
+    return this.announceFlush;
   }
 
   get size(): number {
