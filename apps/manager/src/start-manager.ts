@@ -23,6 +23,7 @@ import { createMetrics } from './metrics.ts';
 import { NodeTokenLookup, NodeTokenWatch } from './nodes/agent-auth.ts';
 import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
+import { FleetSizeWatch } from './nodes/fleet-size.ts';
 import { countDomainsByStatus } from './domains/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
 import { domainStepHandlers } from './domains/steps.ts';
@@ -157,6 +158,12 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     forwarding = sync;
     sync.start();
     stops.push(() => sync.stop());
+
+    if (database.kind === 'pglite') {
+      const fleet = new FleetSizeWatch(database.db, log.child({ component: 'nodes' }));
+      await fleet.start();
+      stops.push(async () => fleet.stop());
+    }
 
     const pruner = new AuditPruner(database, env.OCDN_AUDIT_RETENTION_DAYS, log.child({ component: 'audit' }));
     pruner.start();
