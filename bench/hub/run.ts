@@ -1,6 +1,8 @@
 // bench/hub: N simulated agents (a separate process) on one manager; hello and heartbeat at 1 s.
 //   setup    — nodes are registered through the API while their agents connect (as an operator rolls out a fleet)
-//   connect  — a fresh process connects all N agents at once (a reconnect storm): time until all are welcomed
+//   restart  — kill -9 of the manager, a new one on the same database: time until all N agents (reconnecting with
+//              the agent's own backoff) are connected again, nodes taken for faulty meanwhile, health ticks skipped
+//   agents   — every agent process goes at once (every node faulty), a fresh one connects all N (a reconnect storm)
 //   steady   — the manager's CPU % (10 s window) and RSS with N agents beating
 // Run on the embedded database and, when reachable, on PostgreSQL. Then fault detection over real agent kills.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,15 +19,32 @@ const kills = Number(process.env.BENCH_HUB_KILLS ?? 20);
 const backends = (process.env.BENCH_HUB_DB ?? 'pglite,postgres').split(',') as ('pglite' | 'postgres')[];
 const pgBase = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; done: Promise<{ welcomed: number; failed: number; connectMs: number }> } {
+interface SimLine {
+  welcomed: number;
+  attempts: number;
+  connectMs: number;
+}
+
+/** The simulated agents; `next()` resolves with the sim's next "all connected" line. */
+function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; next(): Promise<SimLine> } {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hub/sim.ts'), m.url, String(expected), '200'], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const done = new Promise<{ welcomed: number; failed: number; connectMs: number }>((resolve) =>
-    createInterface({ input: proc.stdout! }).once('line', (l) => resolve(JSON.parse(l))),
-  );
-  return { proc, done };
+  const lines: SimLine[] = [];
+  const waiting: ((l: SimLine) => void)[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    const line = JSON.parse(l) as SimLine;
+    const w = waiting.shift();
+    if (w) w(line);
+    else lines.push(line);
+  });
+  return { proc, next: () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r))) };
+}
+
+async function skippedTicks(m: ManagerHandle): Promise<number> {
+  const text = await (await fetch(`${m.url}/metrics`)).text();
+  return Number(/^ocdn_health_ticks_total\{outcome="skipped"\} (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
 async function allNormal(m: ManagerHandle, n: number): Promise<boolean> {
@@ -63,10 +82,10 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
   const dir = tempDir('bench-hub');
   const pg = backend === 'postgres' ? await pgDatabase() : null;
   if (backend === 'postgres' && !pg) return null;
-  const m = await startManagerProcess({ ...(pg ? { DATABASE_URL: pg.url } : { OCDN_DATA_DIR: dir.path }), OCDN_LOG_LEVEL: 'warn' });
+  const env = { ...(pg ? { DATABASE_URL: pg.url } : { OCDN_DATA_DIR: dir.path }), OCDN_LOG_LEVEL: 'warn' };
+  let m = await startManagerProcess(env);
   const sims: ChildProcess[] = [];
   try {
-    const pid = m.proc.child.pid!;
     // setup: register through the API while agents connect
     const t0 = performance.now();
     const setupSim = startSim(m, n);
@@ -84,21 +103,38 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
         }
       }),
     );
-    await setupSim.done;
+    await setupSim.next();
     await waitFor('every node normal', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
     const setupS = (performance.now() - t0) / 1000;
-    // connect: a fresh process connects all N at once
+
+    // manager restart: kill -9, a new process on the same database and port; the agents reconnect with their backoff
+    await new Promise((r) => setTimeout(r, 3000)); // a few steady heartbeats first
+    const faultRuns = async () => (await m.json('/api/v1/pipelines?kind=FAULT_NODE&limit=1000')).items.length as number;
+    const faultsBefore = await faultRuns();
+    const killedAt = performance.now();
+    await m.proc.kill9();
+    m = await startManagerProcess({ ...env, OCDN_HTTP_PORT: String(m.port) });
+    const readyS = (performance.now() - killedAt) / 1000;
+    const restart = await setupSim.next();
+    const restartS = (performance.now() - killedAt) / 1000;
+    await waitFor('every node normal after the restart', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
+    const restartFaults = (await faultRuns()) - faultsBefore;
+    const restartSkipped = await skippedTicks(m);
+
+    // agents restart: every agent process goes at once (every node faulty), a fresh one connects them all
     setupSim.proc.kill('SIGTERM');
     await waitFor('manager to see the agents go', async () => ((await (await fetch(`${m.url}/healthz`)).json()) as { agentsConnected: number }).agentsConnected === 0, { timeoutMs: 60_000 });
     const storm = startSim(m, n);
     sims.push(storm.proc);
     storm.proc.stdin!.end(tokens.join('\n') + '\n');
-    const { welcomed, failed, connectMs } = await storm.done;
+    const { connectMs } = await storm.next();
     await waitFor('every node normal again', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
+    const stormSkipped = (await skippedTicks(m)) - restartSkipped;
     await new Promise((r) => setTimeout(r, 5000)); // settle: nothing left to do but heartbeats
+    const pid = m.proc.child.pid!;
     const cpu = await cpuPercent(pid, 10_000);
     const rss = treeRssMiB(pid); // with its DNS process
-    return row([backend, n, `${welcomed}/${failed}`, connectMs / 1000, cpu, rss, setupS]);
+    return row([backend, n, setupS, `${restartS.toFixed(1)} (${readyS.toFixed(1)})`, restart.attempts, restartFaults, restartSkipped, connectMs / 1000, stormSkipped, cpu, rss]);
   } catch (err) {
     const state = m.proc.running ? 'still running' : `exited with ${m.proc.child.exitCode ?? m.proc.child.signalCode}`;
     throw new Error(`${backend} ${n}: ${(err as Error).message}; manager ${state}; its last output:\n${m.proc.output.slice(-3000)}`);
@@ -145,8 +181,11 @@ async function faultDetection(mode: 'kill' | 'stop'): Promise<number[]> {
 }
 
 console.log('\n## bench/hub — N simulated agents on one manager, heartbeat 1 s');
-console.log('connect s: a fresh process connects all N at once until all are welcomed; CPU and RSS at steady state');
-console.log(row(['database', 'agents', 'ok/failed', 'connect s', 'mgr CPU %', 'mgr RSS MiB', 'setup s']));
+console.log('setup: registered through the API while connecting. mgr restart: kill -9 of the manager, a new one on the same');
+console.log('database → all N connected again (s from the kill; in brackets, until the new one answered /healthz), connection');
+console.log('attempts, nodes taken for faulty, health ticks skipped. agents restart: all agent processes go at once (every node');
+console.log('faulty), a fresh one connects all N. CPU and RSS (with the DNS process) at steady state.');
+console.log(row(['database', 'agents', 'setup s', 'mgr restart s', 'attempts', 'faults', 'skipped', 'agents rst s', 'skipped', 'mgr CPU %', 'mgr RSS MiB']));
 for (const backend of backends) {
   for (const n of sizes) {
     const line = await hubRun(n, backend);

@@ -1,67 +1,89 @@
 // Simulated agents for bench/hub. Reads node tokens from stdin, one per line, and opens one WebSocket per token as
-// it arrives (at most `concurrency` handshakes at once): hello, heartbeat at the interval the manager asks for,
-// answers node.heartbeat. Prints one JSON line when `expected` agents are welcomed.
+// it arrives (at most `concurrency` first handshakes at once): hello, heartbeat at the interval the manager asks for,
+// answers node.heartbeat, and cdn.listConf with an empty list. A socket that closes (the manager died) reconnects
+// with the real agent's backoff (attempt 1 at once, then 250 ms · 2^n with jitter, capped at OCDN_RECONNECT_MAX_MS).
+// Prints one JSON line each time all `expected` agents are connected: `connectMs` since the first token arrived, or
+// since the first socket was lost after the previous line.
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, splitNodeToken } from '@ocdn/protocol';
+import { reconnectDelay } from '../../apps/agent/src/link.ts';
 
 const [managerUrl, expectedArg, concurrencyArg] = process.argv.slice(2);
 const expected = Number(expectedArg);
 const concurrency = Number(concurrencyArg ?? 200);
+const reconnectMaxMs = Number(process.env.OCDN_RECONNECT_MAX_MS ?? 30_000);
 const wsUrl = managerUrl!.replace(/^http/, 'ws') + '/api/v1/agent/ws';
 
-let welcomed = 0;
-let failed = 0;
+let live = 0;
+let attempts = 0;
 let inFlight = 0;
-let started = 0;
+let since = 0;
 const queue: string[] = [];
-const sockets: WebSocket[] = [];
+const sockets = new Set<WebSocket>();
 
-function report(): void {
-  if (welcomed + failed === expected) {
-    process.stdout.write(JSON.stringify({ welcomed, failed, connectMs: performance.now() - started }) + '\n');
+function pump(): void {
+  while (inFlight < concurrency && queue.length > 0) {
+    inFlight++;
+    agent(queue.shift()!, () => {
+      inFlight--;
+      pump();
+    });
   }
 }
 
-function pump(): void {
-  while (inFlight < concurrency && queue.length > 0) open(queue.shift()!);
-}
-
-function open(token: string): void {
-  if (!started) started = performance.now();
-  inFlight++;
+/** One simulated agent: connects, and reconnects for as long as the process lives. */
+function agent(token: string, firstSettled: () => void): void {
+  if (!since) since = performance.now();
   const nodeId = splitNodeToken(token)!.nodeId;
-  const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-  sockets.push(ws);
-  let beat: NodeJS.Timeout | undefined;
-  let seq = 0;
-  let settled = false;
-  const settle = (ok: boolean) => {
-    if (settled) return;
-    settled = true;
-    inFlight--;
-    if (ok) welcomed++;
-    else failed++;
-    report();
-    pump();
-  };
   const t0 = Date.now();
-  ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: 'sim', roles: ['cdn'], configs: [] })));
-  ws.on('message', (d) => {
-    const f = JSON.parse(d.toString());
-    if (f.type === 'welcome') {
-      beat = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++, uptimeSeconds: (Date.now() - t0) / 1000 })), f.heartbeatIntervalMs);
-      settle(true);
-    } else if (f.type === 'request') {
-      const result = { nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - t0) / 1000, roles: ['cdn'] };
-      ws.send(JSON.stringify({ type: 'response', id: f.id, ok: true, result }));
-    }
-  });
-  ws.on('error', () => {});
-  ws.on('close', () => {
-    clearInterval(beat);
-    settle(false);
-  });
+  let attempt = 0;
+  let first = true;
+  const connect = () => {
+    attempt++;
+    attempts++;
+    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    sockets.add(ws);
+    let beat: NodeJS.Timeout | undefined;
+    let welcomed = false;
+    let seq = 0;
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: 'sim', roles: ['cdn'], configs: [] })));
+    ws.on('message', (d) => {
+      const f = JSON.parse(d.toString());
+      if (f.type === 'welcome') {
+        welcomed = true;
+        attempt = 0;
+        beat = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++, uptimeSeconds: (Date.now() - t0) / 1000 })), f.heartbeatIntervalMs);
+        if (++live === expected) {
+          process.stdout.write(JSON.stringify({ welcomed: live, attempts, connectMs: performance.now() - since }) + '\n');
+          since = 0;
+          attempts = 0;
+        }
+        if (first) {
+          first = false;
+          firstSettled();
+        }
+      } else if (f.type === 'request') {
+        // A simulated node holds no configs (drift repair asks with cdn.listConf); anything else is a heartbeat.
+        const result =
+          f.method === 'cdn.listConf'
+            ? { items: [] }
+            : { nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - t0) / 1000, roles: ['cdn'] };
+        ws.send(JSON.stringify({ type: 'response', id: f.id, ok: true, result }));
+      }
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      sockets.delete(ws);
+      clearInterval(beat);
+      if (welcomed) {
+        if (live === expected) since = performance.now();
+        live--;
+      }
+      setTimeout(connect, reconnectDelay(attempt + 1, 250, reconnectMaxMs));
+    });
+  };
+  connect();
 }
 
 createInterface({ input: process.stdin }).on('line', (line) => {
