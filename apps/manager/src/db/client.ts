@@ -19,6 +19,12 @@ export interface SqlExecutor {
 export interface Database {
   /** The database; inside a unit of work (db/ambient.ts) it is that unit's transaction. */
   db: Db;
+  /**
+   * The same database over connections of their own (PostgreSQL: two), for the few writes that must not queue behind
+   * pipeline work on the main pool — a node found dead is `fault` at once, not after a rollout's statements. On PGlite
+   * (one connection) it is `db`.
+   */
+  urgent: Db;
   kind: 'pglite' | 'postgres';
   /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
   boss: { connectionString: string } | { db: SqlExecutor };
@@ -89,6 +95,7 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
   const db = ambient(drizzlePglite(pg, { schema }) as unknown as Db);
   return {
     db,
+    urgent: db,
     kind: 'pglite',
     boss: {
       db: {
@@ -120,8 +127,11 @@ function openPostgres(url: string): Database {
   const locks = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 60, max_lifetime: null, keep_alive: 10 });
   const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
   const db = ambient(base);
+  const urgentClient = postgres(url, { max: 2, onnotice: () => {}, idle_timeout: 30 });
+  const urgent = ambient(drizzlePostgres(preparedStatements(urgentClient), { schema }) as unknown as Db);
   return {
     db,
+    urgent,
     kind: 'postgres',
     boss: { connectionString: url },
     async tryLock(key) {
@@ -169,7 +179,7 @@ function openPostgres(url: string): Database {
       return unlisten;
     },
     async close() {
-      await Promise.all([client.end({ timeout: 5 }), locks.end({ timeout: 5 })]);
+      await Promise.all([client.end({ timeout: 5 }), urgentClient.end({ timeout: 5 }), locks.end({ timeout: 5 })]);
     },
   };
 }

@@ -198,7 +198,9 @@ export class HealthMonitor {
   private startRun(h: Health, kind: 'FAULT_NODE' | 'RECOVER_NODE'): void {
     const { id, ip } = h.node;
     this.ctx.log.warn({ nodeId: id, ip, misses: h.misses, successes: h.successes }, kind === 'FAULT_NODE' ? 'node failed its heartbeats' : 'node is answering again');
-    this.ctx.db
+    // On connections of their own: behind a rollout's statements on the main pool, a dead node stayed `normal` (and
+    // in DNS answers) for the better part of a second.
+    this.ctx.database.urgent
       .transaction(async (tx) => {
         const [open] = await tx
           .select({ id: pipelines.id })
