@@ -204,12 +204,12 @@ async function main(): Promise<void> {
     const fo = (xs: number[]) => (xs.length ? [xs.length, percentile(xs, 50), percentile(xs, 99), Math.max(...xs)] : [0, '-', '-', '-']);
     console.log(row(['failover ms:', 'kills', 'p50', 'p99', 'max', 'floor: busy p99 ≤ 1.5 × idle']));
     const failoverRows = (label: string, idle: number[], busy: number[]) => {
-      console.log(row([`  ${label}, idle`, ...fo(idle)]));
+      console.log(row([`  ${label} idle`, ...fo(idle)]));
       const ok = busy.length > 0 && percentile(busy, 99) <= 1.5 * percentile(idle, 99);
-      console.log(row([`  ${label}, rollout`, ...fo(busy), busy.length < busyVictims.length ? `only ${busy.length} killed before the end` : ok ? 'met' : 'NOT met']));
+      console.log(row([`  ${label} busy`, ...fo(busy), busy.length < busyVictims.length ? `only ${busy.length} killed before the end` : ok ? 'met' : 'NOT met']));
     };
-    failoverRows('seen by GET', idleFailover, busyFailover);
-    failoverRows('decided', idleDecided, busyDecided);
+    failoverRows('GET', idleFailover, busyFailover); // seen by a GET
+    failoverRows('decided', idleDecided, busyDecided); // FAULT_NODE's transaction began
     console.log(row(['DNS answer ms:', 'queries', 'p50', 'p99', 'max', 'floor p99 ≤ 5 ms', busyProbed.raised ? 'probe at nice -15' : 'probe NOT raised (its own waits count)']));
     console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
     console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met']));
