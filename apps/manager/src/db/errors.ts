@@ -20,6 +20,11 @@ export function isUniqueViolation(err: unknown): boolean {
   return codesOf(err).includes('23505');
 }
 
+/** PostgreSQL chose this transaction as a deadlock's victim (SQLSTATE 40P01): trying it again may well succeed. */
+export function isDeadlock(err: unknown): boolean {
+  return codesOf(err).includes('40P01');
+}
+
 /** The SQLSTATE (or connection code) of an error, looking through drizzle's wrapper: the first one found. */
 export function sqlState(err: unknown): string | undefined {
   return codesOf(err)[0];

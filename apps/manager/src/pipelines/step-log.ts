@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
+import { isDeadlock } from '../db/errors.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { rowsOf } from '../db/migrate.ts';
 import type { StepSpec } from './types.ts';
@@ -106,12 +107,4 @@ export class StepLog {
         as v(pipeline_id text, idx int, status text, error text, keep_error boolean, inc int, finished boolean)
       where s.pipeline_id = v.pipeline_id and s.idx = v.idx`);
   }
-}
-
-/** PostgreSQL's deadlock_detected (40P01), as the driver or drizzle's wrapper (its `cause`) carries it. */
-function isDeadlock(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
-    if (e.code === '40P01') return true;
-  }
-  return false;
 }
