@@ -204,6 +204,24 @@ for (const backend of testBackends()) {
       assert.ok(!calls.includes('i-end'));
     });
 
+    it('stops at once with a run it was still claiming, and leaves that run for whoever looks next', async () => {
+      // A second engine on the same database, stopped while its run's lease is being claimed: stop() must not wait
+      // for a run that started after it aborted the others (that run retries a failing step for minutes).
+      const second = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: scriptedHandlers(calls, gates, failures) });
+      await second.start();
+      failures.set('j1', 1_000);
+      const id = await second.enqueue(database.db, spec('s-stopping', ['j1'], RETRY));
+      second.kick(id);
+      const stopped = second.stop();
+      await waitFor('stop() to return', () => Promise.race([stopped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]), { timeoutMs: 10_000 });
+      const [row] = await database.db.select().from(pipelines).where(eq(pipelines.id, id));
+      assert.notEqual(row!.status, 'failed', 'a stopping manager does not fail the run');
+      assert.equal(row!.leaseOwner, null, 'the lease is let go');
+      failures.delete('j1');
+      await engine.resumeOrphans();
+      await waitFor('the run to end on the other engine', async () => (await status(id)) === 'succeeded');
+    });
+
     it('leaves a run alone while another replica holds a live lease', async () => {
       const id = await engine.enqueue(database.db, spec('s-held', ['g1']));
       await database.db.execute(sql`update pipelines set status = 'running', lease_owner = 'other-replica', lease_until = now() + interval '1 hour' where id = ${id}`);

@@ -264,6 +264,8 @@ export class PipelineEngine {
     const log = this.opts.log.child({ pipelineId: id, kind, subject });
     const ac = new AbortController();
     this.aborts.set(id, ac);
+    // stop() aborted the runs it knew of; one whose lease it was claiming meanwhile lets go at once.
+    if (this.stopped) ac.abort(new Cancelled('manager stopping'));
     const started = Date.now();
     let outcome: 'succeeded' | 'failed' | 'released' = 'released';
     try {
@@ -360,6 +362,7 @@ export class PipelineEngine {
   /** Sleeps for `ms`, or less when the subject is woken or the run aborted. */
   private sleep(subject: string, ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
