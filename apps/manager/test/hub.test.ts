@@ -25,14 +25,23 @@ describe('agent hub', () => {
       ws.once('open', () => reject(new Error('connection was accepted')));
       ws.once('error', () => {});
     });
-  /** Connects, says hello and waits for the welcome. */
-  const agent = async (helloOverrides: Record<string, unknown> = {}) => {
+  /**
+   * Connects, says hello and waits for the welcome; then heartbeats at the interval the welcome gives, as a real
+   * agent does (a test that waits on a loaded machine must not lose its agent to the hub's silence check), unless
+   * `silent`.
+   */
+  const agent = async (helloOverrides: Record<string, unknown> = {}, { silent = false } = {}) => {
     const ws = connect();
     const frames: any[] = [];
     ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
     await new Promise((r) => ws.once('open', r));
     ws.send(hello(helloOverrides));
-    await waitFor('welcome', () => frames.find((f) => f.type === 'welcome'));
+    const welcome = await waitFor('welcome', () => frames.find((f) => f.type === 'welcome'));
+    if (!silent) {
+      let seq = 0;
+      const beat = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++, uptimeSeconds: 1 })), welcome.heartbeatIntervalMs);
+      ws.once('close', () => clearInterval(beat));
+    }
     return { ws, frames };
   };
 
@@ -185,7 +194,7 @@ describe('agent hub', () => {
   });
 
   it('drops an agent that goes silent without closing', async () => {
-    const { ws } = await agent(); // sends no heartbeats
+    const { ws } = await agent({}, { silent: true }); // sends no heartbeats
     const c = await closed(ws);
     assert.equal(c.code, 1006, 'terminated, not closed politely');
     await waitFor('hub to forget the connection', () => h.manager.ctx.hub.get(nodeId) === undefined);
