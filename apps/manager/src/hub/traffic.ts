@@ -1,8 +1,8 @@
-import Bottleneck from 'bottleneck';
 import { Agent, fetch, type Response } from 'undici';
 import { RpcMethods, type RpcMethodName, type RpcParams, type RpcResult } from '@ocdn/protocol';
 import type { AgentHub } from './hub.ts';
 import { RpcError } from './connection.ts';
+import { KeyedGate } from './gate.ts';
 
 /** What OCDN_TRAFFIC needs to reach a node. */
 export interface NodeEndpoint {
@@ -45,7 +45,7 @@ const REQUESTS_PER_TURN = 64;
 /**
  * OCDN_TRAFFIC — the one channel that carries a request to an agent. It prefers the agent's WebSocket held by this
  * replica and falls back to the agent's own HTTP API (the seed's model, and the path for a replica that does not
- * hold the socket). Every call has a timeout and waits its turn behind a per-node concurrency limit (bottleneck);
+ * hold the socket). Every call has a timeout and waits its turn behind a per-node concurrency limit (KeyedGate);
  * the result is validated against the protocol's schema before anyone sees it.
  *
  * Requests queued for a node while it is busy share a turn: one turn of the limiter sends up to 64 of them (in one
@@ -53,10 +53,10 @@ const REQUESTS_PER_TURN = 64;
  * thousands per node cost a few dozen turns.
  */
 export class OCDN_TRAFFIC {
-  private readonly limiters: Bottleneck.Group;
+  private readonly limiters: KeyedGate;
   /** Keep-alive connections to the agents' HTTP APIs, trusting OCDN_AGENT_CA for those that serve TLS. */
   private readonly dispatcher: Agent;
-  private readonly coalescedLimiters: Bottleneck.Group;
+  private readonly coalescedLimiters: KeyedGate;
   private readonly defaultTimeoutMs: number;
   private readonly queues = new Map<string, Queued[]>();
 
@@ -65,8 +65,8 @@ export class OCDN_TRAFFIC {
     opts: TrafficOptions = {},
   ) {
     this.dispatcher = new Agent({ connect: opts.agentCa ? { ca: opts.agentCa } : {}, keepAliveTimeout: 30_000 });
-    this.limiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeConcurrency ?? 4 });
-    this.coalescedLimiters = new Bottleneck.Group({ maxConcurrent: opts.perNodeCoalescedConcurrency ?? 16 });
+    this.limiters = new KeyedGate(opts.perNodeConcurrency ?? 4);
+    this.coalescedLimiters = new KeyedGate(opts.perNodeCoalescedConcurrency ?? 16);
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
   }
 
@@ -94,9 +94,8 @@ export class OCDN_TRAFFIC {
 
   /** One turn of the node's limiter: sends what is queued (up to a turn's worth) and waits for all of it. */
   private scheduleTurn(node: NodeEndpoint, lane: 'default' | 'coalesced', key: string): void {
-    const limiter = (lane === 'coalesced' ? this.coalescedLimiters : this.limiters).key(node.id);
-    limiter
-      .schedule(async () => {
+    (lane === 'coalesced' ? this.coalescedLimiters : this.limiters)
+      .run(node.id, async () => {
         const queue = this.queues.get(key) ?? [];
         const turn = queue.splice(0, REQUESTS_PER_TURN);
         if (queue.length > 0) this.scheduleTurn(node, lane, key);
@@ -112,7 +111,7 @@ export class OCDN_TRAFFIC {
         );
       })
       .catch((err: unknown) => {
-        // bottleneck itself failed (it does not for a plain schedule): nobody may wait forever
+        // the turn itself failed (send() answers every request, so it does not): nobody may wait forever
         for (const q of this.queues.get(key)?.splice(0) ?? []) q.reject(err);
       });
   }
