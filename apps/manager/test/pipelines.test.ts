@@ -212,8 +212,9 @@ for (const backend of testBackends()) {
       failures.set('j1', 1_000);
       const id = await second.enqueue(database.db, spec('s-stopping', ['j1'], RETRY));
       second.kick(id);
-      const stopped = second.stop();
-      await waitFor('stop() to return', () => Promise.race([stopped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 50))]), { timeoutMs: 10_000 });
+      let stopped = false;
+      void second.stop().then(() => (stopped = true));
+      await waitFor('stop() to return', () => stopped, { timeoutMs: 10_000 });
       const [row] = await database.db.select().from(pipelines).where(eq(pipelines.id, id));
       assert.notEqual(row!.status, 'failed', 'a stopping manager does not fail the run');
       assert.equal(row!.leaseOwner, null, 'the lease is let go');
