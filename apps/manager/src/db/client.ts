@@ -6,6 +6,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
+import { preparedPglite } from './pglite-prepared.ts';
 import { ambient } from './ambient.ts';
 import { preparedStatements } from './prepared.ts';
 
@@ -56,12 +57,12 @@ export type DatabaseOptions = ({ url: string } | { dataDir: string } | { memory:
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if ('url' in opts) return openPostgres(opts.url);
   const wasmModule = await pgliteModule(opts.sharedBuffers ?? DEFAULT_SHARED_BUFFERS);
-  if ('memory' in opts) return openPglite(new PGlite({ wasmModule }), async () => {});
+  if ('memory' in opts) return openPglite(preparedPglite(new PGlite({ wasmModule })), async () => {});
   const dir = resolve(opts.dataDir);
   mkdirSync(dir, { recursive: true });
   const releaseLock = acquireDirLock(join(dir, 'manager.lock'));
   try {
-    const pg = new PGlite(join(dir, 'pglite'), { wasmModule });
+    const pg = preparedPglite(new PGlite(join(dir, 'pglite'), { wasmModule }));
     await pg.waitReady;
     return openPglite(pg, async () => releaseLock());
   } catch (err) {
