@@ -6,6 +6,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { eq, sql } from 'drizzle-orm';
 import { integer, jsonb, numeric, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { openDatabase } from './client.ts';
+import { rowsOf } from './migrate.ts';
 import { preparedPglite } from './pglite-prepared.ts';
 
 const things = pgTable('things', {
@@ -122,6 +124,16 @@ describe('PGlite statements prepared once', () => {
       assert.equal(seen, 1);
     } finally {
       await pg.close();
+    }
+  });
+
+  it('the manager plans every run for its own values (no statistics for a generic plan on PGlite)', async () => {
+    const database = await openDatabase({ memory: true });
+    try {
+      const rows = rowsOf<{ plan_cache_mode: string }>(await database.db.execute(sql`show plan_cache_mode`));
+      assert.equal(rows[0]!.plan_cache_mode, 'force_custom_plan');
+    } finally {
+      await database.close();
     }
   });
 });
