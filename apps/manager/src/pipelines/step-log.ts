@@ -18,6 +18,19 @@ export async function insertSteps(tx: Pick<Db, 'execute'>, pipelineId: string, s
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(idx int, name text, target text, "group" text, params jsonb, policy jsonb)`);
 }
 
+/**
+ * Of the runs `ids` (sorted), those whose lease `owner` holds, locked against a takeover until the transaction ends.
+ * `= any(array(...))` and not `in (select ...)`: the planner cannot tell how many ids a JSON parameter carries, and
+ * for `in` it joined against the whole pipelines table — every batch of the step log read every run ever kept
+ * (2,000 runs: 1.5–7 ms a batch on PGlite, with or without statistics). An array is looked up id by id in the index.
+ */
+export function leasedBy(ids: string[], owner: string) {
+  return sql`
+    select id from pipelines
+    where id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))) and lease_owner = ${owner}
+    order by id for share`;
+}
+
 /** One step write. Every write sets the status and the first start; the others say what else changes. */
 export interface StepWrite {
   pipelineId: string;
@@ -73,10 +86,7 @@ export class StepLog {
   private commitOnce(writes: StepWrite[]): Promise<boolean[]> {
     const ids = [...new Set(writes.map((w) => w.pipelineId))].sort();
     return this.db.transaction(async (tx) => {
-      const locked = await tx.execute(sql`
-        select id from pipelines
-        where id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)) and lease_owner = ${this.owner}
-        order by id for share`);
+      const locked = await tx.execute(leasedBy(ids, this.owner));
       const held = new Set(rowsOf<{ id: string }>(locked).map((r) => r.id));
       const mine = writes.filter((w) => held.has(w.pipelineId));
       if (mine.length > 0) await this.update(tx, mine);
