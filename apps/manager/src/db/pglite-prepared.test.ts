@@ -37,6 +37,17 @@ async function both<T>(fn: (db: ReturnType<typeof drizzle>, pg: PGlite) => Promi
   return out as [T, T];
 }
 
+/** A fresh in-memory PGlite with the statements prepared and the test table, closed after `fn`. */
+async function withPrepared(fn: (pg: PGlite) => Promise<void>, opts?: { maxStatements?: number }): Promise<void> {
+  const pg = preparedPglite(new PGlite(), opts);
+  await pg.exec(DDL);
+  try {
+    await fn(pg);
+  } finally {
+    await pg.close();
+  }
+}
+
 describe('PGlite statements prepared once', () => {
   it('answers as PGlite itself does: types, nulls, arrays, json, numeric, timestamps, affected rows', async () => {
     const at = new Date('2026-12-03T04:05:06.789Z');
@@ -57,10 +68,8 @@ describe('PGlite statements prepared once', () => {
     assert.deepEqual(mine.rows[0]!.tags, ['a', 'b,c', 'd"e']);
   });
 
-  it('prepares each statement once, and keeps no more than its limit', async () => {
-    const pg = preparedPglite(new PGlite(), { maxStatements: 8 });
-    await pg.exec(DDL);
-    try {
+  it('prepares each statement once, and keeps no more than its limit', () =>
+    withPrepared(async (pg) => {
       const before = await prepared(pg); // (the count query is prepared too)
       for (let i = 0; i < 5; i++) await pg.query('select name from things where id = $1', [i]);
       assert.equal((await prepared(pg)) - before, 1, 'the same text five times is one statement');
@@ -69,15 +78,10 @@ describe('PGlite statements prepared once', () => {
       const kept = await prepared(pg);
       assert.ok(kept <= before + 8, `kept ${kept}`);
       await pg.query('select name from things where id = $1', [1]); // dropped and prepared again
-    } finally {
-      await pg.close();
-    }
-  });
+    }, { maxStatements: 8 }));
 
-  it('a failed statement carries its SQLSTATE and leaves the database usable, in and out of a transaction', async () => {
-    const pg = preparedPglite(new PGlite());
-    await pg.exec(DDL);
-    try {
+  it('a failed statement carries its SQLSTATE and leaves the database usable, in and out of a transaction', () =>
+    withPrepared(async (pg) => {
       await pg.query('insert into things (id, name) values ($1, $2)', [1, 'one']);
       await assert.rejects(pg.query('insert into things (id, name) values ($1, $2)', [1, 'again']), (err: { code?: string; query?: string }) => {
         assert.equal(err.code, '23505');
@@ -99,15 +103,10 @@ describe('PGlite statements prepared once', () => {
         return (await tx.query<{ n: number }>('select count(*)::int as n from things where id > $1', [0])).rows[0]!.n;
       });
       assert.equal(committed, 2);
-    } finally {
-      await pg.close();
-    }
-  });
+    }));
 
-  it('queries from outside wait for a transaction in progress', async () => {
-    const pg = preparedPglite(new PGlite());
-    await pg.exec(DDL);
-    try {
+  it('queries from outside wait for a transaction in progress', () =>
+    withPrepared(async (pg) => {
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       const tx = pg.transaction(async (t) => {
@@ -122,10 +121,7 @@ describe('PGlite statements prepared once', () => {
       await tx;
       await outside;
       assert.equal(seen, 1);
-    } finally {
-      await pg.close();
-    }
-  });
+    }));
 
   it('the manager plans every run for its own values (no statistics for a generic plan on PGlite)', async () => {
     const database = await openDatabase({ memory: true });

@@ -38,35 +38,26 @@ type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Pr
 
 const { serialize } = protocol;
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** Makes `pg.query` (and the `query` of its transactions) run DML as named prepared statements. Returns `pg`. */
 export function preparedPglite(pg: PGlite, opts: { maxStatements?: number } = {}): PGlite {
   const maxStatements = opts.maxStatements ?? MAX_STATEMENTS;
   const backend = pg as unknown as Backend;
   const statements = new Map<string, Statement>();
-  /** Close messages of statements dropped from the cache, sent in front of the next run. */
+  /** Close messages of statements dropped from the cache, sent in front of the next call. */
   let closing: Uint8Array[] = [];
   let counter = 0;
   const own = pg.query.bind(pg) as Query;
 
-  const send = (message: Uint8Array) => backend.execProtocolStream(message, { syncToFs: false }) as Promise<never[]>;
+  /** Sends `parts` in one call, after the Close of any statement dropped from the cache since the last call. */
+  const send = (parts: Uint8Array[]) => {
+    const message = Buffer.concat([...closing, ...parts]);
+    closing = [];
+    return backend.execProtocolStream(message, { syncToFs: false }) as Promise<never[]>;
+  };
 
   async function prepare(text: string, options: QueryOptions | undefined): Promise<Statement> {
     const name = `ocdn_pg_${++counter}`;
-    const prefix = closing;
-    closing = [];
-    const messages = await send(concat([...prefix, serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]));
+    const messages = await send([serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]);
     const statement = { name, paramTypes: parse.parseDescribeStatementResults(messages) };
     statements.set(text, statement);
     if (statements.size > maxStatements) {
@@ -93,9 +84,7 @@ export function preparedPglite(pg: PGlite, opts: { maxStatements?: number } = {}
           const serializer = options?.serializers?.[type] ?? backend.serializers[type];
           return serializer ? serializer(value) : (value as { toString(): string }).toString();
         });
-        const prefix = closing;
-        closing = [];
-        const messages = await send(concat([...prefix, serialize.bind({ statement: statement.name, values: values as string[] }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]));
+        const messages = await send([serialize.bind({ statement: statement.name, values: values as string[] }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]);
         if (!inTransaction) await backend.syncToFs();
         return parse.parseResults(messages as never, backend.parsers, options)[0] as Results<T>;
       } catch (err) {
