@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNginx, type NginxInstance } from '../test/support/nginx.ts';
-import { AGENT_CJS, MANAGER_JS, Proc, ROOT, freePort } from '../test/support/procs.ts';
+import { AGENT_CJS, MANAGER_JS, MANAGER_LAUNCH_ENV, Proc, ROOT, freePort } from '../test/support/procs.ts';
 import { findProgram } from '../test/support/programs.ts';
 import { waitFor } from '../test/support/wait.ts';
 
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     const dnsPort = await preferPort(5353);
     const cdnPort = await preferPort(8088);
     const manager = new Proc('manager', [MANAGER_JS], {
+      ...MANAGER_LAUNCH_ENV,
       OCDN_DATA_DIR: join(dir, 'data'),
       OCDN_ADMIN_TOKEN: token,
       OCDN_HTTP_PORT: String(httpPort),

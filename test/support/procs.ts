@@ -104,10 +104,13 @@ export interface ManagerHandle {
 
 export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
+/** The environment every shipped launcher gives the manager (`npm start`, deploy/ocdn-manager.service): see there. */
+export const MANAGER_LAUNCH_ENV = { MALLOC_MMAP_THRESHOLD_: '32768' } as const;
+
 /** Starts the built manager (apps/manager/dist/main.js) and waits for /healthz. */
 export async function startManagerProcess(env: Record<string, string>, opts: { nodeArgs?: string[] } = {}): Promise<ManagerHandle> {
   const port = env.OCDN_HTTP_PORT ? Number(env.OCDN_HTTP_PORT) : await freePort();
-  const proc = new Proc('manager', [...(opts.nodeArgs ?? []), MANAGER_JS], { OCDN_HTTP_PORT: String(port), OCDN_DNS_PORT: '0', OCDN_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
+  const proc = new Proc('manager', [...(opts.nodeArgs ?? []), MANAGER_JS], { ...MANAGER_LAUNCH_ENV, OCDN_HTTP_PORT: String(port), OCDN_DNS_PORT: '0', OCDN_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     'manager /healthz',
