@@ -195,6 +195,25 @@ for (const backend of testBackends()) {
       assert.deepEqual(calls.filter((c) => c === 'h-b2' || c === 'h-b3' || c === 'h-end' || c === 'h-a1'), ['h-a1', 'h-b2', 'h-end', 'h-b2', 'h-b3']);
     });
 
+    it('sleeps many groups\' backoffs on one run without a listener warning', async () => {
+      // A domain fanned out to a dozen nodes that all time out at once: each group waits out its backoff on the run's
+      // abort signal. Twelve listeners on one signal are expected here; Node's warning past ten would be journal noise.
+      const warnings: Error[] = [];
+      const onWarning = (w: Error) => warnings.push(w);
+      process.on('warning', onWarning);
+      try {
+        const keys = Array.from({ length: 12 }, (_, i) => `k-${i}`);
+        for (const k of keys) failures.set(k, 1);
+        const id = await startRun({ kind: 'ADD_DOMAIN', subject: 's-backoffs', input: {}, steps: keys.map((k) => scripted('OCDN_NODE_STATUS', k, { key: k }, RETRY, k)) });
+        await waitFor('succeeded', async () => (await status(id)) === 'succeeded');
+        assert.equal((await steps(id)).filter((r) => r.attempts === 2).length, 12, 'every group retried once');
+        await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+        assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('fails the run when every group of a block fails', async () => {
       failures.set('i-a', 1);
       failures.set('i-b', 1);
@@ -219,6 +238,22 @@ for (const backend of testBackends()) {
       assert.notEqual(row!.status, 'failed', 'a stopping manager does not fail the run');
       assert.equal(row!.leaseOwner, null, 'the lease is let go');
       failures.delete('j1');
+      await engine.resumeOrphans();
+      await waitFor('the run to end on the other engine', async () => (await status(id)) === 'succeeded');
+    });
+
+    it('stops at once with a run waiting out a long backoff', async () => {
+      const second = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: scriptedHandlers(calls, gates, failures) });
+      await second.start();
+      failures.set('l1', 1);
+      const minute: RetryPolicy = { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 60_000, deadlineMs: 600_000 };
+      const id = await second.enqueue(database.db, spec('s-backoff-stop', ['l1'], minute));
+      second.kick(id);
+      await waitFor('l1 to fail once', () => calls.includes('l1'));
+      await waitFor('the backoff to start', async () => (await steps(id))[0]!.attempts === 1);
+      let stopped = false;
+      void second.stop().then(() => (stopped = true));
+      await waitFor('stop() to return well before the backoff ends', () => stopped, { timeoutMs: 5_000 });
       await engine.resumeOrphans();
       await waitFor('the run to end on the other engine', async () => (await status(id)) === 'succeeded');
     });

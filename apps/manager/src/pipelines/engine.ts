@@ -264,6 +264,9 @@ export class PipelineEngine {
     const log = this.opts.log.child({ pipelineId: id, kind, subject });
     const ac = new AbortController();
     this.aborts.set(id, ac);
+    // An abort ends the run's backoff sleeps through one listener: a listener per sleep, with a group per node all
+    // waiting at once, is a warning from Node past ten of them.
+    ac.signal.addEventListener('abort', () => this.wake(subject), { once: true });
     // stop() aborted the runs it knew of; one whose lease it was claiming meanwhile lets go at once.
     if (this.stopped) ac.abort(new Cancelled('manager stopping'));
     const started = Date.now();
@@ -359,18 +362,16 @@ export class PipelineEngine {
     if (next) this.kick(next.id);
   }
 
-  /** Sleeps for `ms`, or less when the subject is woken or the run aborted. */
+  /** Sleeps for `ms`, or less when the subject is woken or the run aborted (drive() wakes the subject on abort). */
   private sleep(subject: string, ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       const done = () => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', done);
         this.wakers.get(subject)?.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
       let set = this.wakers.get(subject);
       if (!set) this.wakers.set(subject, (set = new Set()));
       set.add(done);
