@@ -7,6 +7,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { preparedPglite } from './pglite-prepared.ts';
+import { withUrgentLane } from './pglite-lanes.ts';
 import { ambient } from './ambient.ts';
 import { preparedStatements } from './prepared.ts';
 
@@ -23,7 +24,7 @@ export interface Database {
   /**
    * The same database over connections of their own (PostgreSQL: two), for the few writes that must not queue behind
    * pipeline work on the main pool — a node found dead is `fault` at once, not after a rollout's statements. On PGlite
-   * (one connection) it is `db`.
+   * (one connection) it is the same connection, whose next turn goes to it (db/pglite-lanes.ts).
    */
   urgent: Db;
   kind: 'pglite' | 'postgres';
@@ -106,10 +107,11 @@ async function pgliteModule(size: string): Promise<PGliteOptions['wasmModule']> 
 }
 
 function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
+  const urgentClient = withUrgentLane(pg);
   const db = ambient(drizzlePglite(pg, { schema }) as unknown as Db);
   return {
     db,
-    urgent: db,
+    urgent: ambient(drizzlePglite(urgentClient, { schema }) as unknown as Db),
     kind: 'pglite',
     boss: {
       db: {

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { openDatabase, type Database } from './client.ts';
+import { Lanes } from './pglite-lanes.ts';
+import { rowsOf } from './migrate.ts';
+
+describe('the embedded database\'s urgent lane', () => {
+  let database: Database;
+  before(async () => {
+    database = await openDatabase({ memory: true });
+  });
+  after(() => database?.close());
+
+  it('runs an urgent statement next, ahead of the statements already waiting', async () => {
+    const done: string[] = [];
+    const normal = Array.from({ length: 40 }, (_, i) => database.db.execute(sql`select ${i}::int as i`).then(() => done.push(`n${i}`)));
+    const urgent = database.urgent.execute(sql`select 1`).then(() => done.push('urgent'));
+    await Promise.all([...normal, urgent]);
+    // the first normal statement was let through before the urgent one was asked for; the urgent one is next
+    assert.ok(done.indexOf('urgent') <= 1, `urgent finished at ${done.indexOf('urgent')}: ${done.slice(0, 5).join(' ')}`);
+    assert.deepEqual(done.filter((d) => d !== 'urgent'), normal.map((_, i) => `n${i}`), 'the others keep their order');
+  });
+
+  it('waits for a transaction in progress, never cuts into it', async () => {
+    const seen: string[] = [];
+    let inside!: () => void;
+    const entered = new Promise<void>((r) => (inside = r));
+    let finish!: () => void;
+    const held = new Promise<void>((r) => (finish = r));
+    const tx = database.db.transaction(async (t) => {
+      await t.execute(sql`select 1`);
+      inside();
+      await held;
+      await t.execute(sql`select 2`);
+      seen.push('tx');
+    });
+    await entered;
+    const urgent = database.urgent.execute(sql`select 3`).then(() => seen.push('urgent'));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, []);
+    finish();
+    await Promise.all([tx, urgent]);
+    assert.deepEqual(seen, ['tx', 'urgent']);
+  });
+
+  it('writes through the urgent lane in transactions of its own that commit and roll back', async () => {
+    await database.db.execute(sql`create table lane_t (v int)`);
+    await database.urgent.transaction(async (tx) => {
+      await tx.execute(sql`insert into lane_t values (1)`);
+    });
+    await assert.rejects(
+      database.urgent.transaction(async (tx) => {
+        await tx.execute(sql`insert into lane_t values (2)`);
+        throw new Error('rolled back on purpose');
+      }),
+      /on purpose/,
+    );
+    assert.deepEqual(rowsOf<{ v: number }>(await database.db.execute(sql`select v from lane_t`)), [{ v: 1 }]);
+  });
+
+  it('lets the next operation go after one fails', async () => {
+    const lanes = new Lanes();
+    const failed = lanes.run(false, async () => {
+      throw new Error('failed on purpose');
+    });
+    const next = lanes.run(true, async () => 'ran');
+    await assert.rejects(failed, /on purpose/);
+    assert.equal(await next, 'ran');
+    assert.equal(lanes.waiting, 0);
+  });
+});
