@@ -9,7 +9,8 @@ const OPS: readonly Op[] = ['query', 'exec', 'transaction'];
  * (database.urgent) waited behind all of them: a killed node took 5–7 s to go `fault` during a rollout of 100
  * domains, 46 ms when idle. The gate here comes first: it lets one operation through to PGlite at a time, as PGlite
  * would, and the next to go is an urgent one if any waits. An operation is a statement or a whole transaction, so an
- * urgent one waits for at most one.
+ * urgent one waits for at most one. Each operation starts on a turn of the event loop of its own (see next()): with
+ * that, the same rollout took half the time and half the manager's CPU.
  */
 export class Lanes {
   private busy = false;
