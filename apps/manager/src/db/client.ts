@@ -107,11 +107,12 @@ async function pgliteModule(size: string): Promise<PGliteOptions['wasmModule']> 
 }
 
 function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
-  const urgentClient = withUrgentLane(pg);
-  const db = ambient(drizzlePglite(pg, { schema }) as unknown as Db);
+  const orm = (client: PGlite) => ambient(drizzlePglite(client, { schema }) as unknown as Db);
+  // withUrgentLane puts pg's own methods behind the gate too: both clients share it.
+  const urgent = orm(withUrgentLane(pg));
   return {
-    db,
-    urgent: ambient(drizzlePglite(urgentClient, { schema }) as unknown as Db),
+    db: orm(pg),
+    urgent,
     kind: 'pglite',
     boss: {
       db: {
