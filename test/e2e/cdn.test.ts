@@ -214,6 +214,36 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     assert.deepEqual(steps, ['OCDN_SYNC_CONF', 'OCDN_NODE_RELOAD', 'OCDN_VER_CONF', 'OCDN_MODIFI_DNS', 'OCDN_DOMAIN_NODE', 'OCDN_NODE_STATUS']);
   });
 
+  it('hands a node that fails during ADD_DOMAIN to its recovery: the domain completes on the other, and reaches it when it is back', async (t) => {
+    if (!m) return t.skip('missing program: nginx or dig');
+    // Frozen (SIGSTOP): still `normal` when the domain is planned, `fault` once silent for three heartbeats.
+    agents[0]!.child.kill('SIGSTOP');
+    let frozen = true;
+    const thaw = () => {
+      if (frozen) agents[0]!.child.kill('SIGCONT');
+      frozen = false;
+    };
+    t.after(thaw);
+    const r = await m.json('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: 'handed.example.com', origins: [originUrl(origin)] }) });
+    t.after(() => removeDomain('handed.example.com'));
+    const p = await pipelineDone(r.pipeline.id);
+    const on = (ip: string) => p.steps.filter((s: { target: string }) => s.target === ip) as { name: string; status: string; error: string | null }[];
+    assert.deepEqual(on(NODE_IPS[0]!).map((s) => s.status), ['skipped', 'skipped', 'skipped', 'skipped', 'skipped'], JSON.stringify(on(NODE_IPS[0]!)));
+    assert.match(on(NODE_IPS[0]!)[0]!.error!, new RegExp(`node ${NODE_IPS[0]!.replaceAll('.', '\\.')} is fault: its recovery \\(RECOVER_NODE\\) brings handed\\.example\\.com to it`));
+    assert.ok(on(NODE_IPS[1]!).every((s) => s.status === 'succeeded'));
+    const d = await m.json('/api/v1/domains/handed.example.com');
+    assert.equal(d.status, 'complete', 'complete on the node that serves it');
+    assert.deepEqual(d.nodes.map((n: { status: string }) => n.status), ['fault', 'complete']);
+    assert.deepEqual((await digA(d.cname)).ips, [NODE_IPS[1]]);
+
+    thaw();
+    await waitFor('the node back in DNS', async () => (await digA(d.cname)).ips.join() === NODE_IPS.join(), { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('domain node complete', async () => (await m!.json('/api/v1/domains/handed.example.com')).nodes[0].status === 'complete');
+    const res = await get(NODE_IPS[0]!, cdnPort, 'handed.example.com');
+    assert.equal(res.status, 200, 'its recovery brought the config to it');
+    assert.equal(res.body, 'origin body for handed.example.com/video/a.mp4');
+  });
+
   it('fails open: with every node down the domain keeps an address and says so; it heals when nodes return', async (t) => {
     if (!m) return t.skip('missing program: nginx or dig');
     const { domain } = await addDomain(t, 'failopen.example.com');

@@ -63,6 +63,7 @@ for (const backend of testBackends()) {
     const calls: string[] = [];
     const gates = new Map<string, Promise<void>>();
     const failures = new Map<string, number>();
+    const handedOver = new Set<string>();
 
     const status = async (id: string) => (await database.db.select().from(pipelines).where(eq(pipelines.id, id)))[0]!.status;
     const steps = (id: string) => database.db.select().from(pipelineSteps).where(eq(pipelineSteps.pipelineId, id)).orderBy(pipelineSteps.idx);
@@ -76,7 +77,14 @@ for (const backend of testBackends()) {
       tdb = await createTestDatabase(backend);
       database = await tdb.open();
       await migrate(database.db);
-      engine = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: scriptedHandlers(calls, gates, failures) });
+      engine = new PipelineEngine({
+        database,
+        log: createLogger('silent'),
+        metrics: createMetrics(),
+        handlers: scriptedHandlers(calls, gates, failures),
+        // A key in `handedOver` stands for a step whose node went `fault` meanwhile.
+        handedOver: async (_run, step) => (handedOver.has(String(step.params.key)) ? `${String(step.params.key)}'s node is fault` : null),
+      });
       await engine.start();
     });
     after(async () => {
@@ -193,6 +201,45 @@ for (const backend of testBackends()) {
       assert.ok(await engine.retry(id));
       await waitFor('retried run done', async () => (await status(id)) === 'succeeded');
       assert.deepEqual(calls.filter((c) => c === 'h-b2' || c === 'h-b3' || c === 'h-end' || c === 'h-a1'), ['h-a1', 'h-b2', 'h-end', 'h-b2', 'h-b3']);
+    });
+
+    it("skips the rest of a group whose step failed after its node went fault; the run succeeds by the others", async () => {
+      failures.set('k-b1', 1);
+      handedOver.add('k-b1');
+      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, RETRY, group);
+      const id = await startRun({
+        kind: 'ADD_DOMAIN',
+        subject: 's-handed',
+        input: {},
+        steps: [step('k-start'), step('k-a1', 'a'), step('k-a2', 'a'), step('k-b1', 'b'), step('k-b2', 'b'), step('k-b3', 'b'), step('k-end')],
+      });
+      await waitFor('run to succeed', async () => (await status(id)) === 'succeeded');
+      const rows = await steps(id);
+      assert.deepEqual(rows.map((r) => r.status), ['succeeded', 'succeeded', 'succeeded', 'skipped', 'skipped', 'skipped', 'succeeded']);
+      assert.equal(rows[3]!.attempts, 1, 'no retry against a node that is gone');
+      assert.match(rows[3]!.error!, /k-b1's node is fault \(this attempt: k-b1 failed on purpose\)/);
+      assert.match(rows[4]!.error!, /skipped with OCDN_NODE_STATUS on this node/);
+      assert.ok(!calls.includes('k-b2') && !calls.includes('k-b3'), 'the rest of the group is not run');
+      assert.ok(calls.includes('k-end'));
+      handedOver.delete('k-b1');
+    });
+
+    it('fails a run none of whose groups is done when every node went, and runs the skipped steps again on retry', async () => {
+      for (const k of ['l-a1', 'l-b1']) {
+        failures.set(k, 1);
+        handedOver.add(k);
+      }
+      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, NO_RETRY, group);
+      const id = await startRun({ kind: 'ADD_DOMAIN', subject: 's-all-gone', input: {}, steps: [step('l-a1', 'a'), step('l-a2', 'a'), step('l-b1', 'b'), step('l-end')] });
+      await waitFor('run to fail', async () => (await status(id)) === 'failed');
+      assert.deepEqual((await steps(id)).map((r) => r.status), ['skipped', 'skipped', 'skipped', 'pending']);
+      handedOver.clear(); // the nodes are back
+      assert.ok(await engine.retry(id));
+      await waitFor('retried run done', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual((await steps(id)).map((r) => r.status), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+      const ran = calls.filter((c) => c.startsWith('l-'));
+      assert.deepEqual(ran.slice(0, 2).sort(), ['l-a1', 'l-b1'], 'the first attempts, the groups side by side');
+      assert.deepEqual(ran.slice(2).sort(), ['l-a1', 'l-a2', 'l-b1', 'l-end'], 'after the retry: each skipped step once, and the end');
     });
 
     it('sleeps many groups\' backoffs on one run without a listener warning', async () => {

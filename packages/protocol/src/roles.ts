@@ -19,3 +19,10 @@ export type DomainNodeStatus = z.infer<typeof DomainNodeStatus>;
 /** Status of a pipeline run and of each of its steps. */
 export const PipelineStatus = z.enum(['pending', 'running', 'succeeded', 'failed']);
 export type PipelineStatus = z.infer<typeof PipelineStatus>;
+
+/**
+ * Status of a step: a run's statuses, and `skipped` — a step on a node that became `fault` while the run brought a
+ * domain to it; that node's recovery (RECOVER_NODE) brings the domain to it instead.
+ */
+export const StepStatus = z.enum([...PipelineStatus.options, 'skipped']);
+export type StepStatus = z.infer<typeof StepStatus>;

@@ -3566,8 +3566,11 @@ export interface components {
             steps: {
                 name: string;
                 target: string | null;
-                /** @enum {string} */
-                status: "pending" | "running" | "succeeded" | "failed";
+                /**
+                 * @description `skipped`: the node became `fault` while this run brought the domain to it; its RECOVER_NODE does that instead
+                 * @enum {string}
+                 */
+                status: "pending" | "running" | "succeeded" | "failed" | "skipped";
                 attempts: number;
                 error: string | null;
             }[];

@@ -13,7 +13,7 @@ function Steps({ run }: { run: Pipeline }) {
           <span className="step-name">{s.name}</span>
           {s.target && <span className="muted"> {s.target}</span>} <Status value={s.status} />
           {s.attempts > 1 && <span className="muted"> {s.attempts} attempts</span>}
-          {s.error && <p className="error">{s.error}</p>}
+          {s.error && <p className={s.status === 'skipped' ? 'muted' : 'error'}>{s.error}</p>}
         </li>
       ))}
     </ol>

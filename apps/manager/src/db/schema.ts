@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { ApiRole, DomainNodeStatus, DomainStatus, NodeRole, NodeStatus, PipelineStatus, VodTaskStatus } from '@ocdn/protocol';
+import type { ApiRole, DomainNodeStatus, DomainStatus, NodeRole, NodeStatus, PipelineStatus, StepStatus, VodTaskStatus } from '@ocdn/protocol';
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export interface RetryPolicy {
@@ -96,7 +96,8 @@ export const pipelineSteps = pgTable(
     params: jsonb('params').$type<Record<string, unknown>>().notNull(),
     /** How the step is retried: the seed's "(No) retry.." steps retry with backoff, others fail at once. */
     policy: jsonb('policy').$type<RetryPolicy>().notNull(),
-    status: text('status').$type<PipelineStatus>().notNull(),
+    /** A run's statuses, or `skipped` (StepStatus). */
+    status: text('status').$type<StepStatus>().notNull(),
     attempts: integer('attempts').notNull().default(0),
     error: text('error'),
     startedAt: ts('started_at'),

@@ -1,10 +1,10 @@
 import { eq } from 'drizzle-orm';
 import type { CoreContext, ManagerContext } from '../context.ts';
-import { domains } from '../db/schema.ts';
+import { domains, nodes } from '../db/schema.ts';
 import { DomainDns, OCDN_DEL_DNS, OCDN_MODIFI_DNS } from '../dns/publish.ts';
 import { RpcError } from '../hub/connection.ts';
 import { nodeEndpoint } from '../nodes/heart.ts';
-import { PermanentStepError, type StepContext, type StepHandlers } from '../pipelines/types.ts';
+import { PermanentStepError, type PipelineKind, type StepContext, type StepHandlers } from '../pipelines/types.ts';
 import { OCDN_MAKE_CONF, listenFor } from './make-conf.ts';
 import { DomainNodeWrites, OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS } from './status.ts';
 
@@ -110,5 +110,23 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
         throw err;
       }
     },
+  };
+}
+
+/** Runs that bring a domain to nodes: what they do on a node, that node's RECOVER_NODE does too. */
+const BRING_DOMAIN: ReadonlySet<PipelineKind> = new Set(['ADD_DOMAIN', 'JOIN_NODE', 'UPDATE_DOMAIN']);
+
+/**
+ * The engine's `handedOver`: a step of a run that brings a domain to a node which became `fault` meanwhile is that
+ * node's recovery's to do (RECOVER_NODE syncs, verifies and publishes every domain of the node), not a reason to
+ * retry against a dead agent for minutes and then fail the domain for one node of many.
+ */
+export function handedToRecovery(ctx: Pick<CoreContext, 'db'>) {
+  return async (run: { kind: PipelineKind; subject: string }, step: { params: Record<string, unknown> }): Promise<string | null> => {
+    const nodeId = step.params.nodeId;
+    if (!BRING_DOMAIN.has(run.kind) || typeof nodeId !== 'string') return null;
+    const [node] = await ctx.db.select({ ip: nodes.ip, status: nodes.status }).from(nodes).where(eq(nodes.id, nodeId));
+    if (node?.status !== 'fault') return null;
+    return `node ${node.ip} is fault: its recovery (RECOVER_NODE) brings ${run.subject} to it`;
   };
 }

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { NodeRole, NodeStatus } from '@ocdn/protocol';
-import { PIPELINE_KINDS, PIPELINE_STATUSES } from '../pipelines/types.ts';
+import { PIPELINE_KINDS, PIPELINE_STATUSES, STEP_STATUSES } from '../pipelines/types.ts';
 import { IpText } from './fields.ts';
 
 /** Response and request bodies of the admin API, shared by routes and their OpenAPI document. */
@@ -15,7 +15,7 @@ export const PipelineBody = z
       z.object({
         name: z.string(),
         target: z.string().nullable(),
-        status: z.enum(PIPELINE_STATUSES),
+        status: z.enum(STEP_STATUSES).openapi({ description: '`skipped`: the node became `fault` while this run brought the domain to it; its RECOVER_NODE does that instead' }),
         attempts: z.number().int(),
         error: z.string().nullable(),
       }),

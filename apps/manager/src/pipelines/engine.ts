@@ -7,7 +7,7 @@ import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
 import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { StepLog, insertSteps } from './step-log.ts';
-import { memoizer, runStep, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
+import { memoizer, runStep, skipRest, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
@@ -33,6 +33,12 @@ export interface EngineOptions {
   handlers: StoredStepHandlers;
   /** Called when a run reaches succeeded or failed. */
   onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed', subject: string): void;
+  /**
+   * Asked when an attempt of a grouped step failed: the reason its group's part of the run is no longer the run's
+   * to do (the group's node became `fault`, and its RECOVER_NODE does this part), or null. The group's remaining
+   * steps are then `skipped`, and the run goes on and may succeed without them.
+   */
+  handedOver?(run: { kind: PipelineKind; subject: string }, step: { name: string; group: string | null; params: Record<string, unknown> }): Promise<string | null>;
 }
 
 /**
@@ -60,7 +66,13 @@ export class PipelineEngine {
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
     this.steps = new StepLog(this.db, this.owner);
-    this.stepDeps = { handlers: opts.handlers, steps: this.steps, metrics: opts.metrics, sleep: (subject, ms, signal) => this.sleep(subject, ms, signal) };
+    this.stepDeps = {
+      handlers: opts.handlers,
+      steps: this.steps,
+      metrics: opts.metrics,
+      sleep: (subject, ms, signal) => this.sleep(subject, ms, signal),
+      ...(opts.handedOver ? { handedOver: (run: StepRun, step: StepRow) => (step.group === null ? Promise.resolve(null) : opts.handedOver!(run, step)) } : {}),
+    };
     this.boss = new PgBoss({
       ...opts.database.boss,
       schema: 'pgboss',
@@ -194,7 +206,7 @@ export class PipelineEngine {
       await tx
         .update(pipelineSteps)
         .set({ status: 'pending', finishedAt: null })
-        .where(and(eq(pipelineSteps.pipelineId, id), eq(pipelineSteps.status, 'failed')));
+        .where(and(eq(pipelineSteps.pipelineId, id), inArray(pipelineSteps.status, ['failed', 'skipped'])));
       return true;
     });
     if (ok) await this.dispatch(id);
@@ -311,7 +323,7 @@ export class PipelineEngine {
     for (let i = 0; i < steps.length; ) {
       const step = steps[i]!;
       if (step.group === null) {
-        if (!(await runStep(this.stepDeps, run, step))) return this.failRun(id);
+        if ((await runStep(this.stepDeps, run, step)) !== 'succeeded') return this.failRun(id);
         i++;
         continue;
       }
@@ -326,12 +338,20 @@ export class PipelineEngine {
       }
       const outcomes = await Promise.all(
         [...chains.values()].map(async (chain) => {
-          for (const s of chain) if (!(await runStep(this.stepDeps, run, s))) return false;
-          return true;
+          for (const [k, s] of chain.entries()) {
+            const outcome = await runStep(this.stepDeps, run, s);
+            if (outcome === 'failed') return outcome;
+            if (outcome === 'skipped') {
+              await skipRest(this.stepDeps, run, chain.slice(k + 1), `skipped with ${s.name} on this node: its recovery (RECOVER_NODE) does this`);
+              return outcome;
+            }
+          }
+          return 'succeeded';
         }),
       );
-      if (!outcomes.some(Boolean)) return this.failRun(id);
-      if (outcomes.some((ok) => !ok)) someGroupFailed = true;
+      // Not one group done (all failed, or every node went): the run failed, to be retried.
+      if (!outcomes.includes('succeeded')) return this.failRun(id);
+      if (outcomes.includes('failed')) someGroupFailed = true;
       i = end;
     }
     // Runs with a failed group went on for the others; they end failed so that the failed steps can be retried.

@@ -4,14 +4,14 @@ import type { Db } from '../db/client.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { ServiceError } from '../errors.ts';
 import { afterTime, pageOfRows, timeKey, toMs, type Page } from '../http/pages.ts';
-import type { PipelineStatus } from './types.ts';
+import type { PipelineStatus, StepStatus } from './types.ts';
 
 export interface PipelineView {
   id: string;
   kind: string;
   subject: string;
   status: PipelineStatus;
-  steps: { name: string; target: string | null; status: PipelineStatus; attempts: number; error: string | null }[];
+  steps: { name: string; target: string | null; status: StepStatus; attempts: number; error: string | null }[];
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;

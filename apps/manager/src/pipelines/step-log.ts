@@ -35,7 +35,7 @@ export function leasedBy(ids: string[], owner: string) {
 export interface StepWrite {
   pipelineId: string;
   idx: number;
-  status: 'running' | 'succeeded' | 'failed';
+  status: 'running' | 'succeeded' | 'failed' | 'skipped';
   /** The error to show; undefined keeps the one there. */
   error?: string | null;
   /** The write ends an attempt (attempts + 1). */

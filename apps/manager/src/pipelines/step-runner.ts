@@ -27,7 +27,12 @@ export interface StepRunDeps {
   metrics: Metrics;
   /** Waits `ms` (a retry's backoff); woken early when the subject's agent connects; rejects when aborted. */
   sleep(subject: string, ms: number, signal: AbortSignal): Promise<void>;
+  /** See EngineOptions.handedOver; asked only after an attempt failed. */
+  handedOver?(run: StepRun, step: StepRow): Promise<string | null>;
 }
+
+/** How a step ended: `skipped` when its node's part of the run was handed over (StepRunDeps.handedOver). */
+export type StepOutcome = 'succeeded' | 'failed' | 'skipped';
 
 /** Reads shared by the steps of one execution of a run (StepContext.memo). */
 export function memoizer(): StepContext['memo'] {
@@ -43,9 +48,9 @@ export function memoizer(): StepContext['memo'] {
   };
 }
 
-/** Runs one step with its retry policy; true when it succeeded (now or before), false when it failed for good. */
-export async function runStep(deps: StepRunDeps, run: StepRun, step: StepRow): Promise<boolean> {
-  if (step.status === 'succeeded') return true;
+/** Runs one step with its retry policy (a step that succeeded or was skipped before is not run again). */
+export async function runStep(deps: StepRunDeps, run: StepRun, step: StepRow): Promise<StepOutcome> {
+  if (step.status === 'succeeded' || step.status === 'skipped') return step.status;
   const { id, kind, subject, signal, log, memo } = run;
   const handler = deps.handlers[step.name as StepName];
   /** Writes the step (group-committed with the others) only while this replica holds the run. */
@@ -89,17 +94,34 @@ export async function runStep(deps: StepRunDeps, run: StepRun, step: StepRow): P
     if (error === null) {
       await writeStep({ status: 'succeeded', error: null, attempt: true, finished: true });
       log.info({ step: step.name, target: step.target, attempt }, 'step succeeded');
-      return true;
+      return 'succeeded';
+    }
+    // A node that failed meanwhile is no longer this run's to serve: its recovery does this (no retries against a
+    // dead agent, and no run failed for a node's fault).
+    const handedOver = deps.handedOver ? await deps.handedOver(run, step).catch(() => null) : null;
+    if (handedOver) {
+      await writeStep({ status: 'skipped', error: `${handedOver} (this attempt: ${error})`, attempt: true, finished: true });
+      log.info({ step: step.name, target: step.target, attempt, error, reason: handedOver }, 'step skipped');
+      return 'skipped';
     }
     const policy = step.policy;
     if (permanent || attempt >= policy.maxAttempts || Date.now() - firstAttemptAt >= policy.deadlineMs) {
       await writeStep({ status: 'failed', error, attempt: true, finished: true });
       log.warn({ step: step.name, target: step.target, attempt, error }, 'step failed');
-      return false;
+      return 'failed';
     }
     // One write per retry: running, the attempt just made and its error.
     await writeStep({ status: 'running', error, attempt: true, finished: false });
     if (attempt === 1 || attempt % 20 === 0) log.info({ step: step.name, attempt, error }, 'step will be retried');
     await deps.sleep(subject, backoffDelay(policy, attempt), signal);
   }
+}
+
+/** Marks the steps after a skipped one in its group skipped too, with the same reason; their node's recovery runs them. */
+export async function skipRest(deps: StepRunDeps, run: StepRun, rest: StepRow[], reason: string): Promise<void> {
+  await Promise.all(
+    rest
+      .filter((s) => s.status !== 'succeeded' && s.status !== 'skipped')
+      .map((s) => deps.steps.write({ pipelineId: run.id, idx: s.idx, status: 'skipped', error: reason, attempt: false, finished: true })),
+  );
 }

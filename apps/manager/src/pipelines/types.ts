@@ -1,4 +1,4 @@
-import { PipelineStatus } from '@ocdn/protocol';
+import { PipelineStatus, StepStatus } from '@ocdn/protocol';
 import type { Logger } from '../log.ts';
 import type { RetryPolicy } from '../db/schema.ts';
 import { STEP_PARAMS, type StepName, type StepParams } from './step-params.ts';
@@ -21,7 +21,8 @@ export type PipelineKind = (typeof PIPELINE_KINDS)[number];
 export { STEP_PARAMS, type StepName, type StepParams } from './step-params.ts';
 
 export const PIPELINE_STATUSES = PipelineStatus.options;
-export { PipelineStatus };
+export const STEP_STATUSES = StepStatus.options;
+export { PipelineStatus, StepStatus };
 
 /** One step as a pipeline defines it: a seed module with the parameters of that module. */
 export type StepSpec = {
