@@ -42,6 +42,11 @@ function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; nex
   return { proc, next: () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r))) };
 }
 
+/** A line on stderr as each phase ends, so that a long run shows where it is (and where it stopped). */
+function progress(text: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${text}\n`);
+}
+
 async function skippedTicks(m: ManagerHandle): Promise<number> {
   const text = await (await fetch(`${m.url}/metrics`)).text();
   return Number(/^ocdn_health_ticks_total\{outcome="skipped"\} (\d+)/m.exec(text)?.[1] ?? 0);
@@ -106,6 +111,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     await setupSim.next();
     await waitFor('every node normal', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
     const setupS = (performance.now() - t0) / 1000;
+    progress(`${backend} ${n}: set up in ${setupS.toFixed(1)} s`);
 
     // manager restart: kill -9, a new process on the same database and port; the agents reconnect with their backoff
     await new Promise((r) => setTimeout(r, 3000)); // a few steady heartbeats first
@@ -120,6 +126,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     await waitFor('every node normal after the restart', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
     const restartFaults = (await faultRuns()) - faultsBefore;
     const restartSkipped = await skippedTicks(m);
+    progress(`${backend} ${n}: manager restarted, all connected in ${restartS.toFixed(1)} s; every agent goes now`);
 
     // agents restart: every agent process goes at once (every node faulty), a fresh one connects them all
     setupSim.proc.kill('SIGTERM');
