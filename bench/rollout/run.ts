@@ -183,11 +183,15 @@ async function main(): Promise<void> {
     const busyDns = busyProbed.times;
     const cpu1 = cpu();
     const reloads = recs.map((r) => readdirSync(r).length);
+    // Rollout nodes (not the victims) taken for faulty meanwhile: their part of the runs went to their recovery.
+    const victimIds = new Set(victims.map((v) => v.id));
+    const faulted = new Set(((await m.json('/api/v1/pipelines?kind=FAULT_NODE&limit=1000')).items as { subject: string }[]).map((r) => r.subject).filter((id) => !victimIds.has(id)));
     // The agents' default OCDN_NGINX_RELOAD_MIN_INTERVAL_MS: at most one reload per interval is the floor.
     const windows = Math.ceil((totalS * 1000) / 2000);
     console.log(`\n## bench/rollout — ${domainCount} domains onto ${agentCount} agents (reload only recorded), ${dbUrl ? 'PostgreSQL' : 'embedded database'}`);
     console.log(row(['domains', 'agents', 'posted s', 'all done s', 'reloads/node max', 'avg', '2 s windows']));
     console.log(row([domainCount, agentCount, postedS, totalS, Math.max(...reloads), reloads.reduce((a, b) => a + b, 0) / reloads.length, windows]));
+    if (faulted.size) console.log(`${faulted.size} rollout node(s) taken for faulty during the run (their steps handed to RECOVER_NODE)`);
     console.log(row(['POST ms:', 'p50', 'p99', 'max']));
     console.log(row(['', percentile(postMs, 50), percentile(postMs, 99), Math.max(...postMs)]));
     console.log(row(['CPU s:', 'manager', 'agents', 'reload cmds', 'postgres']));
