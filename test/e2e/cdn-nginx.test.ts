@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,6 +7,7 @@ import { NginxDriver } from '../../apps/agent/src/cdn/nginx.ts';
 import { confinedPath } from '../../apps/agent/src/cdn/files.ts';
 import { createLogger } from '../../apps/agent/src/log.ts';
 import { OCDN_MAKE_CONF } from '../../apps/manager/src/domains/make-conf.ts';
+import { getWithHost } from '../support/http.ts';
 import { freePort, tempDir } from '../support/procs.ts';
 import { requireProgram } from '../support/programs.ts';
 import { startNginx, type NginxInstance } from '../support/nginx.ts';
@@ -14,18 +15,7 @@ import { waitFor } from '../support/wait.ts';
 
 const IP = '127.0.0.5';
 
-/** GET through nginx with a Host header; resolves with status, headers and body, or the connection error. */
-function get(port: number, host: string, path = '/'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: IP, port, path, headers: { host } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (port: number, host: string, path = '/') => getWithHost(IP, port, host, path);
 
 describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RELOAD, OCDN_VER_CONF, OCDN_DEL_CONF)', () => {
   const dir = tempDir('nginx');
