@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { getWithHost } from '../support/http.ts';
 import { startNginx, type NginxInstance } from '../support/nginx.ts';
 import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../support/procs.ts';
 import { requireProgram } from '../support/programs.ts';
@@ -16,17 +17,11 @@ const NODE_IPS = ['127.0.0.6', '127.0.0.7'];
 const JOIN_IP = '127.0.0.8';
 const LEAVE_IP = '127.0.0.9';
 
-function get(ip: string, port: number, host: string, path = '/video/a.mp4'): Promise<{ status: number; body: string; version?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: ip, port, path, headers: { host } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, version: res.headers['x-ocdn-config-version'] as string | undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** GET of a video through a node's nginx, with the config version that served it. */
+const get = async (ip: string, port: number, host: string, path = '/video/a.mp4') => {
+  const r = await getWithHost(ip, port, host, path);
+  return { status: r.status, body: r.body, version: r.headers['x-ocdn-config-version'] as string | undefined };
+};
 
 /**
  * CDN domains end to end: the manager, two agents each driving its own real nginx, an origin, and dig against the
@@ -233,13 +228,19 @@ describe('CDN domains end to end (real nginx, built-in DNS)', () => {
     assert.equal(d.status, 'complete', 'complete on the node that serves it');
     assert.deepEqual(d.nodes.map((n: { status: string }) => n.status), ['fault', 'complete']);
     assert.deepEqual((await digA(d.cname)).ips, [NODE_IPS[1]]);
-
     thaw();
     await waitFor('the node back in DNS', async () => (await digA(d.cname)).ips.join() === NODE_IPS.join(), { timeoutMs: 20_000, intervalMs: 50 });
     await waitFor('domain node complete', async () => (await m!.json('/api/v1/domains/handed.example.com')).nodes[0].status === 'complete');
     const res = await get(NODE_IPS[0]!, cdnPort, 'handed.example.com');
-    assert.equal(res.status, 200, 'its recovery brought the config to it');
-    assert.equal(res.body, 'origin body for handed.example.com/video/a.mp4');
+    assert.deepEqual([res.status, res.body], [200, 'origin body for handed.example.com/video/a.mp4'], 'its recovery brought the config to it');
+    // Removed while frozen again: the run goes on without it, and drift repair deletes its copy once it has recovered.
+    agents[0]!.child.kill('SIGSTOP');
+    const removal = await pipelineDone((await m.json('/api/v1/domains/handed.example.com', { method: 'DELETE' })).pipeline.id);
+    assert.deepEqual(removal.steps.filter((s: { target: string }) => s.target === NODE_IPS[0]).map((s: { status: string }) => s.status), ['succeeded', 'skipped', 'succeeded']);
+    const copy = join(nginxes[0]!.confDir, 'handed.example.com.conf');
+    assert.ok(existsSync(copy), 'the frozen node still holds it');
+    thaw();
+    await waitFor('drift repair to delete the copy', () => !existsSync(copy), { timeoutMs: 30_000, intervalMs: 100 });
   });
 
   it('fails open: with every node down the domain keeps an address and says so; it heals when nodes return', async (t) => {

@@ -26,7 +26,7 @@ import { countNodesByStatus } from './nodes/service.ts';
 import { FleetSizeWatch } from './nodes/fleet-size.ts';
 import { countDomainsByStatus } from './domains/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
-import { domainStepHandlers, handedToRecovery } from './domains/steps.ts';
+import { domainStepHandlers, handOver } from './domains/steps.ts';
 import { DriftRepair } from './domains/drift.ts';
 import { PipelineEngine } from './pipelines/engine.ts';
 import { parsingParams } from './pipelines/types.ts';
@@ -123,7 +123,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       log: log.child({ component: 'pipelines' }),
       metrics,
       handlers: parsingParams({ ...nodeStepHandlers(core), ...domainStepHandlers(core) }),
-      handedOver: handedToRecovery(core),
+      handOver: handOver(core),
       onFinished: (_id, kind, status, subject) => {
         health?.invalidate();
         if (kind === 'RECOVER_NODE' && status === 'succeeded') drift?.recovered(subject);

@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { pipelines, pipelineSteps } from '../src/db/schema.ts';
+import { nodes, pipelines, pipelineSteps } from '../src/db/schema.ts';
+import { handOver } from '../src/domains/steps.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { PipelineEngine } from '../src/pipelines/engine.ts';
-import { NO_RETRY, RETRY, STEP_PARAMS, type PipelineSpec, type RetryPolicy, type StepContext, type StepName, type StepSpec, type StoredStepHandlers } from '../src/pipelines/types.ts';
+import { NO_RETRY, RETRY, STEP_PARAMS, type PipelineKind, type PipelineSpec, type RetryPolicy, type StepContext, type StepName, type StepSpec, type StoredStepHandlers } from '../src/pipelines/types.ts';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
 import { waitFor } from '../../../test/support/wait.ts';
 
@@ -83,7 +84,10 @@ for (const backend of testBackends()) {
         metrics: createMetrics(),
         handlers: scriptedHandlers(calls, gates, failures),
         // A key in `handedOver` stands for a step whose node went `fault` meanwhile.
-        handedOver: async (_run, step) => (handedOver.has(String(step.params.key)) ? `${String(step.params.key)}'s node is fault` : null),
+        handOver: {
+          reason: async (_run, step) => (handedOver.has(String(step.params.key)) ? `${String(step.params.key)}'s node is fault` : null),
+          skipsRest: (kind) => kind === 'ADD_DOMAIN',
+        },
       });
       await engine.start();
     });
@@ -222,6 +226,35 @@ for (const backend of testBackends()) {
       assert.ok(!calls.includes('k-b2') && !calls.includes('k-b3'), 'the rest of the group is not run');
       assert.ok(calls.includes('k-end'));
       handedOver.delete('k-b1');
+    });
+
+    it('runs the rest of a group on after a handed-over step when the run kind says so (REMOVE_DOMAIN)', async () => {
+      failures.set('n-a2', 1);
+      handedOver.add('n-a2');
+      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, RETRY, group);
+      const id = await startRun({ kind: 'REMOVE_DOMAIN', subject: 's-run-on', input: {}, steps: [step('n-a1', 'a'), step('n-a2', 'a'), step('n-a3', 'a'), step('n-end')] });
+      await waitFor('run to succeed', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual((await steps(id)).map((r) => r.status), ['succeeded', 'skipped', 'succeeded', 'succeeded']);
+      assert.ok(calls.includes('n-a3'));
+      handedOver.delete('n-a2');
+    });
+
+    it('hands over what a fault node cannot do: the rest of a domain on it to RECOVER_NODE, a removal to drift repair', async () => {
+      const policy = handOver({ db: database.db });
+      const node = { id: `nod_handover_${backend}`, name: `handover-${backend}`, ip: '127.0.9.9', roles: ['cdn' as const], agentPort: 1, token: 't', tokenHash: 'h' };
+      await database.db.insert(nodes).values({ ...node, status: 'normal' });
+      const ask = (kind: PipelineKind, name: string) => policy.reason({ kind, subject: 'd.example.com' }, { name, params: { nodeId: node.id, domain: 'd.example.com' } });
+      assert.equal(await ask('ADD_DOMAIN', 'OCDN_SYNC_CONF'), null, 'a normal node keeps its steps');
+      await database.db.update(nodes).set({ status: 'fault' }).where(eq(nodes.id, node.id));
+      for (const kind of ['ADD_DOMAIN', 'JOIN_NODE', 'UPDATE_DOMAIN'] as const) {
+        assert.equal(await ask(kind, 'OCDN_SYNC_CONF'), 'node 127.0.9.9 is fault: its recovery (RECOVER_NODE) brings d.example.com to it', kind);
+        assert.equal(policy.skipsRest(kind), true);
+      }
+      assert.match((await ask('REMOVE_DOMAIN', 'OCDN_DEL_CONF'))!, /deleted once it has recovered \(drift repair\)/);
+      assert.equal(policy.skipsRest('REMOVE_DOMAIN'), false);
+      assert.equal(await ask('REMOVE_DOMAIN', 'OCDN_DEL_DNS'), null, 'DNS is changed without the agent');
+      assert.equal(await ask('FAULT_NODE', 'OCDN_DEL_DNS'), null);
+      assert.equal(await ask('RECOVER_NODE', 'OCDN_SYNC_CONF'), null, 'a recovery is never handed to itself');
     });
 
     it('fails a run none of whose groups is done when every node went, and runs the skipped steps again on retry', async () => {

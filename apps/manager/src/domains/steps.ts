@@ -4,7 +4,7 @@ import { domains, nodes } from '../db/schema.ts';
 import { DomainDns, OCDN_DEL_DNS, OCDN_MODIFI_DNS } from '../dns/publish.ts';
 import { RpcError } from '../hub/connection.ts';
 import { nodeEndpoint } from '../nodes/heart.ts';
-import { PermanentStepError, type PipelineKind, type StepContext, type StepHandlers } from '../pipelines/types.ts';
+import { PermanentStepError, type HandOver, type PipelineKind, type StepContext, type StepHandlers } from '../pipelines/types.ts';
 import { OCDN_MAKE_CONF, listenFor } from './make-conf.ts';
 import { DomainNodeWrites, OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS } from './status.ts';
 
@@ -117,16 +117,25 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
 const BRING_DOMAIN: ReadonlySet<PipelineKind> = new Set(['ADD_DOMAIN', 'JOIN_NODE', 'UPDATE_DOMAIN']);
 
 /**
- * The engine's `handedOver`: a step of a run that brings a domain to a node which became `fault` meanwhile is that
- * node's recovery's to do (RECOVER_NODE syncs, verifies and publishes every domain of the node), not a reason to
- * retry against a dead agent for minutes and then fail the domain for one node of many.
+ * The engine's HandOver for steps on a node that became `fault` meanwhile, instead of retrying against a dead agent
+ * for minutes and then failing the domain for one node of many:
+ * - a run that brings a domain to nodes leaves the rest of that node's steps to its recovery (RECOVER_NODE syncs,
+ *   verifies and publishes every domain of the node);
+ * - REMOVE_DOMAIN leaves the deletion of the node's copy of the config to drift repair, which deletes the configs of
+ *   domains no longer on a node once it has recovered, and goes on (the address left DNS without the agent).
  */
-export function handedToRecovery(ctx: Pick<CoreContext, 'db'>) {
-  return async (run: { kind: PipelineKind; subject: string }, step: { params: Record<string, unknown> }): Promise<string | null> => {
-    const nodeId = step.params.nodeId;
-    if (!BRING_DOMAIN.has(run.kind) || typeof nodeId !== 'string') return null;
-    const [node] = await ctx.db.select({ ip: nodes.ip, status: nodes.status }).from(nodes).where(eq(nodes.id, nodeId));
-    if (node?.status !== 'fault') return null;
-    return `node ${node.ip} is fault: its recovery (RECOVER_NODE) brings ${run.subject} to it`;
+export function handOver(ctx: Pick<CoreContext, 'db'>): HandOver {
+  return {
+    async reason(run, step) {
+      const nodeId = step.params.nodeId;
+      const bring = BRING_DOMAIN.has(run.kind);
+      if (!(bring || (run.kind === 'REMOVE_DOMAIN' && step.name === 'OCDN_DEL_CONF')) || typeof nodeId !== 'string') return null;
+      const [node] = await ctx.db.select({ ip: nodes.ip, status: nodes.status }).from(nodes).where(eq(nodes.id, nodeId));
+      if (node?.status !== 'fault') return null;
+      return bring
+        ? `node ${node.ip} is fault: its recovery (RECOVER_NODE) brings ${run.subject} to it`
+        : `node ${node.ip} is fault: its copy of ${run.subject}'s config is deleted once it has recovered (drift repair)`;
+    },
+    skipsRest: (kind) => BRING_DOMAIN.has(kind),
   };
 }

@@ -12,7 +12,7 @@ import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { PipelineKind, PipelineSpec, StoredStepHandlers } from './types.ts';
+import type { HandOver, PipelineKind, PipelineSpec, StoredStepHandlers } from './types.ts';
 
 const QUEUE = 'ocdn-pipeline';
 const RENEW_MS = 3_000;
@@ -33,12 +33,8 @@ export interface EngineOptions {
   handlers: StoredStepHandlers;
   /** Called when a run reaches succeeded or failed. */
   onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed', subject: string): void;
-  /**
-   * Asked when an attempt of a grouped step failed: the reason its group's part of the run is no longer the run's
-   * to do (the group's node became `fault`, and its RECOVER_NODE does this part), or null. The group's remaining
-   * steps are then `skipped`, and the run goes on and may succeed without them.
-   */
-  handedOver?(run: { kind: PipelineKind; subject: string }, step: { name: string; group: string | null; params: Record<string, unknown> }): Promise<string | null>;
+  /** Steps on a node that failed meanwhile, left to what follows the node's failure (see HandOver). */
+  handOver?: HandOver;
 }
 
 /**
@@ -71,7 +67,7 @@ export class PipelineEngine {
       steps: this.steps,
       metrics: opts.metrics,
       sleep: (subject, ms, signal) => this.sleep(subject, ms, signal),
-      ...(opts.handedOver ? { handedOver: (run: StepRun, step: StepRow) => (step.group === null ? Promise.resolve(null) : opts.handedOver!(run, step)) } : {}),
+      ...(opts.handOver ? { handedOver: (run: StepRun, step: StepRow) => (step.group === null ? Promise.resolve(null) : opts.handOver!.reason(run, step)) } : {}),
     };
     this.boss = new PgBoss({
       ...opts.database.boss,
@@ -341,7 +337,7 @@ export class PipelineEngine {
           for (const [k, s] of chain.entries()) {
             const outcome = await runStep(this.stepDeps, run, s);
             if (outcome === 'failed') return outcome;
-            if (outcome === 'skipped') {
+            if (outcome === 'skipped' && this.opts.handOver?.skipsRest(kind)) {
               await skipRest(this.stepDeps, run, chain.slice(k + 1), `skipped with ${s.name} on this node: its recovery (RECOVER_NODE) does this`);
               return outcome;
             }

@@ -27,11 +27,11 @@ export interface StepRunDeps {
   metrics: Metrics;
   /** Waits `ms` (a retry's backoff); woken early when the subject's agent connects; rejects when aborted. */
   sleep(subject: string, ms: number, signal: AbortSignal): Promise<void>;
-  /** See EngineOptions.handedOver; asked only after an attempt failed. */
+  /** HandOver.reason (engine.ts) for grouped steps; asked only after an attempt failed. */
   handedOver?(run: StepRun, step: StepRow): Promise<string | null>;
 }
 
-/** How a step ended: `skipped` when its node's part of the run was handed over (StepRunDeps.handedOver). */
+/** How a step ended: `skipped` when it was handed over to what follows its node's failure (StepRunDeps.handedOver). */
 export type StepOutcome = 'succeeded' | 'failed' | 'skipped';
 
 /** Reads shared by the steps of one execution of a run (StepContext.memo). */

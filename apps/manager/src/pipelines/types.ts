@@ -37,6 +37,16 @@ export type StepSpec = {
   };
 }[StepName];
 
+/**
+ * Asked when an attempt of a grouped step failed: `reason` says why the step is no longer the run's to do (its node
+ * became `fault`, and what follows a node's failure does it), or null. The step is then `skipped`, and with it the
+ * rest of its group when `skipsRest` says so for the run's kind; the run goes on and may succeed without them.
+ */
+export interface HandOver {
+  reason(run: { kind: PipelineKind; subject: string }, step: { name: string; params: Record<string, unknown> }): Promise<string | null>;
+  skipsRest(kind: PipelineKind): boolean;
+}
+
 export interface PipelineSpec {
   kind: PipelineKind;
   /** Domain name for domain pipelines, node id for node pipelines; runs on one subject never overlap. */
