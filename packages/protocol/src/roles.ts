@@ -21,8 +21,8 @@ export const PipelineStatus = z.enum(['pending', 'running', 'succeeded', 'failed
 export type PipelineStatus = z.infer<typeof PipelineStatus>;
 
 /**
- * Status of a step: a run's statuses, and `skipped` — a step on a node that became `fault` while the run brought a
- * domain to it; that node's recovery (RECOVER_NODE) brings the domain to it instead.
+ * Status of a step: a run's statuses, and `skipped` — a step on a node that became `fault` during the run, left to
+ * what follows (the node's RECOVER_NODE; drift repair for a removal).
  */
 export const StepStatus = z.enum([...PipelineStatus.options, 'skipped']);
 export type StepStatus = z.infer<typeof StepStatus>;

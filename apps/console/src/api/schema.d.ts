@@ -3567,7 +3567,7 @@ export interface components {
                 name: string;
                 target: string | null;
                 /**
-                 * @description `skipped`: the node became `fault` while this run brought the domain to it; its RECOVER_NODE does that instead
+                 * @description `skipped`: the step's node became `fault` during the run, and what follows (its RECOVER_NODE, or drift repair for a removal) does the step instead; `error` says which
                  * @enum {string}
                  */
                 status: "pending" | "running" | "succeeded" | "failed" | "skipped";

@@ -15,7 +15,7 @@ export const PipelineBody = z
       z.object({
         name: z.string(),
         target: z.string().nullable(),
-        status: z.enum(STEP_STATUSES).openapi({ description: '`skipped`: the node became `fault` while this run brought the domain to it; its RECOVER_NODE does that instead' }),
+        status: z.enum(STEP_STATUSES).openapi({ description: "`skipped`: the step's node became `fault` during the run, and what follows (its RECOVER_NODE, or drift repair for a removal) does the step instead; `error` says which" }),
         attempts: z.number().int(),
         error: z.string().nullable(),
       }),
