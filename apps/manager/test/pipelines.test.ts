@@ -46,6 +46,8 @@ function scriptedHandlers(calls: string[], gates: Map<string, Promise<void>>, fa
 
 /** A scripted step: a seed step name carrying the test's own parameters. */
 const scripted = (name: StepName, target: string, params: Scripted, policy: RetryPolicy, group?: string): StepSpec => ({ name, target, group, params, policy }) as unknown as StepSpec;
+/** Makes scripted steps with `policy`: `step(key, group)`, or `step(key)` for a step of the whole run. */
+const stepsWith = (policy: RetryPolicy) => (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, policy, group);
 const loads = new Map<string, number>();
 const failLoads = new Set<string>();
 
@@ -187,7 +189,7 @@ for (const backend of testBackends()) {
       failures.set('h-b2', 1);
       let open!: () => void;
       gates.set('h-a1', new Promise<void>((r) => (open = r)));
-      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, NO_RETRY, group);
+      const step = stepsWith(NO_RETRY);
       const id = await startRun({
         kind: 'ADD_DOMAIN',
         subject: 's-groups',
@@ -210,7 +212,7 @@ for (const backend of testBackends()) {
     it("skips the rest of a group whose step failed after its node went fault; the run succeeds by the others", async () => {
       failures.set('k-b1', 1);
       handedOver.add('k-b1');
-      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, RETRY, group);
+      const step = stepsWith(RETRY);
       const id = await startRun({
         kind: 'ADD_DOMAIN',
         subject: 's-handed',
@@ -231,7 +233,7 @@ for (const backend of testBackends()) {
     it('runs the rest of a group on after a handed-over step when the run kind says so (REMOVE_DOMAIN)', async () => {
       failures.set('n-a2', 1);
       handedOver.add('n-a2');
-      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, RETRY, group);
+      const step = stepsWith(RETRY);
       const id = await startRun({ kind: 'REMOVE_DOMAIN', subject: 's-run-on', input: {}, steps: [step('n-a1', 'a'), step('n-a2', 'a'), step('n-a3', 'a'), step('n-end')] });
       await waitFor('run to succeed', async () => (await status(id)) === 'succeeded');
       assert.deepEqual((await steps(id)).map((r) => r.status), ['succeeded', 'skipped', 'succeeded', 'succeeded']);
@@ -262,7 +264,7 @@ for (const backend of testBackends()) {
         failures.set(k, 1);
         handedOver.add(k);
       }
-      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, NO_RETRY, group);
+      const step = stepsWith(NO_RETRY);
       const id = await startRun({ kind: 'ADD_DOMAIN', subject: 's-all-gone', input: {}, steps: [step('l-a1', 'a'), step('l-a2', 'a'), step('l-b1', 'b'), step('l-end')] });
       await waitFor('run to fail', async () => (await status(id)) === 'failed');
       assert.deepEqual((await steps(id)).map((r) => r.status), ['skipped', 'skipped', 'skipped', 'pending']);
@@ -297,7 +299,7 @@ for (const backend of testBackends()) {
     it('fails the run when every group of a block fails', async () => {
       failures.set('i-a', 1);
       failures.set('i-b', 1);
-      const step = (key: string, group?: string) => scripted('OCDN_NODE_STATUS', key, { key }, NO_RETRY, group);
+      const step = stepsWith(NO_RETRY);
       const id = await startRun({ kind: 'ADD_DOMAIN', subject: 's-allfail', input: {}, steps: [step('i-a', 'a'), step('i-b', 'b'), step('i-end')] });
       await waitFor('failed', async () => (await status(id)) === 'failed');
       assert.ok(!calls.includes('i-end'));

@@ -338,7 +338,7 @@ export class PipelineEngine {
             const outcome = await runStep(this.stepDeps, run, s);
             if (outcome === 'failed') return outcome;
             if (outcome === 'skipped' && this.opts.handOver?.skipsRest(kind)) {
-              await skipRest(this.stepDeps, run, chain.slice(k + 1), `skipped with ${s.name} on this node: its recovery (RECOVER_NODE) does this`);
+              await skipRest(this.stepDeps, run, chain.slice(k + 1), `skipped with ${s.name} on this node (its reason is there)`);
               return outcome;
             }
           }
