@@ -117,7 +117,7 @@ export async function runStep(deps: StepRunDeps, run: StepRun, step: StepRow): P
   }
 }
 
-/** Marks the steps after a skipped one in its group skipped too, with the same reason; their node's recovery runs them. */
+/** Marks the steps after a handed-over one in its group `skipped` too, with `reason` (what takes them over runs them). */
 export async function skipRest(deps: StepRunDeps, run: StepRun, rest: StepRow[], reason: string): Promise<void> {
   await Promise.all(
     rest
