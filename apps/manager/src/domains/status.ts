@@ -21,35 +21,75 @@ export async function OCDN_DOMAIN_STATUS(ctx: CoreContext, domain: string, statu
     .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete')));
 }
 
+/** A write of OCDN_DOMAIN_NODE; `requireNormal`: `complete` only while the node is `normal` (see OCDN_DOMAIN_NODE). */
+interface DomainNodeWrite {
+  domain: string;
+  nodeId: string;
+  status: DomainNodeStatus;
+  requireNormal: boolean;
+}
+
+/** What became of a write: `written`; `kept` (a guard left the row as it was, see OCDN_DOMAIN_NODE); `missing`. */
+export type DomainNodeOutcome = 'written' | 'kept' | 'missing';
+
 /** Status writes of domains on nodes, group-committed across every run: a rollout sets fifty thousand of them. */
 export class DomainNodeWrites {
-  private readonly writes: GroupCommit<{ domain: string; nodeId: string; status: DomainNodeStatus }, boolean>;
+  private readonly writes: GroupCommit<DomainNodeWrite, DomainNodeOutcome>;
 
   constructor(db: ManagerContext['db']) {
-    // One statement for every status set while the previous statement was in flight.
+    // One statement for every status set while the previous statement was in flight. The guards are in the
+    // statement, so that they see the node's and the row's status of the moment the write lands.
     this.writes = new GroupCommit(
       async (batch) => {
-        const rows = batch.map((w) => ({ domain: w.domain, node_id: w.nodeId, status: w.status }));
+        const rows = batch.map((w) => ({ domain: w.domain, node_id: w.nodeId, status: w.status, require_normal: w.requireNormal }));
         const res = await db.execute(sql`
-          update domain_nodes d set status = v.status, updated_at = now()
-          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(domain text, node_id text, status text)
-          where d.domain = v.domain and d.node_id = v.node_id
-          returning d.domain, d.node_id`);
-        const found = new Set(rowsOf<{ domain: string; node_id: string }>(res).map((r) => `${r.domain} ${r.node_id}`));
-        return batch.map((w) => found.has(`${w.domain} ${w.nodeId}`));
+          with v as (
+            select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+              as v(domain text, node_id text, status text, require_normal boolean)
+          ), written as (
+            update domain_nodes d set status = v.status, updated_at = now()
+            from v
+            where d.domain = v.domain and d.node_id = v.node_id
+              and not (v.status = 'fault' and d.status = 'delete')
+              and not (v.require_normal and exists (select 1 from nodes n where n.id = d.node_id and n.status <> 'normal'))
+            returning d.domain, d.node_id
+          )
+          select d.domain, d.node_id, exists (select 1 from written w where w.domain = d.domain and w.node_id = d.node_id) as written
+          from domain_nodes d join v on d.domain = v.domain and d.node_id = v.node_id`);
+        const found = new Map(rowsOf<{ domain: string; node_id: string; written: boolean }>(res).map((r) => [`${r.domain} ${r.node_id}`, r.written]));
+        return batch.map((w) => {
+          const written = found.get(`${w.domain} ${w.nodeId}`);
+          return written === undefined ? 'missing' : written ? 'written' : 'kept';
+        });
       },
       (w) => `${w.domain} ${w.nodeId}`,
     );
   }
 
-  write(domain: string, nodeId: string, status: DomainNodeStatus): Promise<boolean> {
-    return this.writes.write({ domain, nodeId, status });
+  write(domain: string, nodeId: string, status: DomainNodeStatus, requireNormal = false): Promise<DomainNodeOutcome> {
+    return this.writes.write({ domain, nodeId, status, requireNormal });
   }
 }
 
-/** OCDN_DOMAIN_NODE — sets the status of a domain on one node. Idempotent. */
-export async function OCDN_DOMAIN_NODE(writes: DomainNodeWrites, domain: string, nodeId: string, status: DomainNodeStatus): Promise<void> {
-  if (!(await writes.write(domain, nodeId, status))) throw new Error(`domain ${domain} is not on node ${nodeId}`);
+/**
+ * OCDN_DOMAIN_NODE — sets the status of a domain on one node. Idempotent. Two writes that would land out of turn
+ * (steps of different runs are not ordered against each other) leave the row as it is instead:
+ * - with `requireNormal` (the runs that bring a domain to a node), `complete` is written only while the node is
+ *   `normal`: a node that failed after its address was published is marked `fault` by its FAULT_NODE, whichever of
+ *   the two writes lands first, and `complete` again by its RECOVER_NODE;
+ * - `fault` never replaces `delete`: a domain removed from a node stays removed when the node then fails.
+ * Returns what became of the write.
+ */
+export async function OCDN_DOMAIN_NODE(
+  writes: DomainNodeWrites,
+  domain: string,
+  nodeId: string,
+  status: DomainNodeStatus,
+  requireNormal = false,
+): Promise<DomainNodeOutcome> {
+  const outcome = await writes.write(domain, nodeId, status, requireNormal);
+  if (outcome === 'missing') throw new Error(`domain ${domain} is not on node ${nodeId}`);
+  return outcome;
 }
 
 /** The live domains a node serves (not deleted on it, not being deleted): what the node pipelines act on. */

@@ -51,8 +51,10 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
     async OCDN_DOMAIN_STATUS(_s, p) {
       await OCDN_DOMAIN_STATUS(ctx, p.domain, p.status);
     },
-    async OCDN_DOMAIN_NODE(_s, p) {
-      await OCDN_DOMAIN_NODE(domainNodes, p.domain, p.nodeId, p.status);
+    async OCDN_DOMAIN_NODE(step, p) {
+      if ((await OCDN_DOMAIN_NODE(domainNodes, p.domain, p.nodeId, p.status, p.requireNormal)) === 'kept') {
+        step.log.info({ domain: p.domain, ip: p.ip, status: p.status }, "domain's status on the node left as it is (the node's own runs set it)");
+      }
     },
     async OCDN_MAKE_CONF(step, p) {
       // Renders once to refuse a domain whose config cannot be made before any node is touched. Only the rendering

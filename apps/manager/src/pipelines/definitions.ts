@@ -100,6 +100,8 @@ const nodeStep = <N extends OnNodeStep>(name: N, domain: string, node: NodeRef, 
   onNode(name, domain, node, extra, policy, { target: node.ip, group: node.id });
 
 const domainNode = (status: DomainNodeStatus) => ({ status });
+/** The end of a run that brings a domain to a node: `complete` while the node is `normal` (see OCDN_DOMAIN_NODE). */
+const completeIfNormal = { status: 'complete', requireNormal: true } as const;
 
 /**
  * ADD_DOMAIN: OCDN_DOMAIN_STATUS(normal) → OCDN_MAKE_CONF → per node: OCDN_SYNC_CONF → OCDN_NODE_RELOAD (retry)
@@ -119,7 +121,7 @@ export function ADD_DOMAIN({ domain, nodes }: DomainOnNodes): PipelineSpec {
         nodeStep('OCDN_NODE_RELOAD', domain, n, {}, RETRY),
         nodeStep('OCDN_VER_CONF', domain, n, {}, RETRY),
         nodeStep('OCDN_MODIFI_DNS', domain, n, { requireNormal: true }, RETRY),
-        nodeStep('OCDN_DOMAIN_NODE', domain, n, domainNode('complete')),
+        nodeStep('OCDN_DOMAIN_NODE', domain, n, completeIfNormal),
       ]),
       domainStatus(domain, 'complete'),
     ],
@@ -163,7 +165,7 @@ export function JOIN_NODE(domain: string, node: NodeRef): PipelineSpec {
       nodeStep('OCDN_NODE_RELOAD', domain, node, {}, RETRY),
       nodeStep('OCDN_VER_CONF', domain, node, {}, RETRY),
       nodeStep('OCDN_MODIFI_DNS', domain, node, { requireNormal: true }, RETRY),
-      nodeStep('OCDN_DOMAIN_NODE', domain, node, domainNode('complete')),
+      nodeStep('OCDN_DOMAIN_NODE', domain, node, completeIfNormal),
     ],
   };
 }

@@ -23,7 +23,8 @@ export const STEP_PARAMS = {
   OCDN_DEL_DNS: z.object({ ...onNode, failOpen: z.boolean().optional() }),
   /** `bestEffort`: a node that cannot be reached keeps its file (REMOVE_NODE: it is leaving anyway). */
   OCDN_DEL_CONF: z.object({ ...onNode, bestEffort: z.boolean().optional() }),
-  OCDN_DOMAIN_NODE: z.object({ ...onNode, status: DomainNodeStatus }),
+  /** `requireNormal`: `complete` only while the node is `normal` (a node that failed meanwhile is marked by its own runs). */
+  OCDN_DOMAIN_NODE: z.object({ ...onNode, status: DomainNodeStatus, requireNormal: z.boolean().optional() }),
 } as const;
 
 /** The seed's modules that a step can run. */
