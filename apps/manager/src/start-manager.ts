@@ -45,7 +45,7 @@ export interface RunningManager {
   /** Live events (GET /api/v1/events) of this replica. */
   live: LiveEvents;
   /** The periodic loops of this replica (tests drive them directly). */
-  loops: { forwarding: ForwardSync; vod: VodPlacement; health: HealthMonitor };
+  loops: { forwarding: ForwardSync; vod: VodPlacement; health: HealthMonitor; drift: DriftRepair };
   stop(): Promise<void>;
 }
 
@@ -203,7 +203,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     }
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
     const generatedAdminToken = await bootstrap.commit();
-    return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health }, stop };
+    return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health, drift }, stop };
   } catch (err) {
     await stop();
     throw err;

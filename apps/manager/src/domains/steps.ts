@@ -23,9 +23,8 @@ export function cnameOf(ctx: Pick<ManagerContext, 'env'>, subDomain: string): st
   return `${subDomain}.${ctx.env.OCDN_DNS_ZONE}`;
 }
 
-/** Renders the domain's config for one node (OCDN_MAKE_CONF with the node's listen line). */
-export async function configFor(ctx: CoreContext, domain: string, ip: string, row?: DomainRow): Promise<{ config: string; version: number }> {
-  const d = row ?? (await loadDomain(ctx, domain));
+/** Renders a domain's config for one node (OCDN_MAKE_CONF with the node's listen line). */
+export function renderConfig(ctx: Pick<CoreContext, 'env'>, d: DomainRow, ip: string): { config: string; version: number } {
   const config = OCDN_MAKE_CONF({
     domain: d.domain,
     cname: cnameOf(ctx, d.subDomain),
@@ -34,6 +33,11 @@ export async function configFor(ctx: CoreContext, domain: string, ip: string, ro
     listen: listenFor(ctx.env.OCDN_CDN_LISTEN, ip),
   });
   return { config, version: d.configVersion };
+}
+
+/** renderConfig of the domain's row, read unless given. */
+export async function configFor(ctx: CoreContext, domain: string, ip: string, row?: DomainRow): Promise<{ config: string; version: number }> {
+  return renderConfig(ctx, row ?? (await loadDomain(ctx, domain)), ip);
 }
 
 /** The step handlers of the domain and DNS modules. Each is idempotent: a step may run again after a crash. */
