@@ -95,7 +95,11 @@ export class DriftRepair {
           continue;
         }
         const byNode = new Map<string, Placement[]>();
-        for (const p of placements) byNode.set(p.nodeId, [...(byNode.get(p.nodeId) ?? []), p]);
+        for (const p of placements) {
+          const list = byNode.get(p.nodeId);
+          if (list) list.push(p);
+          else byNode.set(p.nodeId, [p]);
+        }
         let next = 0;
         const worker = async () => {
           while (next < todo.length && !this.stopped) {
