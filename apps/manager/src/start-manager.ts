@@ -2,7 +2,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import { ApiTokens } from './access/tokens.ts';
 import { Sessions } from './access/sessions.ts';
 import { AuditPruner } from './audit/log.ts';
@@ -33,6 +33,13 @@ import { parsingParams } from './pipelines/types.ts';
 import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
 import { LiveEvents } from './events/live.ts';
+
+/**
+ * Connections the kernel queues for the HTTP server before it accepts them (capped by net.core.somaxconn). After a
+ * manager restart thousands of agents connect within seconds; with Node's default of 511 the queue overflowed while
+ * the manager was busy, the kernel dropped their SYNs, and each agent waited out TCP's retransmission (1 s, 3 s, 7 s…).
+ */
+const LISTEN_BACKLOG = 4096;
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -179,8 +186,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     if (opts.listen !== false) {
       const server = await new Promise<Server>((resolve, reject) => {
         const tls = env.OCDN_HTTP_TLS_CERT && env.OCDN_HTTP_TLS_KEY ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(env.OCDN_HTTP_TLS_CERT), key: readFileSync(env.OCDN_HTTP_TLS_KEY) } } : {};
-        const s = serve({ fetch: app.fetch, hostname: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT, ...tls }, () => resolve(s as Server));
-        (s as Server).once('error', reject);
+        const s = createAdaptorServer({ fetch: app.fetch, ...tls }) as Server;
+        s.once('error', reject);
+        s.listen({ host: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT, backlog: LISTEN_BACKLOG }, () => resolve(s));
       });
       // Longer than the usual load balancer idle timeout, so that neither side closes a connection the other is
       // about to use.
