@@ -119,7 +119,9 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     const faultsBefore = await faultRuns();
     const killedAt = performance.now();
     await m.proc.kill9();
-    m = await startManagerProcess({ ...env, OCDN_HTTP_PORT: String(m.port) });
+    // BENCH_PROFILE_DIR: the restarted manager writes a V8 CPU profile there when it stops (at the end of the run).
+    const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+    m = await startManagerProcess({ ...env, OCDN_HTTP_PORT: String(m.port) }, { nodeArgs: profileArgs });
     const readyS = (performance.now() - killedAt) / 1000;
     const restart = await setupSim.next();
     const restartS = (performance.now() - killedAt) / 1000;
@@ -147,7 +149,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     throw new Error(`${backend} ${n}: ${(err as Error).message}; manager ${state}; its last output:\n${m.proc.output.slice(-3000)}`);
   } finally {
     for (const s of sims) s.kill('SIGTERM');
-    await m.proc.stop();
+    await m.proc.stop(60_000); // thousands of connections to close, and maybe a profile to write
     await pg?.drop();
     dir.remove();
   }
