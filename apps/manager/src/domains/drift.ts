@@ -132,7 +132,7 @@ export class DriftRepair {
       const suspects = placements.filter((p) => p.status === 'complete' && p.domain.status === 'complete' && heldBy.get(p.domain.domain)?.hash !== this.render(node, p.domain).hash);
       const strays = held.filter((h) => !looked.has(h.domain));
       if (suspects.length === 0 && strays.length === 0) return { synced: [], deleted: [] };
-      const now = new Map((await this.placementsOf(node.id)).map((p) => [p.domain.domain, p]));
+      const now = new Map((await this.placementsOf([node.id])).map((p) => [p.domain.domain, p]));
       const synced: string[] = [];
       const deleted: string[] = [];
       for (const { domain } of suspects) {
@@ -160,8 +160,7 @@ export class DriftRepair {
   }
 
   /** The domains placed on nodes (not deleted from them), with the domain rows. */
-  private placementsOf(nodeIds: string | string[]): Promise<Placement[]> {
-    const ids = typeof nodeIds === 'string' ? [nodeIds] : nodeIds;
+  private placementsOf(ids: string[]): Promise<Placement[]> {
     return this.ctx.db
       .select({ nodeId: domainNodes.nodeId, status: domainNodes.status, domain: domains })
       .from(domainNodes)
