@@ -117,6 +117,8 @@ for (const backend of testBackends()) {
     it("the scheduler holds the model between ticks and reads it again when the forwarding version moves", async () => {
       const sync = h.manager.loops.forwarding;
       const hashOf = async () => {
+        // The loop's own sync, started by a PATCH, stores its model too: let it finish first, or an older read lands last.
+        await sync.settled();
         await sync.sync('test');
         return (sync as unknown as { held: { desired: { hash: string } } }).held.desired.hash;
       };

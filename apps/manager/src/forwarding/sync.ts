@@ -73,6 +73,11 @@ export class ForwardSync {
     await this.run('tick');
   }
 
+  /** Resolves once no sync started by a tick or a change is running (nor queued behind one). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   /** Something changed (API, a node connected): bring the DNS nodes up to date now. */
   changed(): void {
     void this.run('change');
