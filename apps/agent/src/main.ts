@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { getRequestListener } from '@hono/node-server';
 import { PROTOCOL_VERSION, splitNodeToken, type NodeHeartbeatResponse } from '@ocdn/protocol';
 import { managerUrls, parseAgentEnv, type AgentEnv } from './env.ts';
 import { createAgentHttp } from './http.ts';
@@ -37,8 +36,7 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
   rpc.register('node.heartbeat', async () => heartbeat());
   for (const role of roles) role.rpc(rpc);
 
-  const app = createAgentHttp({ token: env.OCDN_NODE_TOKEN, rpc, heartbeat, roles, log });
-  const listener = getRequestListener(app.fetch);
+  const listener = createAgentHttp({ token: env.OCDN_NODE_TOKEN, rpc, heartbeat, roles, log });
   const server = tls.server ? createHttpsServer({ ...tls.server }, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,5 @@
-import type { Hono } from 'hono';
 import type { AgentHelloFrame, NodeRole } from '@ocdn/protocol';
+import type { AgentRoutes } from './http.ts';
 import { AgentRpcError, type RpcDispatcher } from './rpc.ts';
 
 /** What a role holds, as the hello reports it (the manager sends only what is missing). */
@@ -12,9 +12,9 @@ export type HeldConfig = AgentHelloFrame['configs'][number];
 export interface AgentRole {
   rpc(rpc: RpcDispatcher): void;
   /** Routes behind the node-token check; the REST routes of RPC methods dispatch through `rpc`. */
-  routes?(app: Hono, rpc: RpcDispatcher): void;
+  routes?(http: AgentRoutes, rpc: RpcDispatcher): void;
   /** Routes that check their callers themselves (a file behind a URL the manager signed). */
-  publicRoutes?(app: Hono): void;
+  publicRoutes?(http: AgentRoutes): void;
   held?(): Promise<HeldConfig[]>;
   welcome(): void;
   stop?(): Promise<void>;

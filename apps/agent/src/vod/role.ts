@@ -1,7 +1,6 @@
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { HttpBindings } from '@hono/node-server';
 import { managerUrls, type AgentEnv } from '../env.ts';
 import type { Logger } from '../log.ts';
+import { RAW, reply } from '../http.ts';
 import { startOnce, type AgentRole, type RoleGate } from '../role.ts';
 import { createFileHandler, type ServedStats } from './serve.ts';
 import { FileStore } from './store.ts';
@@ -46,26 +45,24 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<A
         return { accepted: workerStarted };
       });
     },
-    routes(app, rpc) {
-      app.get('/files', async (c) => c.json(await rpc.dispatch('vod.files', {})));
-      app.get('/df', async (c) => c.json(await rpc.dispatch('vod.df', {})));
-      app.delete('/files/:name', async (c) => {
-        const r = (await rpc.dispatch('vod.deleteFile', { name: c.req.param('name') })) as { name: string; deleted: boolean };
-        if (!r.deleted) return c.json({ error: { code: 'not_found', message: `no file ${r.name}` } }, 404);
-        return c.body(null, 204);
+    routes(http, rpc) {
+      http.add('GET', '/files', () => rpc.dispatch('vod.files', {}));
+      http.add('GET', '/df', () => rpc.dispatch('vod.df', {}));
+      http.add('DELETE', '/files/:name', async ({ params }) => {
+        const r = (await rpc.dispatch('vod.deleteFile', { name: params.name })) as { name: string; deleted: boolean };
+        return r.deleted ? reply(204) : reply(404, { error: { code: 'not_found', message: `no file ${r.name}` } });
       });
-      app.get('/stats', (c) => c.json({ served }));
+      http.add('GET', '/stats', () => ({ served }));
     },
-    publicRoutes(app) {
+    publicRoutes(http) {
       // The bytes go straight to the socket (sendfile-like reads into fixed buffers); the handler checks the node
-      // token or the manager's signature itself, since peers download with a signed URL.
-      app.on(['GET', 'HEAD'], '/files/:name', async (c) => {
-        const { incoming, outgoing } = c.env as HttpBindings;
-        const url = new URL(incoming.url ?? '/', 'http://agent');
-        const raw = url.pathname.slice('/files/'.length);
+      // token or the manager's signature itself, since peers download with a signed URL. The name is passed as
+      // sent (still escaped): the handler decodes and checks it.
+      http.add(['GET', 'HEAD'], '/files/:name', async ({ req, query }, res) => {
+        const raw = new URL(req.url ?? '/', 'http://agent').pathname.slice('/files/'.length);
         await store();
-        await serveFile(incoming, outgoing, raw, url.searchParams);
-        return RESPONSE_ALREADY_SENT;
+        await serveFile(req, res, raw, query);
+        return RAW;
       });
     },
     welcome() {
