@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANAGER_LAUNCH_ENV, ROOT } from '../support/procs.ts';
+import { AGENT_LAUNCH_ENV, MANAGER_LAUNCH_ENV, ROOT } from '../support/procs.ts';
 
-// The tests and benchmarks start the manager with MANAGER_LAUNCH_ENV, so what they measure is what ships only while
+// The tests and benchmarks start the manager with MANAGER_LAUNCH_ENV and the agent with AGENT_LAUNCH_ENV, so what they measure is what ships only while
 // every shipped launcher sets the same environment.
 
 test('npm start sets the manager launch environment', () => {
@@ -14,14 +14,16 @@ test('npm start sets the manager launch environment', () => {
   }
 });
 
-test('the systemd unit sets the manager launch environment before its EnvironmentFile', () => {
-  const unit = readFileSync(join(ROOT, 'deploy/ocdn-manager.service'), 'utf8').split('\n');
-  const envFileAt = unit.findIndex((l) => l.startsWith('EnvironmentFile='));
-  assert.ok(envFileAt > 0, 'the unit has an EnvironmentFile');
-  for (const [k, v] of Object.entries(MANAGER_LAUNCH_ENV)) {
-    const at = unit.indexOf(`Environment=${k}=${v}`);
-    assert.ok(at >= 0, `the unit lacks Environment=${k}=${v}`);
-    // systemd applies them in order: the operator's file has the last word
-    assert.ok(at < envFileAt, `Environment=${k} comes after EnvironmentFile, which could not override it`);
-  }
-});
+for (const [unitFile, env] of [['ocdn-manager.service', MANAGER_LAUNCH_ENV], ['ocdn-agent.service', AGENT_LAUNCH_ENV]] as const) {
+  test(`deploy/${unitFile} sets its launch environment before its EnvironmentFile`, () => {
+    const unit = readFileSync(join(ROOT, 'deploy', unitFile), 'utf8').split('\n');
+    const envFileAt = unit.findIndex((l) => l.startsWith('EnvironmentFile='));
+    assert.ok(envFileAt > 0, 'the unit has an EnvironmentFile');
+    for (const [k, v] of Object.entries(env)) {
+      const at = unit.indexOf(`Environment=${k}=${v}`);
+      assert.ok(at >= 0, `the unit lacks Environment=${k}=${v}`);
+      // systemd applies them in order: the operator's file has the last word
+      assert.ok(at < envFileAt, `Environment=${k} comes after EnvironmentFile, which could not override it`);
+    }
+  });
+}

@@ -141,7 +141,10 @@ export async function startManagerProcess(env: Record<string, string>, opts: { n
   };
 }
 
-/** Starts the agent bundle (apps/agent/dist/ocdn-agent.cjs) on its own loopback address. */
+/** The environment the agent's unit gives the agent (deploy/ocdn-agent.service): see there. */
+export const AGENT_LAUNCH_ENV = { MALLOC_MMAP_THRESHOLD_: '32768' } as const;
+
+/** Starts the agent bundle (apps/agent/dist/ocdn-agent.cjs) on its own loopback address, as its unit would. */
 export function startAgentProcess(
   managerUrl: string,
   token: string,
@@ -151,6 +154,7 @@ export function startAgentProcess(
   opts: { nodeArgs?: string[] } = {},
 ): Proc {
   return new Proc(`agent@${host}`, [...(opts.nodeArgs ?? []), AGENT_CJS], {
+    ...AGENT_LAUNCH_ENV,
     OCDN_MANAGER_URL: managerUrl,
     OCDN_NODE_TOKEN: token,
     OCDN_AGENT_HOST: host,
