@@ -1,5 +1,5 @@
 import { RpcMethods, type RpcErrorCode, type RpcMethodName, type RpcParams } from '@ocdn/protocol';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 /** An RPC failure with a protocol error code; the manager sees code and message. */
 export class AgentRpcError extends Error {
@@ -25,7 +25,7 @@ export class RpcDispatcher {
 
   async dispatch(method: string, params: unknown): Promise<unknown> {
     const handler = this.handlers.get(method);
-    const spec = (RpcMethods as Record<string, { params: z.ZodType }>)[method];
+    const spec = (RpcMethods as Record<string, { params: z.ZodMiniType }>)[method];
     if (!handler || !spec) throw new AgentRpcError('unknown_method', `this agent has no method "${method}"`);
     const parsed = spec.params.safeParse(params ?? {});
     if (!parsed.success) {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** Roles of API tokens, each allowed what the one before it is, and more (API.md "Access control and audit"). */
 export const API_ROLES = ['viewer', 'operator', 'admin'] as const;

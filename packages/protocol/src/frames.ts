@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { NodeRole } from './roles.ts';
 
 /**
@@ -11,20 +11,20 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** A config the agent holds, reported so the manager can repair drift. */
 export const HeldConfig = z.object({
-  kind: z.string().min(1).max(32),
-  name: z.string().min(1).max(512),
-  version: z.number().int().nonnegative().nullable(),
-  hash: z.string().min(1).max(128),
+  kind: z.string().check(z.minLength(1), z.maxLength(32)),
+  name: z.string().check(z.minLength(1), z.maxLength(512)),
+  version: z.nullable(z.int().check(z.nonnegative())),
+  hash: z.string().check(z.minLength(1), z.maxLength(128)),
 });
 export type HeldConfig = z.infer<typeof HeldConfig>;
 
 /** agent → manager, first frame after the upgrade. */
 export const AgentHelloFrame = z.strictObject({
   type: z.literal('hello'),
-  protocolVersion: z.string().min(1).max(16),
-  agentVersion: z.string().min(1).max(64),
-  roles: z.array(NodeRole).max(8),
-  configs: z.array(HeldConfig).max(100_000),
+  protocolVersion: z.string().check(z.minLength(1), z.maxLength(16)),
+  agentVersion: z.string().check(z.minLength(1), z.maxLength(64)),
+  roles: z.array(NodeRole).check(z.maxLength(8)),
+  configs: z.array(HeldConfig).check(z.maxLength(100_000)),
 });
 export type AgentHelloFrame = z.infer<typeof AgentHelloFrame>;
 
@@ -35,39 +35,39 @@ export const ManagerWelcomeFrame = z.object({
   protocolVersion: z.string(),
   managerVersion: z.string(),
   roles: z.array(NodeRole),
-  heartbeatIntervalMs: z.number().int().positive(),
+  heartbeatIntervalMs: z.int().check(z.positive()),
 });
 export type ManagerWelcomeFrame = z.infer<typeof ManagerWelcomeFrame>;
 
 /** agent → manager, every heartbeat interval. */
 export const AgentHeartbeatFrame = z.strictObject({
   type: z.literal('heartbeat'),
-  seq: z.number().int().nonnegative(),
-  uptimeSeconds: z.number().nonnegative(),
+  seq: z.int().check(z.nonnegative()),
+  uptimeSeconds: z.number().check(z.nonnegative()),
 });
 export type AgentHeartbeatFrame = z.infer<typeof AgentHeartbeatFrame>;
 
 /** manager → agent: call a method on the agent. */
 export const RpcRequestFrame = z.object({
   type: z.literal('request'),
-  id: z.string().min(1).max(64),
-  method: z.string().min(1).max(64),
+  id: z.string().check(z.minLength(1), z.maxLength(64)),
+  method: z.string().check(z.minLength(1), z.maxLength(64)),
   params: z.unknown(),
-  timeoutMs: z.number().int().positive().optional(),
+  timeoutMs: z.optional(z.int().check(z.positive())),
 });
 export type RpcRequestFrame = z.infer<typeof RpcRequestFrame>;
 
 export const RpcErrorBody = z.object({
-  code: z.string().max(64),
-  message: z.string().max(8192),
-  details: z.unknown().optional(),
+  code: z.string().check(z.maxLength(64)),
+  message: z.string().check(z.maxLength(8192)),
+  details: z.optional(z.unknown()),
 });
 export type RpcErrorBody = z.infer<typeof RpcErrorBody>;
 
 /** agent → manager: the outcome of one request. */
 export const RpcResponseFrame = z.discriminatedUnion('ok', [
-  z.strictObject({ type: z.literal('response'), id: z.string().min(1).max(64), ok: z.literal(true), result: z.unknown() }),
-  z.strictObject({ type: z.literal('response'), id: z.string().min(1).max(64), ok: z.literal(false), error: RpcErrorBody }),
+  z.strictObject({ type: z.literal('response'), id: z.string().check(z.minLength(1), z.maxLength(64)), ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({ type: z.literal('response'), id: z.string().check(z.minLength(1), z.maxLength(64)), ok: z.literal(false), error: RpcErrorBody }),
 ]);
 export type RpcResponseFrame = z.infer<typeof RpcResponseFrame>;
 
@@ -81,14 +81,14 @@ export const MAX_BATCH_FRAMES = 256;
  */
 export const RpcBatchRequestFrame = z.object({
   type: z.literal('batch'),
-  frames: z.array(RpcRequestFrame).min(1).max(MAX_BATCH_FRAMES),
+  frames: z.array(RpcRequestFrame).check(z.minLength(1), z.maxLength(MAX_BATCH_FRAMES)),
 });
 export type RpcBatchRequestFrame = z.infer<typeof RpcBatchRequestFrame>;
 
 /** agent → manager (protocol 1.1): responses that were ready together, in one frame. */
 export const RpcBatchResponseFrame = z.strictObject({
   type: z.literal('batch'),
-  frames: z.array(RpcResponseFrame).min(1).max(MAX_BATCH_FRAMES),
+  frames: z.array(RpcResponseFrame).check(z.minLength(1), z.maxLength(MAX_BATCH_FRAMES)),
 });
 export type RpcBatchResponseFrame = z.infer<typeof RpcBatchResponseFrame>;
 
@@ -119,7 +119,7 @@ export function sendBatched(frames: string[], send: (text: string) => void): voi
 /** agent → manager: something happened on the node (config changed, task progress, driver state). */
 export const AgentEventFrame = z.strictObject({
   type: z.literal('event'),
-  name: z.string().min(1).max(64),
+  name: z.string().check(z.minLength(1), z.maxLength(64)),
   data: z.unknown(),
 });
 export type AgentEventFrame = z.infer<typeof AgentEventFrame>;

@@ -1,3 +1,4 @@
+import './messages.ts';
 export * from './version.ts';
 export * from './roles.ts';
 export * from './frames.ts';

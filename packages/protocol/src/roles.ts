@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** What a node does; decides which agent drivers run. */
 export const NodeRole = z.enum(['cdn', 'dns', 'vod', 'vod-source']);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { DomainName } from './names.ts';
 import { NodeRole } from './roles.ts';
 import { DnsApplyRequest, DnsApplyResponse } from './forwarding.ts';
@@ -14,27 +14,27 @@ export const NodeHeartbeatResponse = z.object({
   nodeId: z.string(),
   agentVersion: z.string(),
   protocolVersion: z.string(),
-  uptimeSeconds: z.number().nonnegative(),
+  uptimeSeconds: z.number().check(z.nonnegative()),
   roles: z.array(NodeRole),
 });
 export type NodeHeartbeatResponse = z.infer<typeof NodeHeartbeatResponse>;
 
-export const NodeHeartbeatRequest = z.object({}).strict();
+export const NodeHeartbeatRequest = z.strictObject({});
 export type NodeHeartbeatRequest = z.infer<typeof NodeHeartbeatRequest>;
 
 /** One nginx config file the agent holds for a domain: its version (from the file's header) and content hash. */
 export const CdnConfInfo = z.object({
   domain: DomainName,
-  version: z.number().int().nonnegative().nullable(),
-  hash: z.string().nullable(),
+  version: z.nullable(z.int().check(z.nonnegative())),
+  hash: z.nullable(z.string()),
 });
 export type CdnConfInfo = z.infer<typeof CdnConfInfo>;
 
 /** OCDN_SYNC_CONF: write `<domain>.conf` (atomically; the previous file is kept until the next good reload). */
 export const CdnSyncConfRequest = z.strictObject({
   domain: DomainName,
-  version: z.number().int().nonnegative(),
-  config: z.string().min(1).max(1024 * 1024),
+  version: z.int().check(z.nonnegative()),
+  config: z.string().check(z.minLength(1), z.maxLength(1024 * 1024)),
 });
 export type CdnSyncConfRequest = z.infer<typeof CdnSyncConfRequest>;
 
@@ -49,13 +49,13 @@ export type CdnDelConfResponse = z.infer<typeof CdnDelConfResponse>;
  * one reload. When the test fails, the files changed since the last good reload that nginx blames are restored,
  * and the request for that domain fails with nginx's message.
  */
-export const CdnReloadRequest = z.strictObject({ domain: DomainName.optional() });
+export const CdnReloadRequest = z.strictObject({ domain: z.optional(DomainName) });
 export type CdnReloadRequest = z.infer<typeof CdnReloadRequest>;
 export const CdnReloadResponse = z.object({
   reloaded: z.boolean(),
   /** How many reload requests this one reload served. */
-  coalesced: z.number().int().positive(),
-  ms: z.number().nonnegative(),
+  coalesced: z.int().check(z.positive()),
+  ms: z.number().check(z.nonnegative()),
 });
 export type CdnReloadResponse = z.infer<typeof CdnReloadResponse>;
 

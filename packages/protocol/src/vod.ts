@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * VOD placement: what the manager, the VOD servers and the source servers say to each other. The file API
@@ -12,9 +12,7 @@ import { z } from 'zod';
  */
 export const VodFileName = z
   .string()
-  .min(1)
-  .max(255)
-  .refine((s) => isSafeFileName(s), { message: 'not a plain file name (no "/", "\\", NUL, leading "." or control characters)' });
+  .check(z.minLength(1), z.maxLength(255), z.refine((s) => isSafeFileName(s), { message: 'not a plain file name (no "/", "\\", NUL, leading "." or control characters)' }));
 export type VodFileName = z.infer<typeof VodFileName>;
 
 export function isSafeFileName(s: string): boolean {
@@ -23,7 +21,7 @@ export function isSafeFileName(s: string): boolean {
   return !/[\u0000-\u001f\u007f/\\]/.test(s);
 }
 
-export const VodFile = z.object({ name: VodFileName, size: z.number().int().nonnegative(), mtime: z.string() });
+export const VodFile = z.object({ name: VodFileName, size: z.int().check(z.nonnegative()), mtime: z.string() });
 export type VodFile = z.infer<typeof VodFile>;
 
 /** `GET /files`: every complete file of the directory (partial downloads are never listed). */
@@ -33,10 +31,10 @@ export type VodFilesResponse = z.infer<typeof VodFilesResponse>;
 /** `GET /df`: the disk of the file directory, in bytes. */
 export const VodDfResponse = z.object({
   path: z.string(),
-  total: z.number().nonnegative(),
-  free: z.number().nonnegative(),
-  used: z.number().nonnegative(),
-  usedPercent: z.number().min(0).max(100),
+  total: z.number().check(z.nonnegative()),
+  free: z.number().check(z.nonnegative()),
+  used: z.number().check(z.nonnegative()),
+  usedPercent: z.number().check(z.gte(0), z.lte(100)),
 });
 export type VodDfResponse = z.infer<typeof VodDfResponse>;
 
@@ -60,19 +58,19 @@ export const VOD_TASK_TRANSITIONS: Record<VodTaskStatus, readonly VodTaskStatus[
 export const VodTask = z.object({
   id: z.string(),
   file: VodFileName,
-  size: z.number().int().nonnegative(),
+  size: z.int().check(z.nonnegative()),
   nodeId: z.string(),
   sourceNodeId: z.string(),
   status: VodTaskStatus,
-  bytesDone: z.number().int().nonnegative(),
-  error: z.string().nullable(),
+  bytesDone: z.int().check(z.nonnegative()),
+  error: z.nullable(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 export type VodTask = z.infer<typeof VodTask>;
 
 /** A task as its VOD server sees it: with a URL signed for this node to fetch the file from the source. */
-export const AgentVodTask = VodTask.extend({ sourceUrl: z.string() });
+export const AgentVodTask = z.extend(VodTask, { sourceUrl: z.string() });
 export type AgentVodTask = z.infer<typeof AgentVodTask>;
 export const AgentVodTasksResponse = z.object({ items: z.array(AgentVodTask) });
 export type AgentVodTasksResponse = z.infer<typeof AgentVodTasksResponse>;
@@ -80,8 +78,8 @@ export type AgentVodTasksResponse = z.infer<typeof AgentVodTasksResponse>;
 /** `PATCH /api/v1/agent/vod/tasks/:id`. */
 export const VodTaskPatch = z.strictObject({
   status: z.enum(['working', 'done', 'failed']),
-  bytesDone: z.number().int().nonnegative().optional(),
-  error: z.string().max(2000).regex(/^[^\x00]*$/, 'no NUL character').optional(),
+  bytesDone: z.optional(z.int().check(z.nonnegative())),
+  error: z.optional(z.string().check(z.maxLength(2000), z.regex(/^[^\x00]*$/, 'no NUL character'))),
 });
 export type VodTaskPatch = z.infer<typeof VodTaskPatch>;
 
