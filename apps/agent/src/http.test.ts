@@ -112,6 +112,8 @@ describe("the agent's HTTP API (node:http, real roles, real sockets)", () => {
       assert.equal(r.status, status, `${method} ${path}: ${r.text}`);
       assert.equal(JSON.parse(r.text).error.code, code, `${method} ${path}`);
     }
+    const missing = await call(port, 'POST', '/rpc/cdn.syncConf', auth, '{"domain":"a.example","config":"c"}');
+    assert.equal(JSON.parse(missing.text).error.message, 'invalid params for cdn.syncConf: version: Invalid input: expected number, received undefined', 'the protocol says why in English');
     assert.equal((await call(port, 'GET', '/heartbeat', auth)).status, 200, 'still serving');
   });
 

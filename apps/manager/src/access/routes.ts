@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { deleteCookie, setCookie } from 'hono/cookie';
-import { ApiRole, SESSION_COOKIE } from '@ocdn/protocol';
+import { SESSION_COOKIE } from '@ocdn/protocol';
+import { ApiRole } from '../http/protocol-schemas.ts';
 import { listAudit } from '../audit/log.ts';
 import type { ManagerContext } from '../context.ts';
 import { PageQuery, pageInMemory, pageOf } from '../http/pages.ts';

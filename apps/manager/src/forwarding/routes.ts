@@ -1,6 +1,6 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { ViewName } from '@ocdn/protocol';
+import { ViewName } from '../http/protocol-schemas.ts';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { ErrorBody } from '../http/errors.ts';

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { NodeRole, NodeStatus } from '@ocdn/protocol';
+import { NodeRole, NodeStatus } from './protocol-schemas.ts';
 import { PIPELINE_KINDS, PIPELINE_STATUSES, STEP_STATUSES } from '../pipelines/types.ts';
 import { IpText } from './fields.ts';
 

@@ -1,5 +1,5 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '@ocdn/protocol';
+import { AgentVodTask, VodTask, VodTaskPatch, VodTaskStatus } from '../http/protocol-schemas.ts';
 import type { ManagerContext } from '../context.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { PageQuery, pageOf } from '../http/pages.ts';
