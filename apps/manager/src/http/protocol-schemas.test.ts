@@ -5,7 +5,7 @@ import * as zm from 'zod/mini';
 import * as P from '@ocdn/protocol';
 import { classic } from './protocol-schemas.ts';
 
-const schemas = Object.entries(P).filter((e): e is [string, zm.ZodMiniType] => typeof e[1] === 'object' && e[1] !== null && '_zod' in e[1]);
+const schemas = Object.entries(P as Record<string, unknown>).filter((e): e is [string, zm.ZodMiniType] => typeof e[1] === 'object' && e[1] !== null && '_zod' in e[1]);
 const methods = Object.entries(P.RpcMethods).flatMap(([m, s]) => [[`${m} params`, s.params], [`${m} result`, s.result]] as [string, zm.ZodMiniType][]);
 
 /** Values of every shape the schemas meet: valid ones, values at and past each bound, and wrong types. */
