@@ -185,6 +185,22 @@ for (const backend of testBackends()) {
       assert.equal(rows[1]!.attempts, 2);
     });
 
+    it("takes over a run whose lease this replica holds but does not execute, while it executes others", async () => {
+      // A claim can commit while its caller sees an error (the database went away at the COMMIT): the lease is this
+      // replica's, and nothing here executes the run. Renewing it with the runs that do execute here kept it from
+      // every orphan scan for as long as any of them ran (seen as one domain stuck after a PostgreSQL restart).
+      let open!: () => void;
+      gates.set('busy1', new Promise<void>((r) => (open = r)));
+      const busy = await startRun(spec('s-busy', ['busy1']));
+      await waitFor('a run executing here', () => calls.includes('busy1'));
+      const lost = await engine.enqueue(database.db, spec('s-lost', ['lost1']));
+      await database.db.execute(sql`update pipelines set status = 'running', lease_owner = ${engine.owner}, lease_until = now() + interval '1 second' where id = ${lost}`);
+      await waitFor('the lost run taken over and finished', async () => (await status(lost)) === 'succeeded', { timeoutMs: 20_000 });
+      assert.equal(await status(busy), 'running', 'taken over while the other run still executed here');
+      open();
+      await waitFor('the other run done', async () => (await status(busy)) === 'succeeded');
+    });
+
     it('runs groups side by side; a failing group holds back neither the others nor the steps after', async () => {
       failures.set('h-b2', 1);
       let open!: () => void;

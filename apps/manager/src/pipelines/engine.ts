@@ -125,7 +125,7 @@ export class PipelineEngine {
     // Only runs that were executing before the statement can be judged by its answer: a run leased while it was
     // in flight is simply not in it yet.
     const before = new Map(this.aborts);
-    const held = await renewLeases(this.db, this.owner);
+    const held = await renewLeases(this.db, this.owner, [...before.keys()]);
     for (const [id, ac] of before) {
       if (!held.has(id) && this.aborts.get(id) === ac) ac.abort(new Cancelled('lease lost'));
     }

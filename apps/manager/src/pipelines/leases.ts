@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { rowsOf } from '../db/migrate.ts';
 import { pipelines } from '../db/schema.ts';
@@ -32,14 +32,18 @@ export async function claimLease(db: Db, id: string, owner: string): Promise<{ k
 }
 
 /**
- * Renews every lease `owner` holds in one statement; returns the ids of the runs still held. The rows are locked in
- * id order first, as the step log's batches lock them: an update alone takes them in whatever order it finds them,
- * and a batch holding one row while waiting for another was a deadlock (seen at 5,000 nodes after a restart).
+ * Renews, in one statement, the leases `owner` holds on the runs `ids` (those it is executing); returns the ids still
+ * held. Only those: a lease whose claim committed while its caller saw an error (the database went away at the
+ * commit) belongs to no execution, and renewing it with the rest kept the run from every orphan scan for as long as
+ * anything else ran here. The rows are locked in id order first, as the step log's batches lock them: an update
+ * alone takes them in whatever order it finds them, and a batch holding one row while waiting for another was a
+ * deadlock (seen at 5,000 nodes after a restart).
  */
-export async function renewLeases(db: Db, owner: string): Promise<Set<string>> {
+export async function renewLeases(db: Db, owner: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
   const res = await db.execute<{ id: string }>(
     sql`update pipelines set lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval
-        where id in (select id from pipelines where lease_owner = ${owner} and status = 'running' order by id for update)
+        where id in (select id from pipelines where ${inArray(pipelines.id, ids)} and lease_owner = ${owner} and status = 'running' order by id for update)
         returning id`,
   );
   return new Set(rowsOf<{ id: string }>(res).map((r) => r.id));
