@@ -116,7 +116,11 @@ describe('reliability under faults', () => {
       ).catch(async (err) => {
         const list = (await m.json('/api/v1/domains?limit=1000')).items as { domain: string; status: string }[];
         const pipes = (await m.json('/api/v1/pipelines?status=failed')).items;
-        throw new Error(`${(err as Error).message}: ${list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`).join(', ')}; failed: ${JSON.stringify(pipes).slice(0, 1500)}\n${m.proc.output.slice(-3000)}`);
+        const stuck = [];
+        for (const d of list.filter((x) => x.status !== 'complete')) stuck.push(...(await m.json(`/api/v1/pipelines?subject=${d.domain}&limit=10`)).items);
+        // What the stuck domains' runs were doing, and the manager's warnings (not its request log).
+        const warnings = m.proc.output.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-30).join('\n');
+        throw new Error(`${(err as Error).message}: ${list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`).join(', ')}; failed: ${JSON.stringify(pipes).slice(0, 1500)}; runs of those: ${JSON.stringify(stuck).slice(0, 4000)}\n${warnings}`);
       });
       const pipelines = (await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&limit=1000')).items as { subject: string; status: string; steps: { status: string }[] }[];
       assert.equal(pipelines.length, 50, 'one ADD_DOMAIN per domain');
