@@ -13,11 +13,11 @@ export interface AgentHttpDeps {
   log: Logger;
 }
 
-/** What a route handler is given: the request, its decoded path parameters and its query. */
+/** What a route handler is given: the request, its decoded path parameters and its parsed URL. */
 export interface RouteRequest {
   req: IncomingMessage;
   params: Record<string, string>;
-  query: URLSearchParams;
+  url: URL;
 }
 
 /** A JSON answer; `body` undefined sends none (204). */
@@ -51,7 +51,8 @@ const REPLY = Symbol('ocdn.agent.reply');
 /** A JSON reply with a status other than 200 (an error, a 204). */
 export const reply = (status: number, body?: unknown): Reply => ({ status, body, [REPLY]: true }) as Reply;
 const isReply = (v: unknown): v is Reply => typeof v === 'object' && v !== null && REPLY in v;
-const errorReply = (status: number, code: string, message: string, details?: unknown) => reply(status, { error: { code, message, details } });
+/** An error answer in the API's shape, `{error: {code, message, details}}`. */
+export const errorReply = (status: number, code: string, message: string, details?: unknown) => reply(status, { error: { code, message, details } });
 
 interface Route {
   methods: Set<string>;
@@ -100,10 +101,8 @@ function decodeOrRaw(s: string): string {
   }
 }
 
-/** Reads a request body up to the limit; null when it is larger. */
+/** Reads a request body up to the limit (a declared length past it is refused before this); null when it is larger. */
 async function readBody(req: IncomingMessage): Promise<string | null> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > BODY_LIMIT) return null;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -127,6 +126,9 @@ function send(req: IncomingMessage, res: ServerResponse, status: number, body: u
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(req.method === 'HEAD' ? undefined : text);
 }
+
+const sendError = (req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, details?: unknown) =>
+  send(req, res, status, { error: { code, message, details } });
 
 /**
  * The agent's HTTP API: what the manager (or a replica without the agent's socket) calls directly — `/heartbeat`,
@@ -159,14 +161,14 @@ export function createAgentHttp(deps: AgentHttpDeps): RequestListener {
     const url = new URL(req.url ?? '/', 'http://agent');
     let found = open.match(method, url.pathname);
     if (found === null || found === 'other-method') {
-      if (Number(req.headers['content-length']) > BODY_LIMIT) return send(req, res, 413, { error: { code: 'payload_too_large', message: 'body too large' } });
-      if (!bearerMatches(req.headers.authorization, deps.token)) return send(req, res, 401, { error: { code: 'unauthorized', message: 'missing or invalid node token' } });
+      if (Number(req.headers['content-length']) > BODY_LIMIT) return sendError(req, res, 413, 'payload_too_large', 'body too large');
+      if (!bearerMatches(req.headers.authorization, deps.token)) return sendError(req, res, 401, 'unauthorized', 'missing or invalid node token');
       found = guarded.match(method, url.pathname);
     }
     if (found === null || found === 'other-method') {
-      return send(req, res, found === null ? 404 : 405, { error: { code: found === null ? 'not_found' : 'method_not_allowed', message: `no route for ${method} ${url.pathname}` } });
+      return found === null ? sendError(req, res, 404, 'not_found', `no route for ${method} ${url.pathname}`) : sendError(req, res, 405, 'method_not_allowed', `no route for ${method} ${url.pathname}`);
     }
-    const out = await found.route.handler({ req, params: found.params, query: url.searchParams }, res);
+    const out = await found.route.handler({ req, params: found.params, url }, res);
     if (out === RAW) return;
     if (isReply(out)) return send(req, res, out.status, out.body);
     send(req, res, 200, out);
@@ -175,11 +177,11 @@ export function createAgentHttp(deps: AgentHttpDeps): RequestListener {
   return (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof AgentRpcError) {
-        send(req, res, RPC_STATUS[err.code] ?? 500, { error: { code: err.code, message: err.message, details: err.details } });
+        sendError(req, res, RPC_STATUS[err.code] ?? 500, err.code, err.message, err.details);
         return;
       }
       deps.log.error({ err: (err as Error).message, method: req.method, path: req.url?.split('?')[0] }, 'unexpected error in the agent HTTP API');
-      send(req, res, 500, { error: { code: 'internal', message: 'internal error (see the agent log)' } });
+      sendError(req, res, 500, 'internal', 'internal error (see the agent log)');
     });
   };
 }

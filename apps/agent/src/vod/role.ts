@@ -1,6 +1,6 @@
 import { managerUrls, type AgentEnv } from '../env.ts';
 import type { Logger } from '../log.ts';
-import { RAW, reply } from '../http.ts';
+import { RAW, errorReply, reply } from '../http.ts';
 import { startOnce, type AgentRole, type RoleGate } from '../role.ts';
 import { createFileHandler, type ServedStats } from './serve.ts';
 import { FileStore } from './store.ts';
@@ -50,7 +50,7 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<A
       http.add('GET', '/df', () => rpc.dispatch('vod.df', {}));
       http.add('DELETE', '/files/:name', async ({ params }) => {
         const r = (await rpc.dispatch('vod.deleteFile', { name: params.name })) as { name: string; deleted: boolean };
-        return r.deleted ? reply(204) : reply(404, { error: { code: 'not_found', message: `no file ${r.name}` } });
+        return r.deleted ? reply(204) : errorReply(404, 'not_found', `no file ${r.name}`);
       });
       http.add('GET', '/stats', () => ({ served }));
     },
@@ -58,10 +58,9 @@ export function vodRole(env: AgentEnv, log: Logger, gate: RoleGate, tls?: Pick<A
       // The bytes go straight to the socket (sendfile-like reads into fixed buffers); the handler checks the node
       // token or the manager's signature itself, since peers download with a signed URL. The name is passed as
       // sent (still escaped): the handler decodes and checks it.
-      http.add(['GET', 'HEAD'], '/files/:name', async ({ req, query }, res) => {
-        const raw = new URL(req.url ?? '/', 'http://agent').pathname.slice('/files/'.length);
+      http.add(['GET', 'HEAD'], '/files/:name', async ({ req, url }, res) => {
         await store();
-        await serveFile(req, res, raw, query);
+        await serveFile(req, res, url.pathname.slice('/files/'.length), url.searchParams);
         return RAW;
       });
     },
