@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { close, fsync, open, readFile, rename, rm, write } from 'node:fs';
+import { close, fstat, fsync, open, readFile, rename, rm, stat, write, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 
@@ -12,15 +12,45 @@ const closeFd = promisify(close);
 const renameFile = promisify(rename);
 const rmFile = promisify(rm);
 const readFileText = promisify(readFile);
+const fstatFd = promisify(fstat) as unknown as (fd: number, opts: { bigint: true }) => Promise<BigIntStats>;
+const statPath = promisify(stat) as unknown as (path: string, opts: { bigint: true }) => Promise<BigIntStats>;
 
-/** Writes a file atomically: a temp file in the same directory, fsync, then rename over the target. */
-export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+/**
+ * What tells one version of a file from another without reading it: a write through writeFileAtomic makes a new
+ * inode, and any other change moves the size or the modification time. (Not proof against a same-size rewrite in
+ * place within the file system's timestamp granularity — a few milliseconds — which nothing of ours does.)
+ */
+export interface FileStamp {
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+const stampOf = (st: BigIntStats): FileStamp => ({ ino: st.ino, size: st.size, mtimeNs: st.mtimeNs });
+
+export const sameStamp = (a: FileStamp, b: FileStamp): boolean => a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+
+/** The file's stamp, or null when there is none. */
+export function stampOrNull(path: string): Promise<FileStamp | null> {
+  return statPath(path, { bigint: true }).then(stampOf, (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+}
+
+/**
+ * Writes a file atomically: a temp file in the same directory, fsync, then rename over the target. Resolves to the
+ * new file's stamp (a rename keeps the inode, its size and its modification time).
+ */
+export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<FileStamp> {
   const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
   const fd = await openFd(tmp, 'wx', mode);
+  let stamp: FileStamp;
   try {
     const bytes = Buffer.from(content, 'utf8');
     for (let off = 0; off < bytes.length; ) off += (await writeFd(fd, bytes, off, bytes.length - off)).bytesWritten;
     await fsyncFd(fd);
+    stamp = stampOf(await fstatFd(fd, { bigint: true }));
   } catch (err) {
     await closeFd(fd).catch(() => {});
     await rmFile(tmp, { force: true });
@@ -33,6 +63,7 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o64
     await rmFile(tmp, { force: true });
     throw err;
   }
+  return stamp;
 }
 
 /** The file's text, or null when there is none. */

@@ -3,7 +3,7 @@ import type { CdnConfInfo, CdnReloadResponse } from '@ocdn/protocol';
 import type { Logger } from '../log.ts';
 import { runCommand } from '../exec.ts';
 import { AgentRpcError } from '../rpc.ts';
-import { confinedPath, readTextOrNull, sha256Hex, writeFileAtomic } from './files.ts';
+import { confinedPath, readTextOrNull, sameStamp, sha256Hex, stampOrNull, writeFileAtomic, type FileStamp } from './files.ts';
 
 /** The first line of every generated file: `# ocdn domain=<domain> version=<n> …`. */
 const HEADER = /^# ocdn domain=(\S+) version=(\d+)/;
@@ -22,6 +22,13 @@ export interface NginxDriverOptions {
   commandTimeoutMs?: number;
 }
 
+/** A domain file as this agent last wrote or read it, and the stamp that file had then. */
+interface Known {
+  version: number | null;
+  hash: string;
+  stamp: FileStamp;
+}
+
 interface Batch {
   promise: Promise<{ failed: Map<string, string>; reloaded: boolean; ms: number }>;
   size: number;
@@ -35,6 +42,12 @@ interface Batch {
 export class NginxDriver {
   /** Previous content (null: the file did not exist) of files changed since the last good reload. */
   private readonly pending = new Map<string, string | null>();
+  /**
+   * Domain files by path, as last written or read here. A file whose stamp (one stat) is still the one recorded is
+   * that content: OCDN_VER_CONF and a sync of an unchanged config do not read it again, and a new domain's sync
+   * reads nothing. Any other change to the file (an edit, a delete) moves its stamp and the file is read.
+   */
+  private readonly known = new Map<string, Known>();
   private batch: Batch | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   /** When the next reload may start: a window after the last, or the interval when it coalesced several (see reload). */
@@ -65,17 +78,26 @@ export class NginxDriver {
       throw new AgentRpcError('invalid_params', `config must start with "# ocdn domain=${domain} version=${version}"`);
     }
     const path = this.fileOf(domain);
-    const previous = await readTextOrNull(path);
-    if (previous !== config) {
-      if (!this.pending.has(path)) this.pending.set(path, previous);
-      await writeFileAtomic(path, config);
+    const hash = sha256Hex(config);
+    const stamp = await stampOrNull(path);
+    let previous: string | null | undefined = stamp ? undefined : null; // undefined: there is a file, not read yet
+    if (stamp) {
+      let known = this.knownAt(path, stamp);
+      if (!known) {
+        previous = await readTextOrNull(path);
+        if (previous !== null) known = this.remember(path, previous, stamp);
+      }
+      if (known?.hash === hash) return { domain, version, hash };
     }
-    return { domain, version, hash: sha256Hex(config) };
+    if (!this.pending.has(path)) this.pending.set(path, previous === undefined ? await readTextOrNull(path) : previous);
+    this.known.set(path, { version, hash, stamp: await writeFileAtomic(path, config) });
+    return { domain, version, hash };
   }
 
   /** OCDN_DEL_CONF: removes the domain's config; a missing file is fine. */
   async remove(domain: string): Promise<{ domain: string; deleted: boolean }> {
     const path = this.fileOf(domain);
+    this.known.delete(path);
     const previous = await readTextOrNull(path);
     if (previous === null) return { domain, deleted: false };
     if (!this.pending.has(path)) this.pending.set(path, previous);
@@ -85,10 +107,34 @@ export class NginxDriver {
 
   /** OCDN_VER_CONF: the version and hash of the domain's file, or nulls when there is none. */
   async info(domain: string): Promise<CdnConfInfo> {
-    const text = await readTextOrNull(this.fileOf(domain));
+    const path = this.fileOf(domain);
+    const stamp = await stampOrNull(path);
+    if (stamp === null) {
+      this.known.delete(path);
+      return { domain, version: null, hash: null };
+    }
+    const known = this.knownAt(path, stamp);
+    if (known) return { domain, version: known.version, hash: known.hash };
+    const text = await readTextOrNull(path);
     if (text === null) return { domain, version: null, hash: null };
+    // Recorded with the stamp taken before the read: if the file changed in between, the next stat tells.
+    const read = this.remember(path, text, stamp);
+    return { domain, version: read.version, hash: read.hash };
+  }
+
+  private remember(path: string, text: string, stamp: FileStamp): Known {
     const m = HEADER.exec(text);
-    return { domain, version: m ? Number(m[2]) : null, hash: sha256Hex(text) };
+    const known: Known = { version: m ? Number(m[2]) : null, hash: sha256Hex(text), stamp };
+    this.known.set(path, known);
+    return known;
+  }
+
+  /** What is known of the file at `path` if it still has `stamp`; forgets it otherwise. */
+  private knownAt(path: string, stamp: FileStamp): Known | null {
+    const known = this.known.get(path);
+    if (known && sameStamp(known.stamp, stamp)) return known;
+    this.known.delete(path);
+    return null;
   }
 
   /** Every domain file the agent holds (reported in the hello, for drift repair). */
@@ -173,6 +219,7 @@ export class NginxDriver {
   private async restore(path: string): Promise<void> {
     const previous = this.pending.get(path);
     this.pending.delete(path);
+    this.known.delete(path);
     if (previous === null || previous === undefined) await rm(path, { force: true });
     else await writeFileAtomic(path, previous);
   }
