@@ -144,16 +144,16 @@ export async function startManagerProcess(env: Record<string, string>, opts: { n
 /** The environment the agent's unit gives the agent (deploy/ocdn-agent.service): see there. */
 export const AGENT_LAUNCH_ENV = { MALLOC_MMAP_THRESHOLD_: '32768' } as const;
 
-/** Starts the agent bundle (apps/agent/dist/ocdn-agent.cjs) on its own loopback address, as its unit would. */
+/** Starts the agent bundle (apps/agent/dist/ocdn-agent.cjs, or `bundle`) on its own loopback address, as its unit would. */
 export function startAgentProcess(
   managerUrl: string,
   token: string,
   host: string,
   port: number,
   env: Record<string, string> = {},
-  opts: { nodeArgs?: string[] } = {},
+  opts: { nodeArgs?: string[]; bundle?: string } = {},
 ): Proc {
-  return new Proc(`agent@${host}`, [...(opts.nodeArgs ?? []), AGENT_CJS], {
+  return new Proc(`agent@${host}`, [...(opts.nodeArgs ?? []), opts.bundle ?? AGENT_CJS], {
     ...AGENT_LAUNCH_ENV,
     OCDN_MANAGER_URL: managerUrl,
     OCDN_NODE_TOKEN: token,
