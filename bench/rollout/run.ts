@@ -73,11 +73,13 @@ async function main(): Promise<void> {
     m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn', OCDN_DNS_PORT: String(dnsPort) },
       { nodeArgs: profileArgs },
     );
-    // A/B of two agent builds (or node flags) in one run: every other agent runs BENCH_AGENT_B (a bundle) and/or with
-    // BENCH_AGENT_B_ARGS (node flags, space-separated); each half's CPU is reported. Every domain goes to every agent,
+    // A/B of two agent builds (or node flags, or environments) in one run: every other agent runs BENCH_AGENT_B (a
+    // bundle) and/or with BENCH_AGENT_B_ARGS (node flags, space-separated); each half's CPU is reported. Every domain goes to every agent,
     // so both halves do the same work under the same load — run-to-run noise does not enter the comparison.
     const abBundle = process.env.BENCH_AGENT_B || undefined;
     const abArgs = process.env.BENCH_AGENT_B_ARGS?.split(' ').filter(Boolean);
+    // BENCH_AGENT_B_ENV: environment of the B half, `NAME=value` space-separated (overrides the launch environment).
+    const abEnv = Object.fromEntries((process.env.BENCH_AGENT_B_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     const recs: string[] = [];
     for (let i = 0; i < agentCount; i++) {
       const ip = `127.0.2.${i + 1}`;
@@ -94,6 +96,7 @@ async function main(): Promise<void> {
           // each reload leaves one new file behind: a recorder as cheap as a process can be (no shell, no runtime)
           OCDN_NGINX_RELOAD_CMD: `mktemp -p ${rec} reload.XXXXXXXX`,
           OCDN_LOG_LEVEL: 'warn',
+          ...(i % 2 ? abEnv : {}),
         }, { nodeArgs: [...(i === 0 ? profileArgs : []), ...(i % 2 && abArgs ? abArgs : [])], ...(i % 2 && abBundle ? { bundle: abBundle } : {}) }),
       );
       // BENCH_AGENT_NICE: the simulated edge nodes yield this machine's CPU to the manager, as remote hosts would.
@@ -126,6 +129,8 @@ async function main(): Promise<void> {
     const idleDns = (await idleProbe.stop()).times;
     const idle1 = cpu();
     const rssIdle = { manager: treeRssMiB(m.proc.child.pid!), agent: Math.max(...agents.map((a) => rssMiB(a.child.pid!))) };
+    const halfRss = (b: number) => Math.max(...agents.filter((_, i) => i % 2 === b).map((a) => rssMiB(a.child.pid!)));
+    const abRssIdle = [halfRss(0), halfRss(1)];
     const idleS = (performance.now() - idleT0) / 1000;
     // Failover of an idle fleet: the first half of the victims, one kill at a time, at random points of the period.
     const idleFailover: number[] = [];
@@ -206,13 +211,15 @@ async function main(): Promise<void> {
     console.log(row(['idle CPU:', pct(idle1.manager, idle0.manager), pct(idle1.agents, idle0.agents), '', pct(idle1.postgres, idle0.postgres)]));
     const perDomainNodeMs = (x: number) => ((x * 1000) / (domainCount * agentCount)).toFixed(2);
     console.log(row(['CPU ms per domain-node:', perDomainNodeMs(cpu1.manager - cpu0.manager), perDomainNodeMs(cpu1.agents - cpu0.agents)]));
-    if (abBundle || abArgs) {
+    if (abBundle || abArgs || Object.keys(abEnv).length) {
       const b = cpu1.agentsB - cpu0.agentsB;
       const a = cpu1.agents - cpu0.agents - b;
       const halfMs = (x: number, n: number) => ((x * 1000) / (domainCount * n)).toFixed(3);
-      console.log(row(['A/B agents:', 'A (even)', 'B (odd)', 'B / A', `B: ${[abBundle, ...(abArgs ?? [])].filter(Boolean).join(' ')}`]));
+      console.log(row(['A/B agents:', 'A (even)', 'B (odd)', 'B / A', `B: ${[abBundle, ...(abArgs ?? []), process.env.BENCH_AGENT_B_ENV].filter(Boolean).join(' ')}`]));
       const nB = Math.floor(agentCount / 2);
       console.log(row(['  ms per domain-node', halfMs(a, agentCount - nB), halfMs(b, nB), (b / nB / (a / (agentCount - nB))).toFixed(3)]));
+      console.log(row(['  RSS MiB idle (max)', abRssIdle[0]!, abRssIdle[1]!]));
+      console.log(row(['  after rollout', halfRss(0), halfRss(1)]));
     }
     console.log(row(['RSS MiB:', 'manager+DNS', 'agent (max)']));
     console.log(row(['  idle', rssIdle.manager, rssIdle.agent]));

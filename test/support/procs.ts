@@ -142,7 +142,7 @@ export async function startManagerProcess(env: Record<string, string>, opts: { n
 }
 
 /** The environment the agent's unit gives the agent (deploy/ocdn-agent.service): see there. */
-export const AGENT_LAUNCH_ENV = { MALLOC_MMAP_THRESHOLD_: '32768' } as const;
+export const AGENT_LAUNCH_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
 
 /** Starts the agent bundle (apps/agent/dist/ocdn-agent.cjs, or `bundle`) on its own loopback address, as its unit would. */
 export function startAgentProcess(
