@@ -33,6 +33,7 @@ import { parsingParams } from './pipelines/types.ts';
 import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
 import { LiveEvents } from './events/live.ts';
+import { mallocHint } from './malloc-hint.ts';
 
 /**
  * Connections the kernel queues for the HTTP server before it accepts them (capped by net.core.somaxconn). After a
@@ -209,6 +210,8 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       );
       log.info({ url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
     }
+    const hint = mallocHint(database.kind, process.env.MALLOC_MMAP_THRESHOLD_);
+    if (hint) log.info(hint);
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
     const generatedAdminToken = await bootstrap.commit();
     return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health, drift }, stop };
