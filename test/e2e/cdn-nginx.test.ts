@@ -91,7 +91,7 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
   });
 
   /** A driver whose reload command appends the time of each call to a file (nothing else runs). */
-  const recordingDriver = async (name: string, timing: { coalesceMs: number; minIntervalMs?: number }) => {
+  const recordingDriver = async (name: string, timing: { coalesceMs: number; minIntervalMs?: number; maxIntervalMs?: number }) => {
     const dir = tempDir(name);
     const log = join(dir.path, 'calls');
     const rec = new NginxDriver({
@@ -141,6 +141,42 @@ describe('cdn driver on real nginx (OCDN_MAKE_CONF, OCDN_SYNC_CONF, OCDN_NODE_RE
     // The lone reloads did not wait the interval: each followed the previous one sooner than the post-burst reload did.
     assert.ok(Math.max(lone[1]! - lone[0]!, lone[2]! - lone[1]!) < times[4]! - times[3]!, `lone reloads ${lone[1]! - lone[0]!} and ${lone[2]! - lone[1]!} ms apart`);
     assert.ok(trickle.every((r) => r.coalesced === 6));
+    remove();
+  });
+
+  it('under sustained load the interval doubles up to the maximum, and is back to the minimum after a quiet spell', async () => {
+    const [min, max] = [300, 2400];
+    const { rec, reloads, remove } = await recordingDriver('reload-adaptive', { coalesceMs: 20, minIntervalMs: min, maxIntervalMs: max });
+    // A request every 30 ms for ~6.5 s: every reload coalesces several.
+    const load = async (ms: number, tag: string) => {
+      const pending: Promise<unknown>[] = [];
+      for (const until = Date.now() + ms; Date.now() < until; ) {
+        pending.push(rec.reload(`${tag}${pending.length}.example.com`));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      await Promise.all(pending);
+    };
+    await load(6500, 'a');
+    // Gaps between reloads (times are taken inside the reload command, give or take its start-up): min, 2 × min,
+    // 4 × min, then max and max again; a loaded machine only widens them.
+    const gaps = reloads().slice(1).map((t, i) => t - reloads()[i]!);
+    const seen = `gaps ${gaps.join(', ')} ms`;
+    // (max = 8 × min: the three gaps before the first at the maximum are at least max / 2, max / 4 and max / 8 = min)
+    const peak = gaps.findIndex((g) => g >= max - 100);
+    assert.ok(peak >= 3, `the maximum was reached after three doublings (${seen})`);
+    for (const back of [1, 2, 3]) assert.ok(gaps[peak - back]! >= max / 2 ** back - 60, `gap ${peak - back} (${seen})`);
+    assert.ok(gaps[peak - 3]! < 2 * min - 60, `the doubling started at the minimum (${seen})`);
+    assert.ok(gaps.slice(peak).every((g) => g >= max - 100), `once at the maximum the interval stayed there (${seen})`);
+    assert.ok(gaps.length <= 8, `${gaps.length + 1} reloads in 6.5 s of load, not one per ${min} ms (${seen})`);
+    // Quiet for longer than the interval reached: the reload after the next burst waits the minimum again.
+    await new Promise((r) => setTimeout(r, max + 200));
+    const before = reloads().length;
+    const burst = Promise.all(Array.from({ length: 10 }, (_, i) => rec.reload(`burst${i}.example.com`)));
+    await load(1000, 'b');
+    await burst;
+    const next = reloads().slice(before);
+    assert.ok(next.length >= 2, `reloads after the quiet spell: ${next.length}`);
+    assert.ok(next[1]! - next[0]! < max - 600, `the interval after a quiet spell was ${next[1]! - next[0]!} ms, not back to ${min}`);
     remove();
   });
 

@@ -42,6 +42,12 @@ export const AgentEnv = z.object({
    * rollout of a thousand domains reloads nginx tens of times, not a thousand; one change at a time waits a window.
    */
   OCDN_NGINX_RELOAD_MIN_INTERVAL_MS: z._default(int(0, 600_000), 2000),
+  /**
+   * While reloads keep coalescing several requests (a rollout), the interval doubles after each, up to this; it is
+   * back to the minimum once a reload serves one request or the node is quiet for an interval. Each reload is two
+   * commands (test, reload) and makes nginx parse every config and start new workers.
+   */
+  OCDN_NGINX_RELOAD_MAX_INTERVAL_MS: z._default(int(0, 600_000), 8000),
   OCDN_NGINX_CACHE_DIR: text('/var/cache/ocdn/nginx'),
   /** dns role. */
   OCDN_DNS_DRIVER: z._default(z.enum(['bind', 'unbound']), 'bind'),

@@ -20,6 +20,8 @@ export interface NginxDriverOptions {
   coalesceMs?: number;
   /** Under load, reloads start at least this far apart (requests meanwhile share the next); see reload(). */
   minIntervalMs?: number;
+  /** Under sustained load the interval doubles after each reload that coalesced several requests, up to this. */
+  maxIntervalMs?: number;
   commandTimeoutMs?: number;
 }
 
@@ -53,8 +55,13 @@ export class NginxDriver {
   private chain: Promise<unknown> = Promise.resolve();
   /** When the next reload may start: a window after the last, or the interval when it coalesced several (see reload). */
   private nextReloadAt = -Infinity;
+  /** The interval the next coalesced reload sets: minIntervalMs, doubling while the load lasts (see reload). */
+  private interval: number;
+  private lastRequestAt = -Infinity;
 
-  constructor(private readonly opts: NginxDriverOptions) {}
+  constructor(private readonly opts: NginxDriverOptions) {
+    this.interval = opts.minIntervalMs ?? 0;
+  }
 
   /** Creates the directories and the shared file (cache zone) that the generated configs rely on. */
   async start(): Promise<void> {
@@ -160,13 +167,18 @@ export class NginxDriver {
   /**
    * OCDN_NODE_RELOAD: tests the whole configuration and reloads nginx. Requests within the coalescing window share
    * one reload. After a reload that coalesced several requests (changes arriving concurrently: a rollout), the next
-   * one starts no sooner than the minimum interval after it, so such a node reloads about once per interval however
-   * many domains change; a node that gets one change at a time reloads a window after each. If nginx refuses the configuration, the files it blames are restored to their
+   * one starts no sooner than the interval after it, so such a node reloads about once per interval however many
+   * domains change; while that goes on the interval doubles, from the minimum up to the maximum, and it is back to
+   * the minimum after a reload of one request or a quiet interval. A node that gets one change at a time reloads a
+   * window after each. If nginx refuses the configuration, the files it blames are restored to their
    * previous content (one by one, testing again each time) and the requests for those domains fail with nginx's
    * message.
    */
   async reload(domain?: string): Promise<CdnReloadResponse> {
     if (!this.batch) {
+      const min = this.opts.minIntervalMs ?? 0;
+      // No request for a whole interval: the load is over.
+      if (performance.now() - this.lastRequestAt > this.interval) this.interval = min;
       const batch: Batch = { size: 0, promise: null as never };
       batch.promise = this.chain
         .catch(() => {})
@@ -177,12 +189,19 @@ export class NginxDriver {
         .then(() => {
           if (this.batch === batch) this.batch = null; // later requests form the next batch
           const window = this.opts.coalesceMs ?? 100;
-          this.nextReloadAt = performance.now() + (batch.size > 1 ? Math.max(window, this.opts.minIntervalMs ?? 0) : window);
+          if (batch.size > 1) {
+            this.nextReloadAt = performance.now() + Math.max(window, this.interval);
+            this.interval = Math.min(this.interval * 2, Math.max(min, this.opts.maxIntervalMs ?? min));
+          } else {
+            this.nextReloadAt = performance.now() + window;
+            this.interval = min;
+          }
           return this.testAndReload();
         });
       this.chain = batch.promise;
       this.batch = batch;
     }
+    this.lastRequestAt = performance.now();
     const batch = this.batch;
     batch.size++;
     const result = await batch.promise;

@@ -12,6 +12,7 @@ export function cdnRole(env: AgentEnv, log: Logger, gate: RoleGate): AgentRole {
     reloadCmd: env.OCDN_NGINX_RELOAD_CMD,
     coalesceMs: env.OCDN_NGINX_RELOAD_WINDOW_MS,
     minIntervalMs: env.OCDN_NGINX_RELOAD_MIN_INTERVAL_MS,
+    maxIntervalMs: env.OCDN_NGINX_RELOAD_MAX_INTERVAL_MS,
     log: log.child({ driver: 'nginx' }),
   });
   const started = startOnce(() => nginx.start(), (err) => `nginx driver cannot start: ${err.message}`);
