@@ -55,6 +55,10 @@ function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: bo
   };
 }
 
+/** `NAME=value NAME2=value2` (space-separated) as an environment. */
+const envPairs = (spec: string | undefined): Record<string, string> =>
+  Object.fromEntries((spec ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
 async function main(): Promise<void> {
   const dir = tempDir('bench-rollout');
   let m: ManagerHandle | undefined;
@@ -74,7 +78,7 @@ async function main(): Promise<void> {
     // On PostgreSQL the manager runs as README "Running in production" advises for it (MALLOC_MMAP_THRESHOLD_=131072).
     const managerEnv: Record<string, string> = {
       ...(process.env.BENCH_ROLLOUT_DATABASE_URL ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {}),
-      ...Object.fromEntries((process.env.BENCH_MANAGER_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+      ...envPairs(process.env.BENCH_MANAGER_ENV),
     };
     m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn', OCDN_DNS_PORT: String(dnsPort), ...managerEnv },
       { nodeArgs: profileArgs },
@@ -85,7 +89,7 @@ async function main(): Promise<void> {
     const abBundle = process.env.BENCH_AGENT_B || undefined;
     const abArgs = process.env.BENCH_AGENT_B_ARGS?.split(' ').filter(Boolean);
     // BENCH_AGENT_B_ENV: environment of the B half, `NAME=value` space-separated (overrides the launch environment).
-    const abEnv = Object.fromEntries((process.env.BENCH_AGENT_B_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const abEnv = envPairs(process.env.BENCH_AGENT_B_ENV);
     const recs: string[] = [];
     for (let i = 0; i < agentCount; i++) {
       const ip = `127.0.2.${i + 1}`;
