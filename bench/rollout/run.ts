@@ -81,7 +81,8 @@ async function main(): Promise<void> {
       ...envPairs(process.env.BENCH_MANAGER_ENV),
     };
     m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn', OCDN_DNS_PORT: String(dnsPort), ...managerEnv },
-      { nodeArgs: profileArgs },
+      // BENCH_MANAGER_ARGS: node flags for the manager, space-separated (e.g. --trace-gc, --max-old-space-size=8192).
+      { nodeArgs: [...profileArgs, ...(process.env.BENCH_MANAGER_ARGS?.split(' ').filter(Boolean) ?? [])] },
     );
     // A/B of two agent builds (or node flags, or environments) in one run: every other agent runs BENCH_AGENT_B (a
     // bundle) and/or with BENCH_AGENT_B_ARGS (node flags, space-separated); each half's CPU is reported. Every domain goes to every agent,
