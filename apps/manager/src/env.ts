@@ -94,6 +94,11 @@ export const ManagerEnv = z
     OCDN_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
     OCDN_FAULT_AFTER: positiveInt.default(3),
     OCDN_RECOVER_AFTER: positiveInt.default(3),
+    /**
+     * Domain-nodes the domain runs executing on one replica may hold at once (a domain onto 50 nodes counts 50); more
+     * runs wait their turn, oldest first. Bounds the memory of a large rollout; node runs never wait.
+     */
+    OCDN_PIPELINE_MAX_DOMAIN_NODES: positiveInt.default(50_000),
     /** Log level (pino): fatal, error, warn, info, debug, trace, silent. */
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Bytes a live-events client (a console) may fall behind before it is dropped (it reconnects and resumes). */

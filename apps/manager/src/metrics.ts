@@ -18,6 +18,8 @@ export interface MetricsSources {
   agentsConnected(): number;
   nodesByStatus(): Promise<Record<string, number>>;
   domainsByStatus(): Promise<Record<string, number>>;
+  /** Runs executing on this replica, and domain runs waiting for room (PipelineEngine.load). */
+  pipelineLoad(): { executing: number; waiting: number };
   /** The built-in DNS's counters; null without it (rfc2136). */
   dnsStats(): Promise<DnsStats | null>;
 }
@@ -44,6 +46,22 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
       const counts = await sources.nodesByStatus();
       this.reset();
       for (const status of ['new', 'normal', 'fault', 'deleting', 'delete']) this.set({ status }, counts[status] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ocdn_pipeline_runs_executing',
+    help: 'Pipeline runs executing on this replica',
+    registers: [registry],
+    collect() {
+      this.set(sources?.pipelineLoad().executing ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ocdn_pipeline_runs_waiting',
+    help: 'Domain runs waiting on this replica for room in OCDN_PIPELINE_MAX_DOMAIN_NODES',
+    registers: [registry],
+    collect() {
+      this.set(sources?.pipelineLoad().waiting ?? 0);
     },
   });
   const pipelineRuns = new Counter({

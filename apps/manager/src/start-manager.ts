@@ -132,13 +132,14 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       metrics,
       handlers: parsingParams({ ...nodeStepHandlers(core), ...domainStepHandlers(core) }),
       handOver: handOver(core),
+      maxDomainNodes: env.OCDN_PIPELINE_MAX_DOMAIN_NODES,
       onFinished: (_id, kind, status, subject) => {
         health?.invalidate();
         if (kind === 'RECOVER_NODE' && status === 'succeeded') drift?.recovered(subject);
       },
     });
     const ctx: ManagerContext = { ...core, engine, access: { tokens, sessions: new Sessions(database.db, tokens) }, forwardingChanged: () => afterCommit(() => forwarding?.changed()) };
-    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx), domainsByStatus: () => countDomainsByStatus(ctx), dnsStats: async () => (await ctx.dns.server?.stats()) ?? null });
+    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx), pipelineLoad: () => engine.load(), domainsByStatus: () => countDomainsByStatus(ctx), dnsStats: async () => (await ctx.dns.server?.stats()) ?? null });
 
     await ctx.engine.start();
     stops.push(() => ctx.engine.stop());

@@ -183,7 +183,7 @@ for (const backend of testBackends()) {
         // FAULT_NODE on a deleted node fails at OCDN_NODE_STATUS: delete cannot become fault.
         const engine = h.manager.ctx.engine;
         const pid = await engine.enqueue(h.manager.ctx.db, FAULT_NODE({ id, ip: '127.0.0.60' }));
-        await engine.dispatch(pid);
+        await engine.dispatch(pid, { kind: 'FAULT_NODE' });
         const failed = await waitFor('FAULT_NODE to fail', async () => {
           const p = (await h.call('GET', `/api/v1/pipelines/${pid}`)).body;
           return p.status === 'failed' ? p : null;

@@ -72,7 +72,7 @@ for (const backend of testBackends()) {
     const steps = (id: string) => database.db.select().from(pipelineSteps).where(eq(pipelineSteps.pipelineId, id)).orderBy(pipelineSteps.idx);
     const startRun = async (s: PipelineSpec) => {
       const id = await engine.enqueue(database.db, s);
-      await engine.dispatch(id);
+      await engine.dispatch(id, s);
       return id;
     };
 
@@ -328,7 +328,7 @@ for (const backend of testBackends()) {
       await second.start();
       failures.set('j1', 1_000);
       const id = await second.enqueue(database.db, spec('s-stopping', ['j1'], RETRY));
-      second.kick(id);
+      second.kick(id, 0);
       let stopped = false;
       void second.stop().then(() => (stopped = true));
       await waitFor('stop() to return', () => stopped, { timeoutMs: 10_000 });
@@ -346,7 +346,7 @@ for (const backend of testBackends()) {
       failures.set('l1', 1);
       const minute: RetryPolicy = { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 60_000, deadlineMs: 600_000 };
       const id = await second.enqueue(database.db, spec('s-backoff-stop', ['l1'], minute));
-      second.kick(id);
+      second.kick(id, 0);
       await waitFor('l1 to fail once', () => calls.includes('l1'));
       await waitFor('the backoff to start', async () => (await steps(id))[0]!.attempts === 1);
       let stopped = false;
@@ -359,7 +359,7 @@ for (const backend of testBackends()) {
     it('leaves a run alone while another replica holds a live lease', async () => {
       const id = await engine.enqueue(database.db, spec('s-held', ['g1']));
       await database.db.execute(sql`update pipelines set status = 'running', lease_owner = 'other-replica', lease_until = now() + interval '1 hour' where id = ${id}`);
-      engine.kick(id);
+      engine.kick(id, 0);
       await engine.settled(id);
       assert.ok(!calls.includes('g1'));
       assert.equal(await status(id), 'running');

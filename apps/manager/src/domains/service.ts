@@ -109,7 +109,7 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
   if (input.subDomain === undefined && !LABEL.test(subDomain)) {
     throw bad('subDomain', `"${subDomain}" (derived from the domain) is not a DNS label; give a subDomain`);
   }
-  const { pipelineId } = await ctx.db.transaction(async (tx) => {
+  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
     const [existing] = await tx.select().from(domains).where(eq(domains.domain, input.domain)).for('update');
     if (existing && existing.status !== 'delete') {
       throw new ServiceError('conflict', `domain ${input.domain} exists already${existing.status === 'deleting' ? ' (being deleted)' : ''}`, { field: 'domain', status: existing.status });
@@ -137,10 +137,10 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
     if (existing) await tx.delete(domains).where(eq(domains.domain, input.domain)); // a deleted domain added again
     await tx.insert(domains).values({ domain: input.domain, subDomain, origins, status: 'normal', configVersion: 1 });
     await tx.insert(domainNodes).values(chosen.map((n) => ({ domain: input.domain, nodeId: n.id, status: 'new' as const })));
-    const pipelineId = await ctx.engine.enqueue(tx, ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) }));
-    return { pipelineId };
+    const spec = ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) });
+    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
   });
-  await ctx.engine.dispatch(pipelineId);
+  await ctx.engine.dispatch(pipelineId, spec);
   ctx.log.info({ domain: input.domain, pipelineId }, 'domain added');
   return { domain: await getDomain(ctx, input.domain), pipeline: await getPipeline(ctx, pipelineId) };
 }
@@ -165,7 +165,7 @@ export async function getDomain(ctx: ManagerContext, domain: string): Promise<Do
 
 /** Starts REMOVE_DOMAIN: withdraws the domain from DNS, then deletes its configs. */
 export async function deleteDomain(ctx: ManagerContext, domain: string): Promise<{ pipeline: PipelineView }> {
-  const pipelineId = await ctx.db.transaction(async (tx) => {
+  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.select().from(domains).where(eq(domains.domain, domain)).for('update');
     if (!row || row.status === 'delete') throw new ServiceError('not_found', `domain ${domain} not found`);
     const [removal] = await tx
@@ -178,9 +178,10 @@ export async function deleteDomain(ctx: ManagerContext, domain: string): Promise
       .from(domainNodes)
       .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
       .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete')));
-    return ctx.engine.enqueue(tx, REMOVE_DOMAIN({ domain, nodes: onNodes }));
+    const spec = REMOVE_DOMAIN({ domain, nodes: onNodes });
+    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
   });
-  await ctx.engine.dispatch(pipelineId);
+  await ctx.engine.dispatch(pipelineId, spec);
   ctx.log.info({ domain, pipelineId }, 'domain removal started');
   return { pipeline: await getPipeline(ctx, pipelineId) };
 }
@@ -196,7 +197,7 @@ async function liveDomainForUpdate(tx: Parameters<Parameters<ManagerContext['db'
 /** PATCH origins: a new config version is rolled out to the domain's nodes (UPDATE_DOMAIN). */
 export async function updateDomain(ctx: ManagerContext, domain: string, input: { origins: string[] }): Promise<{ domain: DomainView; pipeline: PipelineView }> {
   const origins = checkOrigins(input.origins);
-  const pipelineId = await ctx.db.transaction(async (tx) => {
+  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
     const row = await liveDomainForUpdate(tx, domain);
     await tx.update(domains).set({ origins, configVersion: row.configVersion + 1, updatedAt: new Date() }).where(eq(domains.domain, domain));
     const onNodes = await tx
@@ -205,16 +206,17 @@ export async function updateDomain(ctx: ManagerContext, domain: string, input: {
       .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
       .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete'), eq(nodes.status, 'normal')));
     // Nodes that are down get the new version from their RECOVER_NODE.
-    return ctx.engine.enqueue(tx, UPDATE_DOMAIN({ domain, nodes: onNodes }));
+    const spec = UPDATE_DOMAIN({ domain, nodes: onNodes });
+    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
   });
-  await ctx.engine.dispatch(pipelineId);
+  await ctx.engine.dispatch(pipelineId, spec);
   ctx.log.info({ domain, pipelineId }, 'domain origins changed');
   return { domain: await getDomain(ctx, domain), pipeline: await getPipeline(ctx, pipelineId) };
 }
 
 /** Puts one more node under a running domain (JOIN_NODE). */
 export async function joinNode(ctx: ManagerContext, domain: string, nodeId: string): Promise<{ pipeline: PipelineView }> {
-  const pipelineId = await ctx.db.transaction(async (tx) => {
+  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
     await liveDomainForUpdate(tx, domain);
     const [n] = await tx.select().from(nodes).where(eq(nodes.id, nodeId));
     if (!n || n.status === 'delete') throw bad('nodeId', `node ${nodeId} does not exist`);
@@ -224,9 +226,10 @@ export async function joinNode(ctx: ManagerContext, domain: string, nodeId: stri
     if (on && on.status !== 'delete') throw new ServiceError('conflict', `node ${nodeId} serves ${domain} already`, { field: 'nodeId', status: on.status });
     if (on) await tx.update(domainNodes).set({ status: 'new', updatedAt: new Date() }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
     else await tx.insert(domainNodes).values({ domain, nodeId, status: 'new' });
-    return ctx.engine.enqueue(tx, JOIN_NODE(domain, { id: n.id, ip: n.ip }));
+    const spec = JOIN_NODE(domain, { id: n.id, ip: n.ip });
+    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
   });
-  await ctx.engine.dispatch(pipelineId);
+  await ctx.engine.dispatch(pipelineId, spec);
   ctx.log.info({ domain, nodeId, pipelineId }, 'node joins domain');
   return { pipeline: await getPipeline(ctx, pipelineId) };
 }

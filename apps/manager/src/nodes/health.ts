@@ -213,7 +213,7 @@ export class HealthMonitor {
         const domains = await domainsOfNode(tx, id);
         return this.ctx.engine.enqueue(tx, kind === 'FAULT_NODE' ? FAULT_NODE({ id, ip }, domains) : RECOVER_NODE({ id, ip }, domains));
       })
-      .then((pid) => (pid ? this.ctx.engine.dispatch(pid) : undefined))
+      .then((pid) => (pid ? this.ctx.engine.dispatch(pid, { kind }) : undefined))
       .catch((err: unknown) => this.ctx.log.error({ err, nodeId: id }, `could not start ${kind}`));
   }
 

@@ -107,7 +107,7 @@ export async function createNode(
     const pipelineId = await ctx.engine.enqueue(tx, ADD_NODE({ id, ip }));
     return { row: row!, pipelineId };
   });
-  await ctx.engine.dispatch(pipelineId);
+  await ctx.engine.dispatch(pipelineId, { kind: 'ADD_NODE' });
   ctx.log.info({ nodeId: id, ip, roles: row.roles, pipelineId }, 'node registered');
   return { node: toNodeView(ctx, row), token, pipeline: await getPipeline(ctx, pipelineId) };
 }
@@ -157,7 +157,7 @@ export async function deleteNode(ctx: ManagerContext, ref: string): Promise<{ pi
     return { pipelineId, cancelled };
   });
   ctx.engine.abortLocal(cancelled);
-  await ctx.engine.dispatch(pipelineId);
+  await ctx.engine.dispatch(pipelineId, { kind: 'REMOVE_NODE' });
   ctx.log.info({ nodeId: id, pipelineId, cancelled }, 'node removal started');
   return { pipeline: await getPipeline(ctx, pipelineId) };
 }

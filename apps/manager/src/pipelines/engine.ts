@@ -6,8 +6,10 @@ import { afterCommit, inUnitOfWork } from '../db/ambient.ts';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
 import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
+import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
+import { SubjectWakers } from './wakers.ts';
 import { StepLog, insertSteps } from './step-log.ts';
-import { memoizer, runStep, skipRest, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
+import { memoizer, runBlock, runStep, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
@@ -25,7 +27,6 @@ type DbOrTx = Db | Tx;
 
 class Cancelled extends Error {}
 
-
 export interface EngineOptions {
   database: Database;
   log: Logger;
@@ -35,6 +36,11 @@ export interface EngineOptions {
   onFinished?(id: string, kind: PipelineKind, status: 'succeeded' | 'failed', subject: string): void;
   /** Steps on a node that failed meanwhile, left to what follows the node's failure (see HandOver). */
   handOver?: HandOver;
+  /**
+   * Domain-nodes the domain runs executing here may hold at once (OCDN_PIPELINE_MAX_DOMAIN_NODES, RunAdmission): a
+   * domain onto 50 nodes counts 50; later runs wait their turn.
+   */
+  maxDomainNodes?: number;
 }
 
 /**
@@ -52,8 +58,10 @@ export class PipelineEngine {
   private readonly steps: StepLog;
   private readonly stepDeps: StepRunDeps;
   private readonly running = new Map<string, Promise<void>>();
+  private readonly admission: RunAdmission;
   private readonly aborts = new Map<string, AbortController>();
-  private readonly wakers = new Map<string, Set<() => void>>();
+  /** Backoff sleeps end early when the subject is woken; drive() wakes the subject of an aborted run. */
+  private readonly wakers = new SubjectWakers();
   private stopped = false;
   private orphanTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -61,12 +69,13 @@ export class PipelineEngine {
 
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
+    this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000);
     this.steps = new StepLog(this.db, this.owner);
     this.stepDeps = {
       handlers: opts.handlers,
       steps: this.steps,
       metrics: opts.metrics,
-      sleep: (subject, ms, signal) => this.sleep(subject, ms, signal),
+      sleep: (subject, ms, signal) => this.wakers.sleep(subject, ms, signal),
       ...(opts.handOver ? { handedOver: (run: StepRun, step: StepRow) => (step.group === null ? Promise.resolve(null) : opts.handOver!.reason(run, step)) } : {}),
     };
     this.boss = new PgBoss({
@@ -136,6 +145,7 @@ export class PipelineEngine {
     clearInterval(this.orphanTimer);
     clearInterval(this.renewTimer);
     for (const ac of this.aborts.values()) ac.abort(new Cancelled('manager stopping'));
+    this.admission.clear();
     await Promise.allSettled([...this.running.values()]);
     await this.replicas.stop(); // after the runs let go of their leases: nobody takes over a run still executing
     await this.boss.stop({ graceful: true, wait: true, timeout: 5_000 });
@@ -179,42 +189,40 @@ export class PipelineEngine {
    * Makes a committed run durable in the queue and starts it here. Inside a unit of work (an admin request) this
    * happens once the unit commits: the run is not visible before that.
    */
-  async dispatch(id: string): Promise<void> {
+  async dispatch(id: string, spec: { kind: PipelineKind; input?: PipelineSpec['input'] }): Promise<void> {
     if (inUnitOfWork()) {
-      afterCommit(() => this.dispatch(id).catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'could not queue a committed run; the orphan scan picks it up')));
+      afterCommit(() => this.dispatch(id, spec).catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'could not queue a committed run; the orphan scan picks it up')));
       return;
     }
     // Started first: the safety net is for a replica that dies, and a run is committed already (the orphan scan
     // finds it even if the job below is never written). Under load the queue's insert waits its turn.
-    this.kick(id);
+    this.kick(id, runWeight(spec.kind, spec.input));
     await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
   }
 
   /** A failed run resumes at its failed step. Returns false when the run is not failed. */
   async retry(id: string): Promise<boolean> {
-    const ok = await this.db.transaction(async (tx) => {
+    const run = await this.db.transaction(async (tx) => {
       const rows = await tx
         .update(pipelines)
         .set({ status: 'pending', finishedAt: null, updatedAt: new Date() })
         .where(and(eq(pipelines.id, id), eq(pipelines.status, 'failed')))
-        .returning({ id: pipelines.id });
-      if (rows.length === 0) return false;
+        .returning({ kind: pipelines.kind, input: pipelines.input });
+      if (rows.length === 0) return null;
       await tx
         .update(pipelineSteps)
         .set({ status: 'pending', finishedAt: null })
         .where(and(eq(pipelineSteps.pipelineId, id), inArray(pipelineSteps.status, ['failed', 'skipped'])));
-      return true;
+      return rows[0]!;
     });
-    if (ok) await this.dispatch(id);
-    return ok;
+    if (!run) return false;
+    await this.dispatch(id, { kind: run.kind as PipelineKind, input: run.input });
+    return true;
   }
 
   /** Wakes runs on `subject` that are waiting out a backoff (e.g. the node's agent just connected). */
   wake(subject: string): void {
-    const set = this.wakers.get(subject);
-    if (!set) return;
-    this.wakers.delete(subject);
-    for (const w of set) w();
+    this.wakers.wake(subject);
   }
 
   /** Resolves when the local execution of `id`, if any, ends. */
@@ -222,19 +230,34 @@ export class PipelineEngine {
     await this.running.get(id);
   }
 
-  /** Starts executing a run in this process unless it already is. Safe to call from anywhere, any number of times. */
-  kick(id: string): void {
+  /**
+   * Starts executing a run in this process unless it already is, or queues it while the domain runs here hold their
+   * budget (`weight`: runWeight; 0 is never held back). Safe to call from anywhere, any number of times.
+   */
+  kick(id: string, weight: number): void {
     if (this.stopped || this.running.has(id)) return;
+    if (this.admission.offer(id, weight)) this.execute(id, weight);
+  }
+
+  /** Runs executing here, domain runs waiting for room, and the domain-nodes of those executing (the metrics). */
+  load(): { executing: number; waiting: number; domainNodes: number } {
+    return { executing: this.running.size, waiting: this.admission.waitingRuns, domainNodes: this.admission.domainNodes };
+  }
+
+  private execute(id: string, weight: number): void {
     const p = this.drive(id)
       .catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'pipeline executor crashed'))
-      .finally(() => this.running.delete(id));
+      .finally(() => {
+        this.running.delete(id);
+        for (const next of this.admission.release(weight)) this.execute(next.id, next.weight);
+      });
     this.running.set(id, p);
   }
 
   /** Kicks every unfinished run nobody holds a live lease on. */
   async resumeOrphans(): Promise<number> {
     const rows = await this.db
-      .select({ id: pipelines.id })
+      .select({ id: pipelines.id, weight: WEIGHT_SQL })
       .from(pipelines)
       .where(
         and(
@@ -243,22 +266,24 @@ export class PipelineEngine {
         ),
       )
       .orderBy(asc(pipelines.createdAt));
-    for (const r of rows) this.kick(r.id);
+    for (const r of rows) this.kick(r.id, r.weight);
     return rows.length;
   }
 
   private async safetyNet(id: string): Promise<void> {
-    const status = await this.statusOf(id);
-    if (status === null || status === 'succeeded' || status === 'failed') return;
-    this.kick(id);
-    await Promise.race([this.running.get(id), new Promise((r) => setTimeout(r, 20_000).unref())]);
-    const after = await this.statusOf(id);
+    const run = await this.statusOf(id);
+    if (run === null || run.status === 'succeeded' || run.status === 'failed') return;
+    this.kick(id, run.weight);
+    // Executing here: until it ends; waiting its turn here: the whole while, as for a run that takes that long.
+    const never = new Promise(() => {});
+    await Promise.race([this.running.get(id) ?? (this.admission.isWaiting(id) ? never : undefined), new Promise((r) => setTimeout(r, 20_000).unref())]);
+    const after = (await this.statusOf(id))?.status;
     if (after === 'pending' || after === 'running') throw new Error(`pipeline ${id} is still ${after}; looking again later`);
   }
 
-  private async statusOf(id: string): Promise<string | null> {
-    const [row] = await this.db.select({ status: pipelines.status }).from(pipelines).where(eq(pipelines.id, id));
-    return row?.status ?? null;
+  private async statusOf(id: string): Promise<{ status: string; weight: number } | null> {
+    const [row] = await this.db.select({ status: pipelines.status, weight: WEIGHT_SQL }).from(pipelines).where(eq(pipelines.id, id));
+    return row ?? null;
   }
 
   private lease(id: string): Promise<{ kind: PipelineKind; subject: string } | null> {
@@ -326,25 +351,7 @@ export class PipelineEngine {
       // A block: each group's steps in order, the groups side by side.
       let end = i;
       while (end < steps.length && steps[end]!.group !== null) end++;
-      const chains = new Map<string, StepRow[]>();
-      for (const s of steps.slice(i, end)) {
-        const chain = chains.get(s.group!);
-        if (chain) chain.push(s);
-        else chains.set(s.group!, [s]);
-      }
-      const outcomes = await Promise.all(
-        [...chains.values()].map(async (chain) => {
-          for (const [k, s] of chain.entries()) {
-            const outcome = await runStep(this.stepDeps, run, s);
-            if (outcome === 'failed') return outcome;
-            if (outcome === 'skipped' && this.opts.handOver?.skipsRest(kind)) {
-              await skipRest(this.stepDeps, run, chain.slice(k + 1), `skipped with ${s.name} on this node (its reason is there)`);
-              return outcome;
-            }
-          }
-          return 'succeeded';
-        }),
-      );
+      const outcomes = await runBlock(this.stepDeps, run, steps.slice(i, end), this.opts.handOver?.skipsRest(kind) ?? false);
       // Not one group done (all failed, or every node went): the run failed, to be retried.
       if (!outcomes.includes('succeeded')) return this.failRun(id);
       if (outcomes.includes('failed')) someGroupFailed = true;
@@ -370,27 +377,12 @@ export class PipelineEngine {
 
   private async kickNext(subject: string): Promise<void> {
     const [next] = await this.db
-      .select({ id: pipelines.id })
+      .select({ id: pipelines.id, weight: WEIGHT_SQL })
       .from(pipelines)
       .where(and(eq(pipelines.subject, subject), inArray(pipelines.status, ['pending', 'running'])))
       .orderBy(asc(pipelines.createdAt), asc(pipelines.id))
       .limit(1);
-    if (next) this.kick(next.id);
+    if (next) this.kick(next.id, next.weight);
   }
 
-  /** Sleeps for `ms`, or less when the subject is woken or the run aborted (drive() wakes the subject on abort). */
-  private sleep(subject: string, ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        this.wakers.get(subject)?.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      let set = this.wakers.get(subject);
-      if (!set) this.wakers.set(subject, (set = new Set()));
-      set.add(done);
-    });
-  }
 }

@@ -117,6 +117,32 @@ export async function runStep(deps: StepRunDeps, run: StepRun, step: StepRow): P
   }
 }
 
+/**
+ * Runs a block of grouped steps: each group's steps in order (a group is one node's part), the groups side by side.
+ * With `skipsRest`, a step handed over (its node went fault) takes the rest of its group with it.
+ */
+export async function runBlock(deps: StepRunDeps, run: StepRun, block: StepRow[], skipsRest: boolean): Promise<StepOutcome[]> {
+  const chains = new Map<string, StepRow[]>();
+  for (const s of block) {
+    const chain = chains.get(s.group!);
+    if (chain) chain.push(s);
+    else chains.set(s.group!, [s]);
+  }
+  return Promise.all(
+    [...chains.values()].map(async (chain): Promise<StepOutcome> => {
+      for (const [k, s] of chain.entries()) {
+        const outcome = await runStep(deps, run, s);
+        if (outcome === 'failed') return outcome;
+        if (outcome === 'skipped' && skipsRest) {
+          await skipRest(deps, run, chain.slice(k + 1), `skipped with ${s.name} on this node (its reason is there)`);
+          return outcome;
+        }
+      }
+      return 'succeeded';
+    }),
+  );
+}
+
 /** Marks the steps after a handed-over one in its group `skipped` too, with `reason` (what takes them over runs them). */
 export async function skipRest(deps: StepRunDeps, run: StepRun, rest: StepRow[], reason: string): Promise<void> {
   await Promise.all(
