@@ -27,6 +27,18 @@ export interface Database {
    * (one connection) it is the same connection, whose next turn goes to it (db/pglite-lanes.ts).
    */
   urgent: Db;
+  /**
+   * The same database for the pipeline engine's own bookkeeping — step outcomes, leases, a run's end, a domain's
+   * state on a node — whose commits do not wait for the WAL flush (PostgreSQL: connections of their own with
+   * `synchronous_commit = off`). Every one of those writes is announced to the console by a trigger's NOTIFY, and
+   * PostgreSQL commits transactions that notified one at a time, holding a cluster-wide lock through the flush: a
+   * 10,000-domain rollout spent most of the database's time waiting on that lock (`Lock:object`), each commit
+   * with its own fsync. Without the wait the lock is held for microseconds. What this can lose is the last moments
+   * of that bookkeeping if PostgreSQL itself crashes — never anything before a commit that was flushed (the WAL is
+   * replayed in order), so never a change an admin was told about — and the engine redoes it: steps are idempotent
+   * and an unfinished run resumes at its first step not recorded as done. On PGlite it is `db`.
+   */
+  bulk: Db;
   kind: 'pglite' | 'postgres';
   /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
   boss: { connectionString: string } | { db: SqlExecutor };
@@ -110,9 +122,11 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
   const orm = (client: PGlite) => ambient(drizzlePglite(client, { schema }) as unknown as Db);
   // withUrgentLane puts pg's own methods behind the gate too: both clients share it.
   const urgent = orm(withUrgentLane(pg));
+  const db = orm(pg);
   return {
-    db: orm(pg),
+    db,
     urgent,
+    bulk: db,
     kind: 'pglite',
     boss: {
       db: {
@@ -146,9 +160,12 @@ function openPostgres(url: string): Database {
   const db = ambient(base);
   const urgentClient = postgres(url, { max: 2, onnotice: () => {}, idle_timeout: 30 });
   const urgent = ambient(drizzlePostgres(preparedStatements(urgentClient), { schema }) as unknown as Db);
+  const bulkClient = postgres(url, { max: 6, onnotice: () => {}, idle_timeout: 30, connection: { synchronous_commit: 'off' } });
+  const bulk = ambient(drizzlePostgres(preparedStatements(bulkClient), { schema }) as unknown as Db);
   return {
     db,
     urgent,
+    bulk,
     kind: 'postgres',
     boss: { connectionString: url },
     async tryLock(key) {
@@ -196,7 +213,7 @@ function openPostgres(url: string): Database {
       return unlisten;
     },
     async close() {
-      await Promise.all([client.end({ timeout: 5 }), urgentClient.end({ timeout: 5 }), locks.end({ timeout: 5 })]);
+      await Promise.all([client.end({ timeout: 5 }), urgentClient.end({ timeout: 5 }), bulkClient.end({ timeout: 5 }), locks.end({ timeout: 5 })]);
     },
   };
 }

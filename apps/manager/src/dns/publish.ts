@@ -30,7 +30,7 @@ export class DomainDns {
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly publishers = new Map<string, GroupCommit<Publish, PublishResult>>();
 
-  constructor(readonly ctx: Pick<ManagerContext, 'db' | 'dns'>) {}
+  constructor(readonly ctx: Pick<ManagerContext, 'db' | 'database' | 'dns'>) {}
 
   /** Runs `fn` after every earlier DNS change of `domain`. */
   async serial<T>(domain: string, fn: () => Promise<T>): Promise<T> {
@@ -58,7 +58,8 @@ export class DomainDns {
 
   /** Marks an address as kept only because every node of the domain is down (fail open), or not. */
   setKept(domain: string, nodeId: string, kept: boolean): Promise<unknown> {
-    return this.ctx.db.update(domainNodes).set({ dnsKept: kept }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
+    // A step's write (fail open, one per domain of a failed node), redone with its step should PostgreSQL lose it.
+    return this.ctx.database.bulk.update(domainNodes).set({ dnsKept: kept }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
   }
 
   private async publishBatch(domain: string, batch: Publish[]): Promise<PublishResult[]> {

@@ -12,7 +12,8 @@ export type { DomainNodeStatus, DomainStatus };
  * Idempotent.
  */
 export async function OCDN_DOMAIN_STATUS(ctx: CoreContext, domain: string, status: DomainStatus): Promise<{ nodeId: string; ip: string }[]> {
-  const rows = await ctx.db.update(domains).set({ status, updatedAt: new Date() }).where(eq(domains.domain, domain)).returning({ domain: domains.domain });
+  // A step's write, redone with its step should PostgreSQL lose it (Database.bulk).
+  const rows = await ctx.database.bulk.update(domains).set({ status, updatedAt: new Date() }).where(eq(domains.domain, domain)).returning({ domain: domains.domain });
   if (rows.length === 0) throw new Error(`domain ${domain} does not exist`);
   return ctx.db
     .select({ nodeId: domainNodes.nodeId, ip: nodes.ip })

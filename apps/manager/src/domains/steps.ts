@@ -43,7 +43,8 @@ export async function configFor(ctx: CoreContext, domain: string, ip: string, ro
 /** The step handlers of the domain and DNS modules. Each is idempotent: a step may run again after a crash. */
 export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainStepName> {
   const dns = new DomainDns(ctx);
-  const domainNodes = new DomainNodeWrites(ctx.db);
+  // The engine's bookkeeping of a domain's state: commits that do not wait for the flush (Database.bulk).
+  const domainNodes = new DomainNodeWrites(ctx.database.bulk);
   // One read of the domain and of each node per execution of a run: a domain onto fifty nodes is 250 steps.
   const domainOf = (step: StepContext, domain: string) => step.memo(`domain:${domain}`, () => loadDomain(ctx, domain));
   const endpointOf = (step: StepContext, nodeId: string) => step.memo(`node:${nodeId}`, () => nodeEndpoint(ctx, nodeId));

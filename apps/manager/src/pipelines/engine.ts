@@ -54,6 +54,8 @@ export interface EngineOptions {
 export class PipelineEngine {
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}${LIVE_SUFFIX}`;
   private readonly db: Db;
+  /** The engine's own bookkeeping (step outcomes, leases, a run's end): commits that do not wait for the flush (Database.bulk). */
+  private readonly bulk: Db;
   private readonly boss: PgBoss;
   private readonly steps: StepLog;
   private readonly stepDeps: StepRunDeps;
@@ -69,8 +71,9 @@ export class PipelineEngine {
 
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
+    this.bulk = opts.database.bulk;
     this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000);
-    this.steps = new StepLog(this.db, this.owner);
+    this.steps = new StepLog(this.bulk, this.owner);
     this.stepDeps = {
       handlers: opts.handlers,
       steps: this.steps,
@@ -134,7 +137,7 @@ export class PipelineEngine {
     // Only runs that were executing before the statement can be judged by its answer: a run leased while it was
     // in flight is simply not in it yet.
     const before = new Map(this.aborts);
-    const held = await renewLeases(this.db, this.owner, [...before.keys()]);
+    const held = await renewLeases(this.bulk, this.owner, [...before.keys()]);
     for (const [id, ac] of before) {
       if (!held.has(id) && this.aborts.get(id) === ac) ac.abort(new Cancelled('lease lost'));
     }
@@ -287,7 +290,7 @@ export class PipelineEngine {
   }
 
   private lease(id: string): Promise<{ kind: PipelineKind; subject: string } | null> {
-    return claimLease(this.db, id, this.owner);
+    return claimLease(this.bulk, id, this.owner);
   }
 
   private async drive(id: string): Promise<void> {
@@ -312,7 +315,7 @@ export class PipelineEngine {
     } finally {
       this.aborts.delete(id);
       if (outcome === 'released') {
-        await this.db
+        await this.bulk
           .update(pipelines)
           .set({ leaseOwner: null, leaseUntil: null })
           .where(and(eq(pipelines.id, id), eq(pipelines.leaseOwner, this.owner)))
@@ -369,7 +372,7 @@ export class PipelineEngine {
   }
 
   private async finish(id: string, status: 'succeeded' | 'failed'): Promise<void> {
-    await this.db
+    await this.bulk
       .update(pipelines)
       .set({ status, finishedAt: new Date(), updatedAt: new Date(), leaseOwner: null, leaseUntil: null })
       .where(and(eq(pipelines.id, id), eq(pipelines.leaseOwner, this.owner)));
