@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { createLogger } from '../src/log.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { parseManagerEnv } from '../src/env.ts';
@@ -35,6 +36,11 @@ for (const backend of backends) {
         const run = await sse.next('pipeline', (e) => e.event === 'pipeline' && e.data.id === created.body.pipeline.id);
         assert.equal(run.data.kind, 'ADD_NODE');
         assert.ok(Array.isArray(run.data.steps) && run.data.steps.length > 0);
+        // A step's change announces its run (one trigger call per statement, drizzle/0010): the last step, which the
+        // engine does not touch before the node's agent connects.
+        const id = created.body.pipeline.id;
+        await h.database.db.execute(sql`update pipeline_steps set error = 'poked by the test' where pipeline_id = ${id} and idx = (select max(idx) from pipeline_steps where pipeline_id = ${id})`);
+        await sse.next('pipeline', (e) => e.event === 'pipeline' && e.data.id === id && e.data.steps.at(-1).error === 'poked by the test');
 
         const fg = await h.call('POST', '/api/v1/forwarder-groups', { name: 'ev-fg', addresses: ['127.0.0.1'] });
         const zone = await h.call('POST', '/api/v1/views/default/forward-zones', { forwardItemType: 'domain', domain: 'ev.example', forwarderGroupIds: [fg.body.id], forwardStyle: 'first' });
