@@ -36,7 +36,7 @@ for (const backend of backends) {
         const run = await sse.next('pipeline', (e) => e.event === 'pipeline' && e.data.id === created.body.pipeline.id);
         assert.equal(run.data.kind, 'ADD_NODE');
         assert.ok(Array.isArray(run.data.steps) && run.data.steps.length > 0);
-        // A step's change announces its run (one trigger call per statement, drizzle/0010): the last step, which the
+        // A step's change announces its run (the trigger of drizzle/0007): the last step, which the
         // engine does not touch before the node's agent connects.
         const id = created.body.pipeline.id;
         await h.database.db.execute(sql`update pipeline_steps set error = 'poked by the test' where pipeline_id = ${id} and idx = (select max(idx) from pipeline_steps where pipeline_id = ${id})`);
