@@ -154,7 +154,7 @@ export class PipelineEngine {
     await this.boss.stop({ graceful: true, wait: true, timeout: 5_000 });
   }
 
-  /** Inserts a run and its steps in the caller's transaction. Call dispatch(id) after the transaction commits. */
+  /** Inserts a run and its steps in the caller's transaction. Call dispatch(id, spec) after the transaction commits. */
   async enqueue(tx: DbOrTx, spec: PipelineSpec): Promise<string> {
     const id = newId('pip');
     await tx.insert(pipelines).values({ id, kind: spec.kind, subject: spec.subject, status: 'pending', input: spec.input });
