@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eq } from 'drizzle-orm';
 import type { Database } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { pipelines } from '../src/db/schema.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { runWeight } from '../src/pipelines/admission.ts';
@@ -11,6 +9,7 @@ import { PipelineEngine } from '../src/pipelines/engine.ts';
 import { NO_RETRY, STEP_PARAMS, type PipelineKind, type PipelineSpec, type StepSpec, type StoredStepHandlers } from '../src/pipelines/types.ts';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
 import { waitFor } from '../../../test/support/wait.ts';
+import { runStatus, startRun } from './engine-runs.ts';
 
 /** Each step waits for the gate its key names (open when there is none) and records that it started. */
 function gatedHandlers(started: string[], gates: Map<string, Promise<void>>): StoredStepHandlers {
@@ -48,12 +47,8 @@ for (const backend of testBackends()) {
     const gates = new Map<string, Promise<void>>();
     const opens = new Map<string, () => void>();
     const gate = (key: string) => gates.set(key, new Promise<void>((r) => opens.set(key, r)));
-    const status = async (id: string) => (await database.db.select().from(pipelines).where(eq(pipelines.id, id)))[0]!.status;
-    const start = async (s: PipelineSpec) => {
-      const id = await engine.enqueue(database.db, s);
-      await engine.dispatch(id, s);
-      return id;
-    };
+    const status = (id: string) => runStatus(database, id);
+    const start = (s: PipelineSpec) => startRun(engine, database, s);
 
     before(async () => {
       tdb = await createTestDatabase(backend);

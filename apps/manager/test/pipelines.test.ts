@@ -11,6 +11,7 @@ import { PipelineEngine } from '../src/pipelines/engine.ts';
 import { NO_RETRY, RETRY, STEP_PARAMS, type PipelineKind, type PipelineSpec, type RetryPolicy, type StepContext, type StepName, type StepSpec, type StoredStepHandlers } from '../src/pipelines/types.ts';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
 import { waitFor } from '../../../test/support/wait.ts';
+import { runStatus, startRun as startRunOn } from './engine-runs.ts';
 
 type Scripted = { key: string; memo?: string };
 type ScriptedHandler = (ctx: StepContext, params: Scripted) => Promise<void>;
@@ -68,13 +69,9 @@ for (const backend of testBackends()) {
     const failures = new Map<string, number>();
     const handedOver = new Set<string>();
 
-    const status = async (id: string) => (await database.db.select().from(pipelines).where(eq(pipelines.id, id)))[0]!.status;
+    const status = (id: string) => runStatus(database, id);
     const steps = (id: string) => database.db.select().from(pipelineSteps).where(eq(pipelineSteps.pipelineId, id)).orderBy(pipelineSteps.idx);
-    const startRun = async (s: PipelineSpec) => {
-      const id = await engine.enqueue(database.db, s);
-      await engine.dispatch(id, s);
-      return id;
-    };
+    const startRun = (s: PipelineSpec) => startRunOn(engine, database, s);
 
     before(async () => {
       tdb = await createTestDatabase(backend);
