@@ -156,10 +156,16 @@ export class PipelineEngine {
 
   /** Inserts a run and its steps in the caller's transaction. Call dispatch(id, spec) after the transaction commits. */
   async enqueue(tx: DbOrTx, spec: PipelineSpec): Promise<string> {
-    const id = newId('pip');
-    await tx.insert(pipelines).values({ id, kind: spec.kind, subject: spec.subject, status: 'pending', input: spec.input });
-    await insertSteps(tx, id, spec.steps);
-    return id;
+    return (await this.enqueueMany(tx, [spec]))[0]!;
+  }
+
+  /** enqueue() for many runs in two statements, their ids in the order of `specs`. */
+  async enqueueMany(tx: DbOrTx, specs: PipelineSpec[]): Promise<string[]> {
+    if (specs.length === 0) return [];
+    const ids = specs.map(() => newId('pip'));
+    await tx.insert(pipelines).values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input })));
+    await insertSteps(tx, specs.map((s, i) => ({ pipelineId: ids[i]!, steps: s.steps })));
+    return ids;
   }
 
   /**

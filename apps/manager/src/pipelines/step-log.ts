@@ -6,16 +6,18 @@ import { rowsOf } from '../db/migrate.ts';
 import type { StepSpec } from './types.ts';
 
 /**
- * Inserts a run's steps, pending, from one JSON parameter: a domain onto fifty nodes is 250 rows, and building them
- * through the query builder cost more CPU than the database spent inserting them.
+ * Inserts runs' steps, pending, from one JSON parameter: a domain onto fifty nodes is 250 rows, and building them
+ * through the query builder cost more CPU than the database spent inserting them. Many runs are one statement.
  */
-export async function insertSteps(tx: Pick<Db, 'execute'>, pipelineId: string, steps: StepSpec[]): Promise<void> {
-  if (steps.length === 0) return;
-  const rows = steps.map((s, idx) => ({ idx, name: s.name, target: s.target, group: s.group ?? null, params: s.params, policy: s.policy }));
+export async function insertSteps(tx: Pick<Db, 'execute'>, runs: { pipelineId: string; steps: StepSpec[] }[]): Promise<void> {
+  const rows = runs.flatMap(({ pipelineId, steps }) =>
+    steps.map((s, idx) => ({ pipelineId, idx, name: s.name, target: s.target, group: s.group ?? null, params: s.params, policy: s.policy })),
+  );
+  if (rows.length === 0) return;
   await tx.execute(sql`
     insert into pipeline_steps (pipeline_id, idx, name, target, "group", params, policy, status)
-    select ${pipelineId}, x.idx, x.name, x.target, x."group", x.params, x.policy, 'pending'
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(idx int, name text, target text, "group" text, params jsonb, policy jsonb)`);
+    select x."pipelineId", x.idx, x.name, x.target, x."group", x.params, x.policy, 'pending'
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x("pipelineId" text, idx int, name text, target text, "group" text, params jsonb, policy jsonb)`);
 }
 
 /**
