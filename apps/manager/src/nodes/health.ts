@@ -1,14 +1,13 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import Bottleneck from 'bottleneck';
 import type { ManagerContext } from '../context.ts';
-import { nodes, pipelines } from '../db/schema.ts';
-import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
+import { nodes } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART } from './heart.ts';
 import { LoopLag } from '../hub/lag.ts';
 import { Leader } from '../db/leader.ts';
-import { domainsOfNode } from '../domains/status.ts';
 import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
+import { NodeRunStarter, type HealthRunKind } from './node-runs.ts';
 
 const HEALTH_LOCK = 7_242_002;
 /** How much later than due a heartbeat may be before its socket counts as silent. */
@@ -45,11 +44,13 @@ export class HealthMonitor {
   private stopped = false;
   private tickDueAt = 0;
   private readonly lag = new LoopLag();
+  private readonly runs: NodeRunStarter;
 
   private readonly onDisconnect = (nodeId: string) => this.socketClosed(nodeId);
 
   constructor(private readonly ctx: ManagerContext) {
     this.leader = new Leader(ctx.database, HEALTH_LOCK, 'health monitor', ctx.log);
+    this.runs = new NodeRunStarter(ctx);
   }
 
   async start(): Promise<void> {
@@ -195,26 +196,10 @@ export class HealthMonitor {
     if (change) this.startRun(h, change === 'fault' ? 'FAULT_NODE' : 'RECOVER_NODE');
   }
 
-  private startRun(h: Health, kind: 'FAULT_NODE' | 'RECOVER_NODE'): void {
+  private startRun(h: Health, kind: HealthRunKind): void {
     const { id, ip } = h.node;
     this.ctx.log.warn({ nodeId: id, ip, misses: h.misses, successes: h.successes }, kind === 'FAULT_NODE' ? 'node failed its heartbeats' : 'node is answering again');
-    // On connections of their own: behind a rollout's statements on the main pool, a dead node stayed `normal` (and
-    // in DNS answers) for the better part of a second.
-    this.ctx.database.urgent
-      .transaction(async (tx) => {
-        const [open] = await tx
-          .select({ id: pipelines.id })
-          .from(pipelines)
-          .where(and(eq(pipelines.subject, id), eq(pipelines.kind, kind), inArray(pipelines.status, ['pending', 'running'])));
-        if (open) return null;
-        // A failed node is `fault` from the moment this is decided, not once its run gets a turn among thousands of
-        // others (its first step, OCDN_NODE_STATUS, then finds it so). Its addresses leave DNS in the run.
-        if (kind === 'FAULT_NODE') await tx.update(nodes).set({ status: 'fault', updatedAt: new Date() }).where(and(eq(nodes.id, id), eq(nodes.status, 'normal')));
-        const domains = await domainsOfNode(tx, id);
-        return this.ctx.engine.enqueue(tx, kind === 'FAULT_NODE' ? FAULT_NODE({ id, ip }, domains) : RECOVER_NODE({ id, ip }, domains));
-      })
-      .then((pid) => (pid ? this.ctx.engine.dispatch(pid, { kind }) : undefined))
-      .catch((err: unknown) => this.ctx.log.error({ err, nodeId: id }, `could not start ${kind}`));
+    this.runs.start({ id, ip }, kind);
   }
 
   private refresh(): Promise<void> {

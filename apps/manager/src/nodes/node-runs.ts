@@ -1,0 +1,96 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import type { ManagerContext } from '../context.ts';
+import { nodes, pipelines } from '../db/schema.ts';
+import { domainsOfNodes } from '../domains/status.ts';
+import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
+
+export type HealthRunKind = 'FAULT_NODE' | 'RECOVER_NODE';
+
+interface Decision {
+  node: { id: string; ip: string };
+  kind: HealthRunKind;
+}
+
+/** Decisions one transaction writes at most. */
+const MAX_BATCH = 500;
+
+/**
+ * Writes the health monitor's decisions — a node is faulty (status `fault` and a FAULT_NODE run), or answering
+ * again (a RECOVER_NODE run) — many to a transaction, on connections of their own (`database.urgent`: behind a
+ * rollout's statements on the main pool, a dead node stayed `normal`, and in DNS answers, for the better part of a
+ * second). One transaction per decision wrote ~40–55 a second on a busy manager: when 19,500 agents lost their
+ * link at once, the last node went `fault` nine minutes later, while its agent had long been back. Decisions queue
+ * while a transaction is being written and go together in the next one.
+ *
+ * Runs on one subject execute oldest first, by their creation time, and one transaction gives all its runs the
+ * same time: a node decided twice (faulty, then answering again) has its second decision in a later transaction.
+ * A node with an unfinished run of the same kind gets no second one.
+ */
+export class NodeRunStarter {
+  private queue: Decision[] = [];
+  private writing = false;
+
+  constructor(private readonly ctx: Pick<ManagerContext, 'database' | 'engine' | 'log'>) {}
+
+  start(node: { id: string; ip: string }, kind: HealthRunKind): void {
+    this.queue.push({ node, kind });
+    if (this.writing) return;
+    this.writing = true;
+    // What else is decided in this turn of the event loop (a whole fleet's sockets closing) joins the first batch.
+    setImmediate(() => void this.drain());
+  }
+
+  /** Decisions not written yet (waiting or in a transaction being written). */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
+      try {
+        const started = await this.write(batch);
+        for (const run of started) {
+          this.ctx.engine.dispatch(run.id, { kind: run.kind }).catch((err: unknown) => this.ctx.log.error({ err, pipelineId: run.id }, `could not start ${run.kind}`));
+        }
+      } catch (err) {
+        for (const d of batch) this.ctx.log.error({ err, nodeId: d.node.id }, `could not start ${d.kind}`);
+      }
+    }
+    this.writing = false;
+  }
+
+  /** The oldest decisions, up to the first one about a node already in the batch. */
+  private takeBatch(): Decision[] {
+    const seen = new Set<string>();
+    let n = 0;
+    while (n < this.queue.length && n < MAX_BATCH && !seen.has(this.queue[n]!.node.id)) seen.add(this.queue[n++]!.node.id);
+    return this.queue.splice(0, n);
+  }
+
+  private write(batch: Decision[]): Promise<{ id: string; kind: HealthRunKind }[]> {
+    return this.ctx.database.urgent.transaction(async (tx) => {
+      const ids = batch.map((d) => d.node.id);
+      const open = await tx
+        .select({ subject: pipelines.subject, kind: pipelines.kind })
+        .from(pipelines)
+        .where(and(inArray(pipelines.subject, ids), inArray(pipelines.kind, ['FAULT_NODE', 'RECOVER_NODE']), inArray(pipelines.status, ['pending', 'running'])));
+      const unfinished = new Set(open.map((r) => `${r.kind} ${r.subject}`));
+      const todo = batch.filter((d) => !unfinished.has(`${d.kind} ${d.node.id}`));
+      if (todo.length === 0) return [];
+      // A failed node is `fault` from the moment this is decided, not once its run gets a turn among thousands of
+      // others (its first step, OCDN_NODE_STATUS, then finds it so). Its addresses leave DNS in the run.
+      const faulty = todo.filter((d) => d.kind === 'FAULT_NODE').map((d) => d.node.id);
+      if (faulty.length > 0) {
+        await tx
+          .update(nodes)
+          .set({ status: 'fault', updatedAt: new Date() })
+          .where(and(inArray(nodes.id, faulty), eq(nodes.status, 'normal')));
+      }
+      const domains = await domainsOfNodes(tx, todo.map((d) => d.node.id));
+      const specs = todo.map((d) => (d.kind === 'FAULT_NODE' ? FAULT_NODE : RECOVER_NODE)(d.node, domains.get(d.node.id) ?? []));
+      const runIds = await this.ctx.engine.enqueueMany(tx, specs);
+      return runIds.map((id, i) => ({ id, kind: todo[i]!.kind }));
+    });
+  }
+}
