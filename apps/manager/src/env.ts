@@ -96,9 +96,14 @@ export const ManagerEnv = z
     OCDN_RECOVER_AFTER: positiveInt.default(3),
     /**
      * Domain-nodes the domain runs executing on one replica may hold at once (a domain onto 50 nodes counts 50); more
-     * runs wait their turn, oldest first. Bounds the memory of a large rollout; node runs never wait.
+     * runs wait their turn, oldest first. Bounds the memory of a large rollout; node runs never wait for it.
      */
     OCDN_PIPELINE_MAX_DOMAIN_NODES: positiveInt.default(50_000),
+    /**
+     * Node runs (ADD_NODE, REMOVE_NODE, FAULT_NODE, RECOVER_NODE) executing on one replica at once; more wait their
+     * turn in the order they came (a whole fleet failing and recovering at once).
+     */
+    OCDN_PIPELINE_MAX_NODE_RUNS: positiveInt.default(200),
     /** Log level (pino): fatal, error, warn, info, debug, trace, silent. */
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Bytes a live-events client (a console) may fall behind before it is dropped (it reconnects and resumes). */

@@ -54,7 +54,7 @@ for (const backend of testBackends()) {
       tdb = await createTestDatabase(backend);
       database = await tdb.open();
       await migrate(database.db);
-      engine = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: gatedHandlers(started, gates), maxDomainNodes: 10 });
+      engine = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: gatedHandlers(started, gates), maxDomainNodes: 10, maxNodeRuns: 2 });
       await engine.start();
     });
     after(async () => {
@@ -98,6 +98,29 @@ for (const backend of testBackends()) {
       opens.get('big')!();
       opens.get('node')!();
       for (const id of [b, c, fault, big]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
+      assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
+    });
+
+    it('holds node runs past their own limit in the order they came, and never behind or in front of domain runs', async () => {
+      for (const k of ['n1', 'n2', 'n3', 'n4', 'd']) gate(k);
+      const n1 = await start(runOf('FAULT_NODE', 'nod_limit1', 'n1', 0));
+      const n2 = await start(runOf('RECOVER_NODE', 'nod_limit2', 'n2', 0));
+      await waitFor('two node runs to start', () => started.includes('n1') && started.includes('n2'));
+      const n3 = await start(runOf('FAULT_NODE', 'nod_limit3', 'n3', 0));
+      const n4 = await start(runOf('ADD_NODE', 'nod_limit4', 'n4', 0));
+      assert.deepEqual(engine.load(), { executing: 2, waiting: 2, domainNodes: 0 });
+      assert.equal(await status(n3), 'pending');
+
+      const d = await start(runOf('ADD_DOMAIN', 'd.limit.example', 'd', 3));
+      await waitFor('a domain run to start while node runs wait', () => started.includes('d'));
+
+      opens.get('n2')!();
+      await waitFor('the first waiting node run to start', () => started.includes('n3'));
+      assert.ok(!started.includes('n4'), 'one left, one in');
+      assert.equal(await status(n2), 'succeeded');
+      for (const k of ['n1', 'n3', 'n4', 'd']) opens.get(k)!();
+      for (const id of [n1, n3, n4, d]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
+      assert.ok(started.indexOf('n3') < started.indexOf('n4'), 'in the order they came');
       assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
     });
   });

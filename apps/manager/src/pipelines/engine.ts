@@ -41,6 +41,8 @@ export interface EngineOptions {
    * domain onto 50 nodes counts 50; later runs wait their turn.
    */
   maxDomainNodes?: number;
+  /** Node runs executing here at once (OCDN_PIPELINE_MAX_NODE_RUNS); more wait their turn. */
+  maxNodeRuns?: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export class PipelineEngine {
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
     this.bulk = opts.database.bulk;
-    this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000);
+    this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000, opts.maxNodeRuns ?? 200);
     this.steps = new StepLog(this.bulk, this.owner);
     this.stepDeps = {
       handlers: opts.handlers,
@@ -240,15 +242,15 @@ export class PipelineEngine {
   }
 
   /**
-   * Starts executing a run in this process unless it already is, or queues it while the domain runs here hold their
-   * budget (`weight`: runWeight; 0 is never held back). Safe to call from anywhere, any number of times.
+   * Starts executing a run in this process unless it already is, or queues it while the runs here hold their budget
+   * (`weight`: runWeight; 0 is a node run, counted apart). Safe to call from anywhere, any number of times.
    */
   kick(id: string, weight: number): void {
     if (this.stopped || this.running.has(id)) return;
     if (this.admission.offer(id, weight)) this.execute(id, weight);
   }
 
-  /** Runs executing here, domain runs waiting for room, and the domain-nodes of those executing (the metrics). */
+  /** Runs executing here, runs waiting for room, and the domain-nodes of those executing (the metrics). */
   load(): { executing: number; waiting: number; domainNodes: number } {
     return { executing: this.running.size, waiting: this.admission.waitingRuns, domainNodes: this.admission.domainNodes };
   }
