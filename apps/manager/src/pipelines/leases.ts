@@ -1,4 +1,4 @@
-import { eq, inArray, sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { rowsOf } from '../db/migrate.ts';
 import { pipelines } from '../db/schema.ts';
@@ -7,28 +7,15 @@ import type { PipelineKind } from './types.ts';
 /** How long a claim on a run holds without renewal; the executor renews every few seconds. */
 export const LEASE_MS = 10_000;
 
-/** Takes the lease of run `id` for `owner` if the run is free and no earlier run on its subject is unfinished. */
+/**
+ * Takes the lease of run `id` for `owner` if the run is free and no earlier run on its subject is unfinished. One
+ * call (`ocdn_claim_lease`, drizzle/0010): the subject's advisory lock, then the update, which sees what any claim
+ * that held the lock before it committed.
+ */
 export async function claimLease(db: Db, id: string, owner: string): Promise<{ kind: PipelineKind; subject: string } | null> {
-  return db.transaction(async (tx) => {
-    const [row] = await tx
-      .select({ subject: pipelines.subject, kind: pipelines.kind, status: pipelines.status })
-      .from(pipelines)
-      .where(eq(pipelines.id, id));
-    if (!row || (row.status !== 'pending' && row.status !== 'running')) return null;
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${'ocdn.pipeline:' + row.subject}))`);
-    const res = await tx.execute<{ id: string }>(sql`
-      update pipelines p set status = 'running', lease_owner = ${owner},
-        lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval, updated_at = now()
-      where p.id = ${id} and p.status in ('pending', 'running')
-        and (p.lease_owner is null or p.lease_until < now() or p.lease_owner = ${owner})
-        and not exists (
-          select 1 from pipelines o
-          where o.subject = p.subject and o.id <> p.id and o.status in ('pending', 'running')
-            and ((o.created_at, o.id) < (p.created_at, p.id) or (o.status = 'running' and o.lease_until > now()))
-        )
-      returning p.id`);
-    return rowsOf(res).length === 1 ? { kind: row.kind as PipelineKind, subject: row.subject } : null;
-  });
+  const res = await db.execute<{ run_kind: string; run_subject: string }>(sql`select run_kind, run_subject from ocdn_claim_lease(${id}, ${owner}, ${LEASE_MS})`);
+  const [row] = rowsOf<{ run_kind: string; run_subject: string }>(res);
+  return row ? { kind: row.run_kind as PipelineKind, subject: row.run_subject } : null;
 }
 
 /**

@@ -1,0 +1,48 @@
+// A run's lease is claimed in one call (ocdn_claim_lease, drizzle/0010): what the claim allows and refuses.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { createTestDatabase, testBackends } from '../../../../test/support/db.ts';
+import { migrate, rowsOf } from '../db/migrate.ts';
+import { claimLease } from './leases.ts';
+
+for (const backend of testBackends()) {
+  describe(`claiming a run's lease on ${backend}`, () => {
+    it('takes a free run oldest first on its subject, never a live lease of another owner, and an expired one', async () => {
+      const tdb = await createTestDatabase(backend);
+      const database = await tdb.open();
+      const db = database.db;
+      try {
+        await migrate(db);
+        await db.execute(sql`
+          insert into pipelines (id, kind, subject, status, input, created_at) values
+            ('pip_old', 'FAULT_NODE', 'nod_claim', 'pending', '{}', now() - interval '2 seconds'),
+            ('pip_new', 'RECOVER_NODE', 'nod_claim', 'pending', '{}', now() - interval '1 second'),
+            ('pip_done', 'ADD_NODE', 'nod_other', 'succeeded', '{}', now())`);
+        const lease = async (id: string) =>
+          rowsOf<{ lease_owner: string | null; status: string; live: boolean }>(
+            await db.execute(sql`select lease_owner, status, lease_until > now() as live from pipelines where id = ${id}`),
+          )[0]!;
+
+        assert.equal(await claimLease(db, 'pip_new', 'me'), null, 'an older run on the subject is unfinished');
+        assert.equal((await lease('pip_new')).status, 'pending');
+        assert.deepEqual(await claimLease(db, 'pip_old', 'me'), { kind: 'FAULT_NODE', subject: 'nod_claim' });
+        assert.deepEqual(await lease('pip_old'), { lease_owner: 'me', status: 'running', live: true });
+        assert.deepEqual(await claimLease(db, 'pip_old', 'me'), { kind: 'FAULT_NODE', subject: 'nod_claim' }, 'its owner may claim it again');
+        assert.equal(await claimLease(db, 'pip_old', 'other'), null, 'a live lease of another owner');
+        assert.equal(await claimLease(db, 'pip_done', 'me'), null, 'a finished run');
+        assert.equal(await claimLease(db, 'pip_missing', 'me'), null, 'no such run');
+
+        await db.execute(sql`update pipelines set lease_until = now() - interval '1 second' where id = 'pip_old'`);
+        assert.deepEqual(await claimLease(db, 'pip_old', 'other'), { kind: 'FAULT_NODE', subject: 'nod_claim' }, 'an expired lease is taken over');
+        assert.equal((await lease('pip_old')).lease_owner, 'other');
+
+        await db.execute(sql`update pipelines set status = 'succeeded', lease_owner = null, lease_until = null where id = 'pip_old'`);
+        assert.deepEqual(await claimLease(db, 'pip_new', 'me'), { kind: 'RECOVER_NODE', subject: 'nod_claim' }, 'the next run once the older one ended');
+      } finally {
+        await database.close();
+        await tdb.cleanup();
+      }
+    });
+  });
+}
