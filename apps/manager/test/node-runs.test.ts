@@ -88,5 +88,33 @@ for (const backend of testBackends()) {
       assert.deepEqual(names, ['OCDN_NODE_STATUS', 'OCDN_DEL_DNS', 'OCDN_DOMAIN_NODE']);
       assert.equal(starter.backlog, 0);
     });
+
+    it('writes a decision again when its transaction failed (its connection ended), and loses none', { skip: backend !== 'postgres' && 'ends a PostgreSQL backend' }, async () => {
+      const n = { id: 'nod_starterretry', ip: '127.0.3.200' };
+      await database.db.insert(nodes).values({ ...n, name: 'starter-retry', roles: ['cdn'], agentPort: 9, status: 'normal', token: 'x', tokenHash: 'x' });
+      // The decision's transaction waits for this lock at its status update; its backend is then ended under it.
+      let unlock: () => void = () => {};
+      const unlocked = new Promise<void>((r) => (unlock = r));
+      const holding = database.db.transaction(async (tx) => {
+        await tx.execute(sql`lock table nodes in share mode`);
+        await unlocked;
+      });
+      try {
+        const starter = new NodeRunStarter({ database, engine, log: createLogger('silent') }, () => true, 100);
+        starter.start(n, 'FAULT_NODE');
+        const waiting = () => database.db.execute(sql`select pid from pg_stat_activity where wait_event_type = 'Lock' and query like 'update "nodes"%'`);
+        const [blocked] = rowsOf<{ pid: number }>(await waitFor('the decision to wait for the lock', async () => (rowsOf(await waiting()).length ? await waiting() : null)));
+        await database.db.execute(sql`select pg_terminate_backend(${blocked!.pid})`);
+      } finally {
+        unlock();
+        await holding;
+      }
+      await waitFor('the fault written and run', async () => {
+        const runs = await database.db.select().from(pipelines).where(eq(pipelines.subject, n.id));
+        return runs.length === 1 && runs[0]!.status === 'succeeded';
+      });
+      const [row] = await database.db.select({ status: nodes.status }).from(nodes).where(eq(nodes.id, n.id));
+      assert.equal(row!.status, 'fault');
+    });
   });
 }

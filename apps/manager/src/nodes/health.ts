@@ -50,7 +50,7 @@ export class HealthMonitor {
 
   constructor(private readonly ctx: ManagerContext) {
     this.leader = new Leader(ctx.database, HEALTH_LOCK, 'health monitor', ctx.log);
-    this.runs = new NodeRunStarter(ctx);
+    this.runs = new NodeRunStarter(ctx, () => !this.stopped && this.leader.held);
   }
 
   async start(): Promise<void> {
@@ -61,6 +61,7 @@ export class HealthMonitor {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.runs.stop();
     this.ctx.hub.off('disconnected', this.onDisconnect);
     for (const h of this.health.values()) clearTimeout(h.silence);
     clearTimeout(this.timer);

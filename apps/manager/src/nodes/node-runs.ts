@@ -29,10 +29,21 @@ const MAX_BATCH = 500;
 export class NodeRunStarter {
   private queue: Decision[] = [];
   private writing = false;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
 
-  constructor(private readonly ctx: Pick<ManagerContext, 'database' | 'engine' | 'log'>) {}
+  /**
+   * `deciding`: whether this replica still decides (it runs the health monitor). A transaction that fails (the
+   * database away) is tried again every `retryMs` while it does; a replica that stopped deciding drops what it had.
+   */
+  constructor(
+    private readonly ctx: Pick<ManagerContext, 'database' | 'engine' | 'log'>,
+    private readonly deciding: () => boolean = () => true,
+    private readonly retryMs = 1_000,
+  ) {}
 
   start(node: { id: string; ip: string }, kind: HealthRunKind): void {
+    if (this.stopped) return;
     this.queue.push({ node, kind });
     if (this.writing) return;
     this.writing = true;
@@ -40,13 +51,20 @@ export class NodeRunStarter {
     setImmediate(() => void this.drain());
   }
 
-  /** Decisions not written yet (waiting or in a transaction being written). */
+  /** Drops what is not written yet; a transaction under way still ends. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.queue = [];
+  }
+
+  /** Decisions waiting to be written (not counting a transaction under way). */
   get backlog(): number {
     return this.queue.length;
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.stopped) {
       const batch = this.takeBatch();
       try {
         const started = await this.write(batch);
@@ -54,7 +72,15 @@ export class NodeRunStarter {
           this.ctx.engine.dispatch(run.id, { kind: run.kind }).catch((err: unknown) => this.ctx.log.error({ err, pipelineId: run.id }, `could not start ${run.kind}`));
         }
       } catch (err) {
-        for (const d of batch) this.ctx.log.error({ err, nodeId: d.node.id }, `could not start ${d.kind}`);
+        if (this.stopped || !this.deciding()) {
+          for (const d of batch) this.ctx.log.error({ err, nodeId: d.node.id }, `could not start ${d.kind}; this replica no longer decides`);
+          continue;
+        }
+        // Tried again as it was (first in line): a decision whose transaction did commit finds its run and is skipped.
+        this.ctx.log.warn({ err, decisions: batch.length, retryMs: this.retryMs }, 'could not write health decisions; trying again');
+        this.queue.unshift(...batch);
+        this.retry = setTimeout(() => void this.drain(), this.retryMs);
+        return;
       }
     }
     this.writing = false;
