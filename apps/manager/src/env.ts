@@ -100,10 +100,10 @@ export const ManagerEnv = z
      */
     OCDN_PIPELINE_MAX_DOMAIN_NODES: positiveInt.default(50_000),
     /**
-     * Node runs (ADD_NODE, REMOVE_NODE, FAULT_NODE, RECOVER_NODE) executing on one replica at once; more wait their
-     * turn in the order they came (a whole fleet failing and recovering at once).
+     * FAULT_NODE and RECOVER_NODE runs executing on one replica at once; more wait their turn in the order they came
+     * (a whole fleet failing and recovering at once). ADD_NODE and REMOVE_NODE never wait.
      */
-    OCDN_PIPELINE_MAX_NODE_RUNS: positiveInt.default(200),
+    OCDN_PIPELINE_MAX_HEALTH_RUNS: positiveInt.default(200),
     /** Log level (pino): fatal, error, warn, info, debug, trace, silent. */
     OCDN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Bytes a live-events client (a console) may fall behind before it is dropped (it reconnects and resumes). */

@@ -58,7 +58,7 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
   });
   new Gauge({
     name: 'ocdn_pipeline_runs_waiting',
-    help: 'Runs waiting on this replica for room in OCDN_PIPELINE_MAX_DOMAIN_NODES (domain runs) or OCDN_PIPELINE_MAX_NODE_RUNS (node runs)',
+    help: 'Runs waiting on this replica for room in OCDN_PIPELINE_MAX_DOMAIN_NODES (domain runs) or OCDN_PIPELINE_MAX_HEALTH_RUNS (FAULT_NODE, RECOVER_NODE)',
     registers: [registry],
     collect() {
       this.set(sources?.pipelineLoad().waiting ?? 0);

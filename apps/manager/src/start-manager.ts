@@ -133,7 +133,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       handlers: parsingParams({ ...nodeStepHandlers(core), ...domainStepHandlers(core) }),
       handOver: handOver(core),
       maxDomainNodes: env.OCDN_PIPELINE_MAX_DOMAIN_NODES,
-      maxNodeRuns: env.OCDN_PIPELINE_MAX_NODE_RUNS,
+      maxHealthRuns: env.OCDN_PIPELINE_MAX_HEALTH_RUNS,
       onFinished: (_id, kind, status, subject) => {
         health?.invalidate();
         if (kind === 'RECOVER_NODE' && status === 'succeeded') drift?.recovered(subject);

@@ -4,7 +4,7 @@ import type { Database } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { runWeight } from '../src/pipelines/admission.ts';
+import { HEALTH_RUN, runWeight } from '../src/pipelines/admission.ts';
 import { PipelineEngine } from '../src/pipelines/engine.ts';
 import { NO_RETRY, STEP_PARAMS, type PipelineKind, type PipelineSpec, type StepSpec, type StoredStepHandlers } from '../src/pipelines/types.ts';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
@@ -29,12 +29,15 @@ const runOf = (kind: PipelineKind, subject: string, key: string, nodes: number):
 });
 
 describe('runWeight', () => {
-  it('counts a domain run by its nodes and a node run as nothing', () => {
+  it('counts a domain run by its nodes, a health run apart, and ADD_NODE and REMOVE_NODE as nothing', () => {
     assert.equal(runWeight('ADD_DOMAIN', { nodeIds: ['a', 'b', 'c'] }), 3);
     assert.equal(runWeight('REMOVE_DOMAIN', { nodeIds: [] }), 1, 'a run on no node still counts one');
     assert.equal(runWeight('JOIN_NODE', {}), 1);
     assert.equal(runWeight('UPDATE_DOMAIN', undefined), 1);
-    assert.equal(runWeight('FAULT_NODE', { nodeIds: ['a', 'b'] }), 0);
+    assert.equal(runWeight('FAULT_NODE', { nodeIds: ['a', 'b'] }), HEALTH_RUN);
+    assert.equal(runWeight('RECOVER_NODE', {}), HEALTH_RUN);
+    assert.equal(runWeight('ADD_NODE', {}), 0);
+    assert.equal(runWeight('REMOVE_NODE', {}), 0);
   });
 });
 
@@ -54,7 +57,7 @@ for (const backend of testBackends()) {
       tdb = await createTestDatabase(backend);
       database = await tdb.open();
       await migrate(database.db);
-      engine = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: gatedHandlers(started, gates), maxDomainNodes: 10, maxNodeRuns: 2 });
+      engine = new PipelineEngine({ database, log: createLogger('silent'), metrics: createMetrics(), handlers: gatedHandlers(started, gates), maxDomainNodes: 10, maxHealthRuns: 2 });
       await engine.start();
     });
     after(async () => {
@@ -101,25 +104,29 @@ for (const backend of testBackends()) {
       assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
     });
 
-    it('holds node runs past their own limit in the order they came, and never behind or in front of domain runs', async () => {
-      for (const k of ['n1', 'n2', 'n3', 'n4', 'd']) gate(k);
+    it('holds health runs past their own limit in the order they came, never behind or in front of domain runs, and never ADD_NODE', async () => {
+      for (const k of ['n1', 'n2', 'n3', 'n4', 'd', 'add']) gate(k);
       const n1 = await start(runOf('FAULT_NODE', 'nod_limit1', 'n1', 0));
       const n2 = await start(runOf('RECOVER_NODE', 'nod_limit2', 'n2', 0));
       await waitFor('two node runs to start', () => started.includes('n1') && started.includes('n2'));
       const n3 = await start(runOf('FAULT_NODE', 'nod_limit3', 'n3', 0));
-      const n4 = await start(runOf('ADD_NODE', 'nod_limit4', 'n4', 0));
+      const n4 = await start(runOf('RECOVER_NODE', 'nod_limit4', 'n4', 0));
       assert.deepEqual(engine.load(), { executing: 2, waiting: 2, domainNodes: 0 });
       assert.equal(await status(n3), 'pending');
 
       const d = await start(runOf('ADD_DOMAIN', 'd.limit.example', 'd', 3));
-      await waitFor('a domain run to start while node runs wait', () => started.includes('d'));
+      await waitFor('a domain run to start while health runs wait', () => started.includes('d'));
+      // An ADD_NODE may wait an hour for its agent: it is never held, and never holds a failover back.
+      const add = await start(runOf('ADD_NODE', 'nod_limit5', 'add', 0));
+      await waitFor('an ADD_NODE to start while health runs wait', () => started.includes('add'));
+      assert.equal(engine.load().waiting, 2);
 
       opens.get('n2')!();
       await waitFor('the first waiting node run to start', () => started.includes('n3'));
       assert.ok(!started.includes('n4'), 'one left, one in');
       assert.equal(await status(n2), 'succeeded');
-      for (const k of ['n1', 'n3', 'n4', 'd']) opens.get(k)!();
-      for (const id of [n1, n3, n4, d]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
+      for (const k of ['n1', 'n3', 'n4', 'd', 'add']) opens.get(k)!();
+      for (const id of [n1, n3, n4, d, add]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
       assert.ok(started.indexOf('n3') < started.indexOf('n4'), 'in the order they came');
       assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
     });

@@ -3,14 +3,23 @@ import { pipelines } from '../db/schema.ts';
 import type { PipelineKind } from './types.ts';
 
 /**
- * Runs that bring or take one domain, admitted within a budget of domain-nodes. Node runs (ADD_NODE, REMOVE_NODE,
- * FAULT_NODE, RECOVER_NODE) have a limit of their own and never wait behind domain runs: a failed node leaves DNS
- * at once however many domains are queued.
+ * Runs that bring or take one domain, admitted within a budget of domain-nodes. A node's health runs (FAULT_NODE,
+ * RECOVER_NODE) have a limit of their own and never wait behind domain runs: a failed node leaves DNS at once however
+ * many domains are queued. ADD_NODE and REMOVE_NODE never wait (an ADD_NODE may wait an hour for its agent: counted,
+ * two hundred nodes registered before their agents would hold every failover back).
  */
 const DOMAIN_KINDS: ReadonlySet<PipelineKind> = new Set<PipelineKind>(['ADD_DOMAIN', 'REMOVE_DOMAIN', 'UPDATE_DOMAIN', 'JOIN_NODE']);
+const HEALTH_KINDS: ReadonlySet<PipelineKind> = new Set<PipelineKind>(['FAULT_NODE', 'RECOVER_NODE']);
 
-/** What a run weighs against the budget: its nodes for a domain run (its input's nodeIds, or one), 0 otherwise. */
+/** The weight of a health run: counted against the limit of health runs, not the domain-node budget. */
+export const HEALTH_RUN = -1;
+
+/**
+ * What a run weighs: its nodes for a domain run (its input's nodeIds, or one), HEALTH_RUN for FAULT_NODE and
+ * RECOVER_NODE, 0 (never waits) otherwise.
+ */
 export function runWeight(kind: PipelineKind, input: { nodeIds?: unknown } | null | undefined): number {
+  if (HEALTH_KINDS.has(kind)) return HEALTH_RUN;
   if (!DOMAIN_KINDS.has(kind)) return 0;
   return Array.isArray(input?.nodeIds) ? Math.max(1, input.nodeIds.length) : 1;
 }
@@ -18,6 +27,7 @@ export function runWeight(kind: PipelineKind, input: { nodeIds?: unknown } | nul
 /** runWeight in SQL, for the reads that kick runs found in the table. */
 export const WEIGHT_SQL = sql<number>`case when ${pipelines.kind} in (${sql.join([...DOMAIN_KINDS].map((k) => sql`${k}`), sql`, `)})
   then greatest(1, coalesce(jsonb_array_length(case when jsonb_typeof(${pipelines.input}->'nodeIds') = 'array' then ${pipelines.input}->'nodeIds' end), 1))
+  when ${pipelines.kind} in (${sql.join([...HEALTH_KINDS].map((k) => sql`${k}`), sql`, `)}) then ${HEALTH_RUN}
   else 0 end`.mapWith(Number);
 
 /**
@@ -27,31 +37,33 @@ export const WEIGHT_SQL = sql<number>`case when ${pipelines.kind} in (${sql.join
  * wait (still `pending` in the table), oldest first — a later run waits behind an older one even when it would fit.
  * A run larger than the whole budget executes alone.
  *
- * Node runs (weight 0) are counted apart: up to `maxNodeRuns` execute at once, the rest wait in the order they came.
- * When 19,500 agents lost their link at once, 39,000 FAULT_NODE and RECOVER_NODE runs executing together spent the
- * database on lease claims (every orphan scan claimed each waiting RECOVER_NODE again) and no step ran for minutes.
+ * Health runs (HEALTH_RUN) are counted apart: up to `maxHealthRuns` execute at once, the rest wait in the order they
+ * came. When 19,500 agents lost their link at once, 39,000 FAULT_NODE and RECOVER_NODE runs executing together spent
+ * the database on lease claims (every orphan scan claimed each waiting RECOVER_NODE again) and no step ran for
+ * minutes. Weight 0 is always admitted.
  */
 export class RunAdmission {
   private readonly waiting = new Map<string, number>();
   private inFlight = 0;
-  /** Node runs waiting, in the order they were offered. */
-  private readonly waitingNodeRuns = new Set<string>();
-  private nodeRuns = 0;
+  /** Health runs waiting, in the order they were offered. */
+  private readonly waitingHealthRuns = new Set<string>();
+  private healthRuns = 0;
 
   constructor(
     private readonly maxDomainNodes: number,
-    private readonly maxNodeRuns = Number.POSITIVE_INFINITY,
+    private readonly maxHealthRuns = Number.POSITIVE_INFINITY,
   ) {}
 
   /** True: execute `id` now (it is counted until release). False: it waits (or waited already). */
   offer(id: string, weight: number): boolean {
     if (this.isWaiting(id)) return false;
-    if (weight === 0) {
-      if (this.waitingNodeRuns.size > 0 || this.nodeRuns >= this.maxNodeRuns) {
-        this.waitingNodeRuns.add(id);
+    if (weight === 0) return true;
+    if (weight === HEALTH_RUN) {
+      if (this.waitingHealthRuns.size > 0 || this.healthRuns >= this.maxHealthRuns) {
+        this.waitingHealthRuns.add(id);
         return false;
       }
-      this.nodeRuns++;
+      this.healthRuns++;
       return true;
     }
     if (this.waiting.size > 0 || !this.fits(weight)) {
@@ -65,13 +77,14 @@ export class RunAdmission {
   /** A run admitted with `weight` ended: returns the waiting runs that fit now, oldest first, counted in. */
   release(weight: number): { id: string; weight: number }[] {
     const admitted: { id: string; weight: number }[] = [];
-    if (weight === 0) {
-      this.nodeRuns--;
-      for (const id of this.waitingNodeRuns) {
-        if (this.nodeRuns >= this.maxNodeRuns) break;
-        this.waitingNodeRuns.delete(id);
-        this.nodeRuns++;
-        admitted.push({ id, weight: 0 });
+    if (weight === 0) return admitted;
+    if (weight === HEALTH_RUN) {
+      this.healthRuns--;
+      for (const id of this.waitingHealthRuns) {
+        if (this.healthRuns >= this.maxHealthRuns) break;
+        this.waitingHealthRuns.delete(id);
+        this.healthRuns++;
+        admitted.push({ id, weight: HEALTH_RUN });
       }
       return admitted;
     }
@@ -86,17 +99,17 @@ export class RunAdmission {
   }
 
   isWaiting(id: string): boolean {
-    return this.waiting.has(id) || this.waitingNodeRuns.has(id);
+    return this.waiting.has(id) || this.waitingHealthRuns.has(id);
   }
 
   /** Forgets the waiting runs (they stay pending in the table for whoever looks next). */
   clear(): void {
     this.waiting.clear();
-    this.waitingNodeRuns.clear();
+    this.waitingHealthRuns.clear();
   }
 
   get waitingRuns(): number {
-    return this.waiting.size + this.waitingNodeRuns.size;
+    return this.waiting.size + this.waitingHealthRuns.size;
   }
 
   get domainNodes(): number {

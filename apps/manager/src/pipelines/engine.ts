@@ -41,8 +41,8 @@ export interface EngineOptions {
    * domain onto 50 nodes counts 50; later runs wait their turn.
    */
   maxDomainNodes?: number;
-  /** Node runs executing here at once (OCDN_PIPELINE_MAX_NODE_RUNS); more wait their turn. */
-  maxNodeRuns?: number;
+  /** FAULT_NODE and RECOVER_NODE runs executing here at once (OCDN_PIPELINE_MAX_HEALTH_RUNS); more wait their turn. */
+  maxHealthRuns?: number;
 }
 
 /**
@@ -74,7 +74,7 @@ export class PipelineEngine {
   constructor(private readonly opts: EngineOptions) {
     this.db = opts.database.db;
     this.bulk = opts.database.bulk;
-    this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000, opts.maxNodeRuns ?? 200);
+    this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000, opts.maxHealthRuns ?? 200);
     this.steps = new StepLog(this.bulk, this.owner);
     this.stepDeps = {
       handlers: opts.handlers,
@@ -243,7 +243,7 @@ export class PipelineEngine {
 
   /**
    * Starts executing a run in this process unless it already is, or queues it while the runs here hold their budget
-   * (`weight`: runWeight; 0 is a node run, counted apart). Safe to call from anywhere, any number of times.
+   * (`weight`: runWeight; HEALTH_RUN is counted apart, 0 never waits). Safe to call from anywhere, any number of times.
    */
   kick(id: string, weight: number): void {
     if (this.stopped || this.running.has(id)) return;
