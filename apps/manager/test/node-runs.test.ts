@@ -95,14 +95,19 @@ for (const backend of testBackends()) {
       // The decision's transaction waits for this lock at its status update; its backend is then ended under it.
       let unlock: () => void = () => {};
       const unlocked = new Promise<void>((r) => (unlock = r));
+      let locked: () => void = () => {};
+      const isLocked = new Promise<void>((r) => (locked = r));
       const holding = database.db.transaction(async (tx) => {
         await tx.execute(sql`lock table nodes in share mode`);
+        locked();
         await unlocked;
       });
       try {
+        // The decision starts only once the lock is held: started earlier, it could commit before the lock was taken.
+        await Promise.race([isLocked, holding]);
         const starter = new NodeRunStarter({ database, engine, log: createLogger('silent') }, () => true, 100);
         starter.start(n, 'FAULT_NODE');
-        const waiting = () => database.db.execute(sql`select pid from pg_stat_activity where wait_event_type = 'Lock' and query like 'update "nodes"%'`);
+        const waiting = () => database.db.execute(sql`select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'update "nodes"%'`);
         const [blocked] = rowsOf<{ pid: number }>(await waitFor('the decision to wait for the lock', async () => (rowsOf(await waiting()).length ? await waiting() : null)));
         await database.db.execute(sql`select pg_terminate_backend(${blocked!.pid})`);
       } finally {
