@@ -22,6 +22,8 @@ export interface MetricsSources {
   pipelineLoad(): { executing: number; waiting: number };
   /** The built-in DNS's counters; null without it (rfc2136). */
   dnsStats(): Promise<DnsStats | null>;
+  /** Times the built-in DNS read every record again from the database (0 without it). */
+  dnsReloads(): number;
 }
 
 export function createMetrics(): Metrics & { bind(sources: MetricsSources): void } {
@@ -133,6 +135,15 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
       const stats = await dnsStats();
       this.reset();
       this.inc(stats?.truncated ?? 0);
+    },
+  });
+  new Counter({
+    name: 'ocdn_dns_reloads_total',
+    help: "Times the built-in DNS read every record again from the database: another replica's change (this replica's own changes apply without one)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources?.dnsReloads() ?? 0);
     },
   });
   registry.registerMetric(dnsAnswerSeconds(dnsStats));

@@ -8,6 +8,8 @@
 export class GroupCommit<W, R> {
   private queue: { write: W; resolve(result: R): void; reject(err: unknown): void }[] = [];
   private flushing = false;
+  /** Batches whose writers have been told their results (or their error). */
+  reported = 0;
 
   constructor(
     /** Commits a batch; returns one result per write, in order. */
@@ -39,6 +41,7 @@ export class GroupCommit<W, R> {
         } catch (err) {
           for (const q of batch) q.reject(err);
         }
+        this.reported++;
       }
     } finally {
       this.flushing = false;

@@ -36,6 +36,16 @@ export class DnsRecordStore {
     this.changes = new GroupCommit((batch) => this.commit(batch), (c) => `${c.name} ${c.value}`);
   }
 
+  /** Whether changes are waiting or being committed (their serials may be in the database before they are reported). */
+  get writing(): boolean {
+    return !this.changes.idle;
+  }
+
+  /** Commits reported to their writers so far (one at a time, in order). */
+  get commits(): number {
+    return this.changes.reported;
+  }
+
   /** Publishes `name A ip`; publishing it again changes nothing. Returns the serial of the change, null if none. */
   upsert(name: string, ip: string, ttl: number): Promise<number | null> {
     return this.changes.write({ op: 'upsert', name, value: ip, ttl });
