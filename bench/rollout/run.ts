@@ -44,7 +44,7 @@ async function killAndTime(m: ManagerHandle, v: Victim): Promise<{ seen: number;
 }
 
 /** Starts the resolver's probe (dns-probe.mjs) on its own thread; stop() gives the round trips in ms. */
-function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: boolean }> } {
+function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: string | null }> } {
   const worker = new Worker(new URL('./dns-probe.mjs', import.meta.url), { workerData: { port, everyMs: 20, nice: -15 } });
   return {
     stop: () =>
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     };
     failoverRows('GET', idleFailover, busyFailover); // seen by a GET
     failoverRows('decided', idleDecided, busyDecided); // FAULT_NODE's transaction began
-    console.log(row(['DNS answer ms:', 'queries', 'p50', 'p99', 'max', 'floor p99 ≤ 5 ms', busyProbed.raised ? 'probe at nice -15' : 'probe NOT raised (its own waits count)']));
+    console.log(row(['DNS answer ms:', 'queries', 'p50', 'p99', 'max', 'floor p99 ≤ 5 ms', busyProbed.raised ? `probe at ${busyProbed.raised}` : 'probe NOT raised (its own waits count)']));
     console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
     const dnsReloads = /^ocdn_dns_reloads_total ([0-9]+)$/m.exec(metrics)?.[1] ?? '?';
     console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met', `records reloaded ${dnsReloads}×`]));

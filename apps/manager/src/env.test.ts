@@ -39,6 +39,12 @@ describe('manager env', () => {
     assert.equal(parseManagerEnv({ OCDN_DNS_NICE: 'off' }).OCDN_DNS_NICE, null);
     for (const bad of ['-21', '20', 'high', '1.5']) assert.throws(() => parseManagerEnv({ OCDN_DNS_NICE: bad }), /OCDN_DNS_NICE/, bad);
   });
+  it('reads OCDN_DNS_RT_PRIORITY as a real-time priority or off', () => {
+    assert.equal(parseManagerEnv({}).OCDN_DNS_RT_PRIORITY, 1);
+    assert.equal(parseManagerEnv({ OCDN_DNS_RT_PRIORITY: '10' }).OCDN_DNS_RT_PRIORITY, 10);
+    assert.equal(parseManagerEnv({ OCDN_DNS_RT_PRIORITY: 'off' }).OCDN_DNS_RT_PRIORITY, null);
+    for (const bad of ['0', '100', 'rr', '1.5', '-1']) assert.throws(() => parseManagerEnv({ OCDN_DNS_RT_PRIORITY: bad }), /OCDN_DNS_RT_PRIORITY/, bad);
+  });
   it('names every bad variable', () => {
     assert.throws(
       () => parseManagerEnv({ OCDN_HTTP_PORT: '70000', DATABASE_URL: 'mysql://x', OCDN_ADMIN_TOKEN: 'short', OCDN_DNS_PROVIDER: 'route53' }),

@@ -68,6 +68,14 @@ export const ManagerEnv = z
     OCDN_DNS_NICE: z
       .union([z.literal('off').transform(() => null), z.coerce.number().int().min(-20).max(19)])
       .default(-10),
+    /**
+     * The real-time (SCHED_RR) priority of the built-in DNS's process, 1–99: a query takes a busy core at once instead
+     * of waiting out another thread's time slice (needs CAP_SYS_NICE; without it the manager warns). `off`: the normal
+     * scheduler, OCDN_DNS_NICE alone.
+     */
+    OCDN_DNS_RT_PRIORITY: z
+      .union([z.literal('off').transform(() => null), z.coerce.number().int().min(1).max(99)])
+      .default(1),
     /** rfc2136 provider: `host:port` of the primary that takes updates, and the TSIG key (secret in base64). */
     OCDN_RFC2136_SERVER: z
       .string()

@@ -113,6 +113,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
         nameServers,
         maxAnswers: env.OCDN_DNS_MAX_ANSWERS,
         nice: env.OCDN_DNS_NICE,
+        rtPriority: env.OCDN_DNS_RT_PRIORITY,
         store,
         log: log.child({ component: 'dns' }),
       });

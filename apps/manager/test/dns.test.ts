@@ -301,7 +301,7 @@ describe('built-in DNS protocol: EDNS(0), truncation, answer cap, name servers (
     assert.ok((stats?.byRcode.FORMERR ?? 0) >= 5 && (stats?.byRcode.NOTIMP ?? 0) >= 1, JSON.stringify(stats));
   });
 
-  it('answers from a process of its own that runs ahead of the manager (OCDN_DNS_NICE, default -10)', async (t) => {
+  it('answers from a process of its own that runs ahead of the manager (OCDN_DNS_NICE -10, OCDN_DNS_RT_PRIORITY 1)', async (t) => {
     if (process.getuid?.() !== 0 && !process.env.CI) return t.skip('raising a priority needs root or CAP_SYS_NICE');
     const pid = capped.manager.ctx.dns.server!.pid!;
     assert.ok(pid && pid !== process.pid);
@@ -312,6 +312,13 @@ describe('built-in DNS protocol: EDNS(0), truncation, answer cap, name servers (
     };
     assert.equal(niceOf(`/proc/${pid}/stat`), -10);
     assert.equal(niceOf(`/proc/self/stat`), 0, 'the manager keeps its priority');
+    // Its scheduling class and real-time priority: fields 41 and 40 (38 and 37 after the command name); SCHED_RR is 2.
+    const schedOf = (path: string) => {
+      const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+      return { policy: Number(fields[38]), rtPriority: Number(fields[37]) };
+    };
+    assert.deepEqual(schedOf(`/proc/${pid}/stat`), { policy: 2, rtPriority: 1 });
+    assert.deepEqual(schedOf(`/proc/self/stat`), { policy: 0, rtPriority: 0 }, 'the manager keeps the normal scheduler');
   });
 
   it('starts its DNS process again on the same port when it dies, with every record', async (t) => {

@@ -25,6 +25,8 @@ export interface BuiltinDnsOptions {
   maxAnswers: number;
   /** The nice value of the answering process (OCDN_DNS_NICE); undefined or null leaves it alone. */
   nice?: number | null;
+  /** The SCHED_RR priority of the answering process (OCDN_DNS_RT_PRIORITY); undefined or null: the normal scheduler. */
+  rtPriority?: number | null;
   store: DnsRecordStore;
   log: Logger;
   /** How often the record serial is checked for changes made by other replicas. */
@@ -85,7 +87,7 @@ export class BuiltinDns {
     const here = import.meta.url;
     const fromSources = here.endsWith('.ts');
     const file = fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here));
-    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null };
+    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null };
     const child = fork(file, [], {
       execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
       env: { PATH: process.env.PATH ?? '', [WORKER_CONFIG_ENV]: JSON.stringify(config) },
@@ -99,8 +101,12 @@ export class BuiltinDns {
       child.once('exit', (code, signal) => reject(new Error(`the built-in DNS process exited (${signal ?? code}) before listening`)));
       child.on('message', (m: FromWorker) => {
         if (m.op === 'listening') {
-          if (m.priority && 'refused' in m.priority) {
-            this.opts.log.warn({ nice: config.nice, reason: m.priority.refused }, 'the DNS process runs at normal priority (OCDN_DNS_NICE below 0 needs CAP_SYS_NICE): answers may wait behind pipeline work on a busy machine');
+          const { nice, rt } = m.priority;
+          if (nice && 'refused' in nice) {
+            this.opts.log.warn({ nice: config.nice, reason: nice.refused }, 'the DNS process runs at normal priority (OCDN_DNS_NICE below 0 needs CAP_SYS_NICE): answers may wait behind pipeline work on a busy machine');
+          }
+          if (rt && 'refused' in rt) {
+            this.opts.log.warn({ rtPriority: config.rtPriority, reason: rt.refused }, 'the DNS process runs without real-time priority (OCDN_DNS_RT_PRIORITY needs CAP_SYS_NICE and chrt from util-linux): answers may wait a few ms behind other work on a busy machine');
           }
           resolve(m.port);
         } else if (m.op === 'failed') reject(new Error(m.message));

@@ -9,10 +9,18 @@ export interface WorkerConfig extends ZoneOptions {
   port: number;
   /** The nice value the process asks for (OCDN_DNS_NICE), or null to leave it as it is. */
   nice: number | null;
+  /** The SCHED_RR priority it asks for (OCDN_DNS_RT_PRIORITY), or null to stay with the normal scheduler. */
+  rtPriority: number | null;
 }
 
-/** What became of the process's priority: raised (its nice value), left alone (null), or refused (the reason). */
-export type PriorityOutcome = { nice: number } | { refused: string } | null;
+/** What became of one setting: made (its value), left alone (null), or refused (the reason). */
+export type SettingOutcome = { set: number } | { refused: string } | null;
+
+/** What became of the process's priority: its nice value and its real-time priority. */
+export interface PriorityOutcome {
+  nice: SettingOutcome;
+  rt: SettingOutcome;
+}
 
 /** Upper bounds (seconds) of the answer-time histogram. */
 export const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];

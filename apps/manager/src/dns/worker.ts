@@ -8,6 +8,7 @@
 // where a process of its own stays near 1 ms on the same machine (bench/rollout).
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { LATENCY_BUCKETS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type ToWorker, type WorkerConfig } from './messages.ts';
 import { ZoneAnswers } from './wire.ts';
@@ -152,21 +153,37 @@ async function listenOnce(): Promise<number> {
 }
 
 /**
- * Asks the scheduler to run this process's main thread — the one that answers — ahead of the manager
- * (OCDN_DNS_NICE): on a busy machine a query then waits for no pipeline work, only for other answers. Going below 0
- * needs CAP_SYS_NICE; without it the process stays as it was and the manager says so.
+ * Asks the scheduler to run this process's main thread — the one that answers — ahead of the manager: on a busy
+ * machine a query then waits for no pipeline work, only for other answers. A nice value below 0 (OCDN_DNS_NICE) gives
+ * it most of a core, but a woken thread still waits for the running one's time slice (a few ms on two busy cores);
+ * the real-time round-robin class (OCDN_DNS_RT_PRIORITY, SCHED_RR, as chronyd runs) takes the core at once, and the
+ * kernel still keeps 5 % of every second for other classes. Both need CAP_SYS_NICE; without it the process stays as
+ * it was and the manager says so. Node has no call for the scheduling class: util-linux's chrt sets it.
  */
-function raisePriority(nice: number | null): PriorityOutcome {
-  if (nice === null) return null;
-  try {
-    setPriority(nice); // this thread (Linux keeps a nice value per thread; helper threads keep theirs)
-    return { nice };
-  } catch (err) {
-    return { refused: (err as Error).message };
+function raisePriority(nice: number | null, rt: number | null): PriorityOutcome {
+  const outcome: PriorityOutcome = { nice: null, rt: null };
+  if (nice !== null) {
+    try {
+      setPriority(nice); // this thread (Linux keeps a nice value per thread; helper threads keep theirs)
+      outcome.nice = { set: nice };
+    } catch (err) {
+      outcome.nice = { refused: (err as Error).message };
+    }
   }
+  if (rt !== null) {
+    try {
+      // This process's main thread (a pid names it); the helper threads do not answer.
+      execFileSync('chrt', ['--rr', '--pid', String(rt), String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5_000 });
+      outcome.rt = { set: rt };
+    } catch (err) {
+      const e = err as { stderr?: Buffer; message: string };
+      outcome.rt = { refused: e.stderr?.toString().trim() || e.message };
+    }
+  }
+  return outcome;
 }
 
-const priority = raisePriority(config.nice);
+const priority = raisePriority(config.nice, config.rtPriority);
 
 listen().then(
   (p) => send({ op: 'listening', port: p, priority }),
