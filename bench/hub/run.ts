@@ -62,6 +62,17 @@ async function allNormal(m: ManagerHandle, n: number): Promise<boolean> {
   return items.length === n && items.every((x) => x.status === 'normal' && x.connected);
 }
 
+/** Runs of a kind, every page of them. */
+async function countRuns(m: ManagerHandle, kind: string): Promise<number> {
+  let n = 0;
+  for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+    const page: { items: unknown[]; nextCursor: string | null } = await m.json(`/api/v1/pipelines?kind=${kind}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    n += page.items.length;
+    cursor = page.nextCursor;
+  }
+  return n;
+}
+
 async function pgDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
   try {
     const admin = postgres(pgBase, { max: 1, onnotice: () => {}, connect_timeout: 3 });
@@ -131,6 +142,8 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     progress(`${backend} ${n}: manager restarted, all connected in ${restartS.toFixed(1)} s; every agent goes now`);
 
     // agents restart: every agent process goes at once (every node faulty), a fresh one connects them all
+    const stormFaults0 = await countRuns(m, 'FAULT_NODE');
+    const stormT0 = performance.now();
     setupSim.proc.kill('SIGTERM');
     await waitFor('manager to see the agents go', async () => ((await (await fetch(`${m.url}/healthz`)).json()) as { agentsConnected: number }).agentsConnected === 0, { timeoutMs: 60_000 });
     const storm = startSim(m, n);
@@ -138,12 +151,14 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     storm.proc.stdin!.end(tokens.join('\n') + '\n');
     const { connectMs } = await storm.next();
     await waitFor('every node normal again', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
+    const stormNormalS = (performance.now() - stormT0) / 1000;
+    const stormFaults = (await countRuns(m, 'FAULT_NODE')) - stormFaults0;
     const stormSkipped = (await skippedTicks(m)) - restartSkipped;
     await new Promise((r) => setTimeout(r, 5000)); // settle: nothing left to do but heartbeats
     const pid = m.proc.child.pid!;
     const cpu = await cpuPercent(pid, 10_000);
     const rss = treeRssMiB(pid); // with its DNS process
-    return row([backend, n, setupS, `${restartS.toFixed(1)} (${readyS.toFixed(1)})`, restart.attempts, restartFaults, restartSkipped, connectMs / 1000, stormSkipped, cpu, rss]);
+    return row([backend, n, setupS, `${restartS.toFixed(1)} (${readyS.toFixed(1)})`, restart.attempts, restartFaults, restartSkipped, connectMs / 1000, stormFaults, stormNormalS, stormSkipped, cpu, rss]);
   } catch (err) {
     const state = m.proc.running ? 'still running' : `exited with ${m.proc.child.exitCode ?? m.proc.child.signalCode}`;
     throw new Error(`${backend} ${n}: ${(err as Error).message}; manager ${state}; its last output:\n${m.proc.output.slice(-3000)}`);
@@ -193,8 +208,9 @@ console.log('\n## bench/hub — N simulated agents on one manager, heartbeat 1 s
 console.log('setup: registered through the API while connecting. mgr restart: kill -9 of the manager, a new one on the same');
 console.log('database → all N connected again (s from the kill; in brackets, until the new one answered /healthz), connection');
 console.log('attempts, nodes taken for faulty, health ticks skipped. agents restart: all agent processes go at once (every node');
-console.log('faulty), a fresh one connects all N. CPU and RSS (with the DNS process) at steady state.');
-console.log(row(['database', 'agents', 'setup s', 'mgr restart s', 'attempts', 'faults', 'skipped', 'agents rst s', 'skipped', 'mgr CPU %', 'mgr RSS MiB']));
+console.log('faulty), a fresh one connects all N: s until all connected, nodes taken for faulty, s from the agents going until');
+console.log('every node is normal again, health ticks skipped. CPU and RSS (with the DNS process) at steady state.');
+console.log(row(['database', 'agents', 'setup s', 'mgr restart s', 'attempts', 'faults', 'skipped', 'agents rst s', 'faults', 'normal s', 'skipped', 'mgr CPU %', 'mgr RSS MiB']));
 for (const backend of backends) {
   for (const n of sizes) {
     const line = await hubRun(n, backend);
