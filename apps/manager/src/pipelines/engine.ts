@@ -9,7 +9,7 @@ import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
 import { SubjectWakers } from './wakers.ts';
 import { StepLog, insertSteps } from './step-log.ts';
-import { memoizer, runBlock, runStep, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
+import { loadSteps, memoizer, runBlock, runStep, type StepRow, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
@@ -345,11 +345,7 @@ export class PipelineEngine {
     signal: AbortSignal,
     log: Logger,
   ): Promise<'succeeded' | 'failed'> {
-    const steps = await this.db
-      .select()
-      .from(pipelineSteps)
-      .where(eq(pipelineSteps.pipelineId, id))
-      .orderBy(asc(pipelineSteps.idx));
+    const steps = await loadSteps(this.db, id);
     const run: StepRun = { id, kind, subject, signal, log, memo: memoizer() };
     let someGroupFailed = false;
     for (let i = 0; i < steps.length; ) {
