@@ -208,6 +208,7 @@ export class PipelineEngine {
     // Started first: the safety net is for a replica that dies, and a run is committed already (the orphan scan
     // finds it even if the job below is never written). Under load the queue's insert waits its turn.
     this.kick(id, runWeight(spec.kind, spec.input));
+    if (this.stopped) return; // the queue is closed; the next replica's orphan scan finds the run
     await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
   }
 
