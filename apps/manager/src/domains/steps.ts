@@ -50,7 +50,15 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
   const endpointOf = (step: StepContext, nodeId: string) => step.memo(`node:${nodeId}`, () => nodeEndpoint(ctx, nodeId));
   const address = async (step: StepContext, p: { domain: string; nodeId: string; ip: string }) => {
     const d = await domainOf(step, p.domain);
-    return { domain: d.domain, name: cnameOf(ctx, d.subDomain), nodeId: p.nodeId, ip: p.ip, log: step.log };
+    return {
+      domain: d.domain,
+      name: cnameOf(ctx, d.subDomain),
+      nodeId: p.nodeId,
+      ip: p.ip,
+      get log() {
+        return step.log; // made only if used (StepContext.log)
+      },
+    };
   };
   return {
     async OCDN_DOMAIN_STATUS(_s, p) {
