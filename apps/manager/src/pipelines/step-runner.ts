@@ -1,65 +1,11 @@
 import { isDatabaseUnavailable } from '../db/errors.ts';
-import { asc, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
-import { pipelineSteps } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { StepLog, StepWrite } from './step-log.ts';
-import { PermanentStepError, backoffDelay, type PipelineKind, type RetryPolicy, type StepContext, type StepName, type StoredStepHandlers } from './types.ts';
+import type { StepLog, StepRow, StepWrite } from './step-log.ts';
+import { PermanentStepError, backoffDelay, type PipelineKind, type StepContext, type StepName, type StoredStepHandlers } from './types.ts';
 
 /** A step still going after this long is shown as running (most take milliseconds: their outcome is the one write). */
 const SHOW_RUNNING_AFTER_MS = 250;
-
-/** What running a step reads of its row. */
-export type StepRow = Pick<typeof pipelineSteps.$inferSelect, 'idx' | 'name' | 'target' | 'group' | 'params' | 'policy' | 'status'>;
-
-/** Parsed retry policies by their JSON: a run's steps share a handful of them. */
-const policies = new Map<string, RetryPolicy>();
-
-function policyOf(json: string): RetryPolicy {
-  let policy = policies.get(json);
-  if (!policy) {
-    if (policies.size >= 256) policies.clear(); // a bound, should policies ever be made per step
-    policy = Object.freeze(JSON.parse(json) as RetryPolicy);
-    policies.set(json, policy);
-  }
-  return policy;
-}
-
-/**
- * A run's steps, in order, with what running them needs and nothing else: an executing run holds its rows until it
- * ends, and a rollout executes a thousand runs of hundreds of steps at once (their live heap is what the garbage
- * collector goes through; every column left out and every policy shared is memory not held).
- */
-export async function loadSteps(db: Db, pipelineId: string): Promise<StepRow[]> {
-  const rows = await db
-    .select({
-      idx: pipelineSteps.idx,
-      name: pipelineSteps.name,
-      target: pipelineSteps.target,
-      group: pipelineSteps.group,
-      params: pipelineSteps.params,
-      policy: sql<string>`${pipelineSteps.policy}::text`,
-      status: pipelineSteps.status,
-    })
-    .from(pipelineSteps)
-    .where(eq(pipelineSteps.pipelineId, pipelineId))
-    .orderBy(asc(pipelineSteps.idx));
-  // The same domain, node id, address and step name recur on every row: each read as a string of its own.
-  const strings = new Map<string, string>();
-  const one = <T extends string | null>(v: T): T => {
-    if (v === null) return v;
-    const seen = strings.get(v);
-    if (seen !== undefined) return seen as T;
-    strings.set(v, v);
-    return v;
-  };
-  return rows.map((r) => {
-    const params: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(r.params)) params[k] = typeof v === 'string' ? one(v) : v;
-    return { idx: r.idx, name: one(r.name), target: one(r.target), group: one(r.group), params, policy: policyOf(r.policy), status: r.status };
-  });
-}
 
 /** One execution of a run, as its steps see it. */
 export interface StepRun {
