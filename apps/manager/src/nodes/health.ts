@@ -3,7 +3,7 @@ import Bottleneck from 'bottleneck';
 import type { ManagerContext } from '../context.ts';
 import { nodes } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
-import { OCDN_NODE_HEART } from './heart.ts';
+import { OCDN_NODE_HEART, agentPortState } from './heart.ts';
 import { LoopLag } from '../hub/lag.ts';
 import { Leader } from '../db/leader.ts';
 import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
@@ -150,14 +150,23 @@ export class HealthMonitor {
     clearTimeout(h.silence);
     h.silence = undefined;
     const timeoutMs = Math.max(100, Math.min(500, Math.floor(this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS / 2)));
-    OCDN_NODE_HEART(this.ctx, h.node, timeoutMs).then(
-      () => {},
-      (err: unknown) => {
-        if (this.ctx.hub.get(nodeId)?.open) return; // it came back meanwhile (a reconnect): the ticks judge it
-        this.ctx.log.info({ nodeId, err: (err as Error).message }, "agent's socket closed and the agent does not answer");
-        this.conclude(h);
-      },
+    // A connect to the agent's port first: refused, the agent's process is gone, decided in one turn of the event
+    // loop. Something listening there gets the full heartbeat (a restarting agent, or another process on the port).
+    const probe = agentPortState(h.node, timeoutMs).then((state) =>
+      state === 'open' ? OCDN_NODE_HEART(this.ctx, h.node, timeoutMs).then(() => null) : `nothing answers a connection to its port (${state})`,
     );
+    probe.then(
+      (failed) => {
+        if (failed) this.unanswered(h, failed);
+      },
+      (err: unknown) => this.unanswered(h, (err as Error).message),
+    );
+  }
+
+  private unanswered(h: Health, reason: string): void {
+    if (this.ctx.hub.get(h.node.id)?.open) return; // it came back meanwhile (a reconnect): the ticks judge it
+    this.ctx.log.info({ nodeId: h.node.id, err: reason }, "agent's socket closed and the agent does not answer");
+    this.conclude(h);
   }
 
   /**
