@@ -43,6 +43,16 @@ async function killAndTime(m: ManagerHandle, v: Victim): Promise<{ seen: number;
   }
 }
 
+/**
+ * The manager's event-loop delay since the previous scrape of /metrics (prom-client resets its histogram on each
+ * one), in ms: p50, p99, max. The figures include the monitor's 10 ms timer period.
+ */
+async function loopLag(m: ManagerHandle): Promise<string[]> {
+  const metrics = await (await m.api('/metrics')).text();
+  const at = (name: string) => ((Number(new RegExp(`^ocdn_manager_nodejs_eventloop_lag_${name}_seconds ([0-9.e+-]+)$`, 'm').exec(metrics)?.[1] ?? NaN)) * 1000).toFixed(1);
+  return [at('p50'), at('p99'), at('max')];
+}
+
 /** Starts the resolver's probe (dns-probe.mjs) on its own thread; stop() gives the round trips in ms. */
 function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: string | null }> } {
   const worker = new Worker(new URL('./dns-probe.mjs', import.meta.url), { workerData: { port, everyMs: 20, nice: -15 } });
@@ -134,6 +144,7 @@ async function main(): Promise<void> {
     });
     // The fleet at rest first: what fifty idle agents and the manager cost (heartbeats, health checks).
     const idle0 = cpu();
+    await loopLag(m); // from here on, the idle phase's
     const idleT0 = performance.now();
     const idleProbe = dnsProbe(dnsPort);
     await new Promise((r) => setTimeout(r, 5_000));
@@ -152,6 +163,7 @@ async function main(): Promise<void> {
       idleFailover.push(t.seen);
       idleDecided.push(t.decided);
     }
+    const idleLag = await loopLag(m); // the idle phase with its kills (and from here on, the rollout's)
     const cpu0 = cpu();
     const t0 = performance.now();
     const busyProbe = dnsProbe(dnsPort);
@@ -199,6 +211,7 @@ async function main(): Promise<void> {
     );
     if (failure) throw new Error(failure);
     const totalS = (performance.now() - t0) / 1000;
+    const busyLag = await loopLag(m);
     rolling = false;
     await killing;
     const busyProbed = await busyProbe.stop();
@@ -249,6 +262,11 @@ async function main(): Promise<void> {
     };
     failoverRows('GET', idleFailover, busyFailover); // seen by a GET
     failoverRows('decided', idleDecided, busyDecided); // FAULT_NODE's transaction began
+    // How long the manager's thread kept a 10 ms timer waiting (prom-client's monitorEventLoopDelay): what a socket
+    // close, a probe's answer or an API request waits for before the manager looks at it.
+    console.log(row(['loop delay ms:', 'p50', 'p99', 'max']));
+    console.log(row(['  idle', ...idleLag]));
+    console.log(row(['  during rollout', ...busyLag]));
     console.log(row(['DNS answer ms:', 'queries', 'p50', 'p99', 'max', 'floor p99 ≤ 5 ms', busyProbed.raised ? `probe at ${busyProbed.raised}` : 'probe NOT raised (its own waits count)']));
     console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
     const dnsReloads = /^ocdn_dns_reloads_total ([0-9]+)$/m.exec(metrics)?.[1] ?? '?';
