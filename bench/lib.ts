@@ -116,3 +116,7 @@ export async function benchManager(backend: 'pglite' | 'postgres', admin: string
     },
   };
 }
+
+/** `NAME=value NAME2=value2` (space-separated) as an environment. */
+export const envPairs = (spec: string | undefined): Record<string, string> =>
+  Object.fromEntries((spec ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { ROOT, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../../test/support/procs.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { cpuPercent, percentile, row, treeRssMiB } from '../lib.ts';
+import { cpuPercent, envPairs, percentile, row, treeRssMiB } from '../lib.ts';
 
 const sizes = (process.env.BENCH_HUB_N ?? '1000,5000').split(',').map(Number).filter((n) => n > 0); // BENCH_HUB_N=0: fault detection only
 const kills = Number(process.env.BENCH_HUB_KILLS ?? 20);
@@ -98,7 +98,8 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
   const dir = tempDir('bench-hub');
   const pg = backend === 'postgres' ? await pgDatabase() : null;
   if (backend === 'postgres' && !pg) return null;
-  const env = { ...(pg ? { DATABASE_URL: pg.url } : { OCDN_DATA_DIR: dir.path }), OCDN_LOG_LEVEL: 'warn' };
+  // BENCH_MANAGER_ENV: more environment for the manager, `NAME=value` space-separated (as bench/rollout's).
+  const env = { ...(pg ? { DATABASE_URL: pg.url } : { OCDN_DATA_DIR: dir.path }), OCDN_LOG_LEVEL: 'warn', ...envPairs(process.env.BENCH_MANAGER_ENV) };
   let m = await startManagerProcess(env);
   const sims: ChildProcess[] = [];
   try {
@@ -176,7 +177,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
  */
 async function faultDetection(mode: 'kill' | 'stop'): Promise<number[]> {
   const dir = tempDir('bench-fault');
-  const m = await startManagerProcess({ OCDN_DATA_DIR: dir.path, OCDN_LOG_LEVEL: 'warn' });
+  const m = await startManagerProcess({ OCDN_DATA_DIR: dir.path, OCDN_LOG_LEVEL: 'warn', ...envPairs(process.env.BENCH_MANAGER_ENV) });
   const times: number[] = [];
   try {
     const port = await freePort('127.0.0.2');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { MANAGER_LAUNCH_ENV, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { childCpuSeconds, cpuSeconds, cpuSecondsOf, percentile, row, rssMiB, treeCpuSeconds, treeRssMiB } from '../lib.ts';
+import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, treeCpuSeconds, treeRssMiB } from '../lib.ts';
 
 const domainCount = Number(process.env.BENCH_ROLLOUT_DOMAINS ?? 1000);
 const agentCount = Number(process.env.BENCH_ROLLOUT_AGENTS ?? 50);
@@ -65,9 +65,6 @@ function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: st
   };
 }
 
-/** `NAME=value NAME2=value2` (space-separated) as an environment. */
-const envPairs = (spec: string | undefined): Record<string, string> =>
-  Object.fromEntries((spec ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 async function main(): Promise<void> {
   const dir = tempDir('bench-rollout');
