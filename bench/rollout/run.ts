@@ -65,7 +65,6 @@ function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: st
   };
 }
 
-
 async function main(): Promise<void> {
   const dir = tempDir('bench-rollout');
   let m: ManagerHandle | undefined;

@@ -151,9 +151,13 @@ export class HealthMonitor {
     h.silence = undefined;
     const timeoutMs = Math.max(100, Math.min(500, Math.floor(this.ctx.env.OCDN_HEARTBEAT_INTERVAL_MS / 2)));
     // A connect to the agent's port first: refused, the agent's process is gone, decided in one turn of the event
-    // loop. Something listening there gets the full heartbeat (a restarting agent, or another process on the port).
+    // loop. Something listening there gets the full heartbeat (a restarting agent, or another process on the port)
+    // within what is left of the probe's time.
+    const deadline = Date.now() + timeoutMs;
     const probe = agentPortState(h.node, timeoutMs).then((state) =>
-      state === 'open' ? OCDN_NODE_HEART(this.ctx, h.node, timeoutMs).then(() => null) : `nothing answers a connection to its port (${state})`,
+      state === 'open'
+        ? OCDN_NODE_HEART(this.ctx, h.node, Math.max(50, deadline - Date.now())).then(() => null)
+        : `nothing answers a connection to its port (${state})`,
     );
     probe.then(
       (failed) => {
