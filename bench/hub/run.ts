@@ -127,8 +127,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
 
     // manager restart: kill -9, a new process on the same database and port; the agents reconnect with their backoff
     await new Promise((r) => setTimeout(r, 3000)); // a few steady heartbeats first
-    const faultRuns = async () => (await m.json('/api/v1/pipelines?kind=FAULT_NODE&limit=1000')).items.length as number;
-    const faultsBefore = await faultRuns();
+    const faultsBefore = await countRuns(m, 'FAULT_NODE');
     const killedAt = performance.now();
     await m.proc.kill9();
     // BENCH_PROFILE_DIR: the restarted manager writes a V8 CPU profile there when it stops (at the end of the run).
@@ -138,7 +137,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     const restart = await setupSim.next();
     const restartS = (performance.now() - killedAt) / 1000;
     await waitFor('every node normal after the restart', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
-    const restartFaults = (await faultRuns()) - faultsBefore;
+    const restartFaults = (await countRuns(m, 'FAULT_NODE')) - faultsBefore;
     const restartSkipped = await skippedTicks(m);
     progress(`${backend} ${n}: manager restarted, all connected in ${restartS.toFixed(1)} s; every agent goes now`);
 
