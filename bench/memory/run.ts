@@ -1,0 +1,98 @@
+// bench/memory: what an idle manager and an idle agent hold (the speed issue's item 5). The built manager as
+// `npm start` runs it — on the embedded database, then on PostgreSQL when one answers — with one real agent (the
+// bundle, as its unit runs it) connected, sampled at several ages: V8 keeps the young generation start-up grew
+// until its first collection at rest, so the first minute differs from the rest.
+//
+// The manager is two processes, itself and its DNS process (dns/builtin.ts). Their RSS summed counts twice the
+// pages of the `node` binary both map, so three figures are printed: the manager's process alone; the two RSS summed
+// (the floor's reading); the manager's RSS plus what only the DNS process holds (its private pages: what the machine
+// would get back without it), and PSS summed (shared pages split between the processes that map them).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
+import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
+import { waitFor } from '../../test/support/wait.ts';
+import { childrenOf, row, usePostgresIfReachable } from '../lib.ts';
+
+const AGES_S = (process.env.BENCH_MEMORY_AGES_S ?? '10,30,60,90').split(',').map(Number).filter((s) => s > 0).sort((a, b) => a - b);
+/** Extra node arguments for the manager and the agent (experiments: `--max-semi-space-size=1`, say). */
+const MANAGER_ARGS = (process.env.BENCH_MEMORY_MANAGER_ARGS ?? '').split(' ').filter(Boolean);
+const AGENT_ARGS = (process.env.BENCH_MEMORY_AGENT_ARGS ?? '').split(' ').filter(Boolean);
+const FLOOR_MANAGER_MIB = 200;
+const FLOOR_AGENT_MIB = 50;
+
+/** A process's RSS, PSS and private (unshared) pages, in MiB, from /proc/<pid>/smaps_rollup. */
+function memoryOf(pid: number): { rss: number; pss: number; private: number } {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: kb('Rss') / 1024, pss: kb('Pss') / 1024, private: (kb('Private_Clean') + kb('Private_Dirty')) / 1024 };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (x: number) => x.toFixed(1);
+
+async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
+  const dir = tempDir(`bench-memory-${backend}`);
+  let tdb: TestDatabase | undefined;
+  let m: ManagerHandle | undefined;
+  let agent: Proc | undefined;
+  try {
+    if (backend === 'postgres') tdb = await createTestDatabase('postgres');
+    const started = Date.now();
+    m = await startManagerProcess({
+      ...(tdb?.url ? { DATABASE_URL: tdb.url, MALLOC_MMAP_THRESHOLD_: '131072' } : { OCDN_DATA_DIR: join(dir.path, 'data') }),
+      OCDN_LOG_LEVEL: 'warn',
+    }, { nodeArgs: MANAGER_ARGS });
+    const ip = '127.0.0.2';
+    const port = await freePort(ip);
+    const node = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: 'memory-1', ip, roles: ['cdn'], agentPort: port }) });
+    agent = startAgentProcess(m.url, node.token, ip, port, {
+      OCDN_NGINX_CONF_DIR: join(dir.path, 'conf'),
+      OCDN_NGINX_CACHE_DIR: join(dir.path, 'cache'),
+      OCDN_NGINX_TEST_CMD: 'true',
+      OCDN_NGINX_RELOAD_CMD: 'true',
+      OCDN_LOG_LEVEL: 'warn',
+    }, { nodeArgs: AGENT_ARGS });
+    const manager = m;
+    await waitFor('the agent connected and its node normal', async () => (await manager.json(`/api/v1/nodes/${node.node.id}`)).status === 'normal', { timeoutMs: 30_000, intervalMs: 100 });
+    const pid = m.proc.child.pid!;
+    const agentPid = agent.child.pid!;
+    let last: { summed: number; sharedOnce: number; alone: number; agent: number } | undefined;
+    for (const age of AGES_S) {
+      await sleep(Math.max(0, started + age * 1000 - Date.now()));
+      const own = memoryOf(pid);
+      const dns = childrenOf(pid).map(memoryOf);
+      const dnsRss = dns.reduce((a, d) => a + d.rss, 0);
+      const dnsPrivate = dns.reduce((a, d) => a + d.private, 0);
+      const pss = own.pss + dns.reduce((a, d) => a + d.pss, 0);
+      const agentRss = memoryOf(agentPid).rss;
+      last = { alone: own.rss, summed: own.rss + dnsRss, sharedOnce: own.rss + dnsPrivate, agent: agentRss };
+      console.log(row([`${backend} ${age} s`, mib(own.rss), mib(dnsRss), mib(dnsPrivate), mib(last.summed), mib(last.sharedOnce), mib(pss), mib(agentRss)], 18));
+    }
+    if (!last) return;
+    const verdict = (x: number, floor: number) => (x <= floor ? 'met' : 'NOT met');
+    console.log(
+      `  ${backend} at ${AGES_S.at(-1)} s: manager ≤ ${FLOOR_MANAGER_MIB} MiB — its process ${verdict(last.alone, FLOOR_MANAGER_MIB)}, ` +
+        `RSS summed ${verdict(last.summed, FLOOR_MANAGER_MIB)}, shared pages once ${verdict(last.sharedOnce, FLOOR_MANAGER_MIB)}; ` +
+        `agent ≤ ${FLOOR_AGENT_MIB} MiB ${verdict(last.agent, FLOOR_AGENT_MIB)}`,
+    );
+  } finally {
+    await agent?.stop();
+    await m?.proc.stop();
+    await tdb?.cleanup();
+    dir.remove();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`bench/memory: an idle manager with one agent connected, MiB at each age since the manager started (${AGES_S.join(', ')} s)`);
+  console.log(row(['database, age', 'manager RSS', 'DNS proc RSS', 'DNS private', 'RSS summed', 'shared once', 'PSS summed', 'agent RSS'], 18));
+  await measure('pglite');
+  if (usePostgresIfReachable()) await measure('postgres');
+  else console.log('PostgreSQL not reachable: measured on the embedded database only');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
