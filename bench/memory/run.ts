@@ -1,7 +1,7 @@
 // bench/memory: what an idle manager and an idle agent hold (the speed issue's item 5). The built manager as
 // `npm start` runs it — on the embedded database, then on PostgreSQL when one answers — with one real agent (the
-// bundle, as its unit runs it) connected, sampled at several ages: V8 keeps the young generation start-up grew
-// until its first collection at rest, so the first minute differs from the rest.
+// bundle, as its unit runs it) connected, sampled at several ages: on the embedded database V8 gives back ~30 MiB of
+// heap pages start-up used only 25–60 s after start (docs/benchmarks.md, Memory), so the first minute differs.
 //
 // The manager is two processes, itself and its DNS process (dns/builtin.ts). Their RSS summed counts twice the
 // pages of the `node` binary both map, so three figures are printed: the manager's process alone; the two RSS summed

@@ -101,8 +101,8 @@ async function startPglite(pg: PGlite): Promise<PGlite> {
  * The manager's PostgreSQL sessions plan for a database that sits in memory: a page read at random costs about what
  * one read in sequence does (1.1, the usual setting for SSDs and cached data; PostgreSQL's default 4 assumes spinning
  * disks). With 4, a rollout's batches of a few hundred keys were often joined to tables of tens of thousands of rows by
- * hashing the whole table (1,000 × 50: 615 sequential scans of `domain_nodes` reading 19 M rows, 460 of
- * `pipeline_steps` reading 33 M). In 400 × 50 alternated with the default (pg_stat_statements, two runs each): time in
+ * hashing the whole table (1,000 × 50: 615 sequential scans of `domain_nodes` reading 19 M rows and 486 of `pipelines`;
+ * 243 and 8 with 1.1). In 400 × 50 alternated with the default (pg_stat_statements, two runs each): time in
  * statements 22.4 / 19.7 s against 36.8 / 42.5 s, PostgreSQL's CPU 17.3 / 16.3 s against 19.1 / 21.6 s. Not set on
  * PGlite, which has no statistics and was not measured better with it.
  */
