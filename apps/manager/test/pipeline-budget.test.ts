@@ -101,6 +101,8 @@ for (const backend of testBackends()) {
       opens.get('big')!();
       opens.get('node')!();
       for (const id of [b, c, fault, big]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
+      // A run's status commits before the engine lets go of it: wait for the release, then check nothing is left.
+      await waitFor('the engine to let go of every run', () => engine.load().executing === 0);
       assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
     });
 
@@ -128,6 +130,8 @@ for (const backend of testBackends()) {
       for (const k of ['n1', 'n3', 'n4', 'd', 'add']) opens.get(k)!();
       for (const id of [n1, n3, n4, d, add]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
       assert.ok(started.indexOf('n3') < started.indexOf('n4'), 'in the order they came');
+      // A run's status commits before the engine lets go of it: wait for the release, then check nothing is left.
+      await waitFor('the engine to let go of every run', () => engine.load().executing === 0);
       assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
     });
   });
