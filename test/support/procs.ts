@@ -120,7 +120,13 @@ export async function startManagerProcess(env: Record<string, string>, opts: { n
       return r?.ok;
     },
     { timeoutMs: 30_000 },
-  );
+  ).catch(async (err: unknown) => {
+    if (!proc.running) throw err; // its output is in the error already
+    // A manager that never answered: what it said is the only clue, and it must not outlive the test.
+    const said = proc.output.slice(-3000);
+    await proc.stop(2_000);
+    throw new Error(`${(err as Error).message}; the manager said:\n${said}`, { cause: err });
+  });
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${url}${path}`, {
       ...init,
