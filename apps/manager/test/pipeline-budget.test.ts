@@ -67,6 +67,12 @@ for (const backend of testBackends()) {
       await tdb?.cleanup();
     });
 
+    /** Nothing left held. A run's status commits before the engine lets go of it: the release is waited for first. */
+    const drained = async () => {
+      await waitFor('the engine to let go of every run', () => engine.load().executing === 0);
+      assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
+    };
+
     it('holds domain runs past the budget as pending, oldest first, lets node runs through, and runs one larger than the budget alone', async () => {
       for (const k of ['a', 'b', 'c', 'node', 'big']) gate(k);
       const a = await start(runOf('ADD_DOMAIN', 'a.budget.example', 'a', 6));
@@ -101,9 +107,7 @@ for (const backend of testBackends()) {
       opens.get('big')!();
       opens.get('node')!();
       for (const id of [b, c, fault, big]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
-      // A run's status commits before the engine lets go of it: wait for the release, then check nothing is left.
-      await waitFor('the engine to let go of every run', () => engine.load().executing === 0);
-      assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
+      await drained();
     });
 
     it('holds health runs past their own limit in the order they came, never behind or in front of domain runs, and never ADD_NODE', async () => {
@@ -130,9 +134,7 @@ for (const backend of testBackends()) {
       for (const k of ['n1', 'n3', 'n4', 'd', 'add']) opens.get(k)!();
       for (const id of [n1, n3, n4, d, add]) await waitFor(`${id} to succeed`, async () => (await status(id)) === 'succeeded');
       assert.ok(started.indexOf('n3') < started.indexOf('n4'), 'in the order they came');
-      // A run's status commits before the engine lets go of it: wait for the release, then check nothing is left.
-      await waitFor('the engine to let go of every run', () => engine.load().executing === 0);
-      assert.deepEqual(engine.load(), { executing: 0, waiting: 0, domainNodes: 0 });
+      await drained();
     });
   });
 }
