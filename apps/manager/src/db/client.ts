@@ -108,6 +108,14 @@ async function startPglite(pg: PGlite): Promise<PGlite> {
  */
 const PLANNER_SETTINGS = { random_page_cost: '1.1' } as const;
 
+/**
+ * The bookkeeping pool's statements are batches — a few hundred rows in one JSON parameter, joined to tables that grow
+ * through a rollout — and PostgreSQL's generic plan for such a prepared statement, made once after its fifth run, keeps
+ * the table's size of that moment (`pipeline_steps` at 260 rows: a hash join over the whole table for every batch).
+ * Each batch is planned for the table as it is; planning one costs far less than the scan it avoids.
+ */
+const BATCH_SETTINGS = { plan_cache_mode: 'force_custom_plan' } as const;
+
 export const DEFAULT_SHARED_BUFFERS = '16MB';
 const SHARED_BUFFERS_ARG = 'shared_buffers=128MB';
 
@@ -171,7 +179,7 @@ function openPostgres(url: string): Database {
   const db = ambient(base);
   const urgentClient = postgres(url, { max: 2, onnotice: () => {}, idle_timeout: 30, connection: PLANNER_SETTINGS });
   const urgent = ambient(drizzlePostgres(preparedStatements(urgentClient), { schema }) as unknown as Db);
-  const bulkClient = postgres(url, { max: 6, onnotice: () => {}, idle_timeout: 30, connection: { ...PLANNER_SETTINGS, synchronous_commit: 'off' } });
+  const bulkClient = postgres(url, { max: 6, onnotice: () => {}, idle_timeout: 30, connection: { ...PLANNER_SETTINGS, ...BATCH_SETTINGS, synchronous_commit: 'off' } });
   const bulk = ambient(drizzlePostgres(preparedStatements(bulkClient), { schema }) as unknown as Db);
   return {
     db,
