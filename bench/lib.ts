@@ -100,6 +100,21 @@ export function usePostgresIfReachable(): boolean {
   return Boolean(process.env.TEST_DATABASE_URL);
 }
 
+/**
+ * Runs a benchmark's `measure` on the embedded database, then on PostgreSQL when one answers (usePostgresIfReachable);
+ * a failure prints its error and exits 1.
+ */
+export function onEachDatabase(measure: (backend: 'pglite' | 'postgres') => Promise<void>): void {
+  (async () => {
+    await measure('pglite');
+    if (usePostgresIfReachable()) await measure('postgres');
+    else console.log('PostgreSQL not reachable: measured on the embedded database only');
+  })().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
+
 /** A manager in this process on a fresh database of `backend` (no sockets), with a known admin token. */
 export async function benchManager(backend: 'pglite' | 'postgres', admin: string) {
   const tdb = await createTestDatabase(backend);

@@ -4,7 +4,7 @@
 // `accessControl: false`: same routes, same other middleware). Requests alternate between the two, in-process (no
 // sockets: what is measured is the manager's own work).
 import { createHttpApp } from '../../apps/manager/src/http/http-app.ts';
-import { percentile, row, benchManager, usePostgresIfReachable } from '../lib.ts';
+import { percentile, row, benchManager, onEachDatabase } from '../lib.ts';
 
 const N = Number(process.env.BENCH_ACCESS_REQUESTS ?? 2000);
 const ADMIN = 'bench-admin-token-0123456789';
@@ -53,15 +53,6 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  console.log(`bench/access: ${N} requests of each kind per app, alternating with and without access control and audit`);
-  console.log(row(['request', 'p50 with (ms)', 'p50 without', 'p99 with', 'p99 without', 'p99 added', 'floor ≤ 1 ms'], 24));
-  await measure('pglite');
-  if (usePostgresIfReachable()) await measure('postgres');
-  else console.log('PostgreSQL not reachable: measured on PGlite only');
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+console.log(`bench/access: ${N} requests of each kind per app, alternating with and without access control and audit`);
+console.log(row(['request', 'p50 with (ms)', 'p50 without', 'p99 with', 'p99 without', 'p99 added', 'floor ≤ 1 ms'], 24));
+onEachDatabase(measure);

@@ -3,7 +3,7 @@
 // times after one unmeasured walk, in-process (no sockets: the manager's own work). Per-page latency, on PGlite
 // and on PostgreSQL.
 import { domainNodes, domains, nodes } from '../../apps/manager/src/db/schema.ts';
-import { percentile, row, benchManager, usePostgresIfReachable } from '../lib.ts';
+import { percentile, row, benchManager, onEachDatabase } from '../lib.ts';
 
 const DOMAINS = Number(process.env.BENCH_LISTS_DOMAINS ?? 10_000);
 const NODES = 50;
@@ -54,15 +54,6 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  console.log(`bench/lists: GET /api/v1/domains over ${DOMAINS} domains (each on 3 of ${NODES} nodes), walked ${WALKS} times`);
-  console.log(row(['database', 'page size', 'pages', 'p50 ms', 'p99 ms', 'max ms', 'p99 ≤ 50 ms'], 12));
-  await measure('pglite');
-  if (usePostgresIfReachable()) await measure('postgres');
-  else console.log('PostgreSQL not reachable: measured on PGlite only');
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+console.log(`bench/lists: GET /api/v1/domains over ${DOMAINS} domains (each on 3 of ${NODES} nodes), walked ${WALKS} times`);
+console.log(row(['database', 'page size', 'pages', 'p50 ms', 'p99 ms', 'max ms', 'p99 ≤ 50 ms'], 12));
+onEachDatabase(measure);

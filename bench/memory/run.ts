@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { childrenOf, row, usePostgresIfReachable } from '../lib.ts';
+import { childrenOf, row, onEachDatabase } from '../lib.ts';
 
 const AGES_S = (process.env.BENCH_MEMORY_AGES_S ?? '10,30,60,90').split(',').map(Number).filter((s) => s > 0).sort((a, b) => a - b);
 /** Extra node arguments for the manager and the agent (experiments: `--max-semi-space-size=1`, say). */
@@ -84,15 +84,6 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  console.log(`bench/memory: an idle manager with one agent connected, MiB at each age since the manager started (${AGES_S.join(', ')} s)`);
-  console.log(row(['database, age', 'manager RSS', 'DNS proc RSS', 'DNS private', 'RSS summed', 'shared once', 'PSS summed', 'agent RSS'], 18));
-  await measure('pglite');
-  if (usePostgresIfReachable()) await measure('postgres');
-  else console.log('PostgreSQL not reachable: measured on the embedded database only');
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+console.log(`bench/memory: an idle manager with one agent connected, MiB at each age since the manager started (${AGES_S.join(', ')} s)`);
+console.log(row(['database, age', 'manager RSS', 'DNS proc RSS', 'DNS private', 'RSS summed', 'shared once', 'PSS summed', 'agent RSS'], 18));
+onEachDatabase(measure);
