@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { Proc, MANAGER_JS, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle } from '../support/procs.ts';
 import { waitFor } from '../support/wait.ts';
+import { connectionTo, resetConnection } from '../support/tcp.ts';
 
 /**
  * The foundation, end to end with real processes: the built manager, agent bundles on their own loopback
@@ -47,6 +49,8 @@ describe('nodes end to end', () => {
     await statusIs(n.id, 'normal');
     return n;
   };
+  /** Health ticks this manager has run (not skipped as overloaded). */
+  const checkedTicks = async () => Number(/^ocdn_health_ticks_total\{outcome="checked"\} (\d+)/m.exec(await (await fetch(`${m.url}/metrics`)).text())?.[1] ?? 0);
   const statusIs = (id: string, status: string, timeoutMs = 15_000) =>
     waitFor(`node ${id} ${status}`, async () => (await node(id)).status === status, { timeoutMs, intervalMs: 25 });
 
@@ -139,6 +143,35 @@ describe('nodes end to end', () => {
     assert.match(m.proc.output, new RegExp(`"nodeId":"${a.id}"[^\n]*agent's socket is open but silent`));
     agent.child.kill('SIGCONT');
     await statusIs(a.id, 'normal');
+  });
+
+  it("does not blame a beating agent for the manager's own stall (a heartbeat unread when the silence timer fires)", async (t) => {
+    const a = await liveNode(t, 'stall-a', '127.0.0.19');
+    const agent = agents.get('stall-a')!.child;
+    const manager = m.proc.child;
+    t.after(() => {
+      manager.kill('SIGCONT');
+      agent.kill('SIGCONT');
+    });
+    // The agent goes quiet long enough for the monitor to arm its silence timer: fault-after (3) periods (1 s) and
+    // 250 ms after the last frame read, which an idle manager read as it was sent.
+    agent.kill('SIGSTOP');
+    const due = Date.now() - (await connectionTo(agent.pid!, m.port)).msSinceLastSend + 3 * 1000 + 250;
+    // Then the manager's thread stops (as in a long busy stretch); meanwhile the agent wakes and beats into the
+    // manager's socket, and the manager resumes just after the timer's due time, within its lateness slack.
+    const at = (ms: number) => sleep(Math.max(0, ms - Date.now()));
+    await at(due - 900);
+    manager.kill('SIGSTOP');
+    await at(due - 700);
+    agent.kill('SIGCONT');
+    await at(due + 80);
+    manager.kill('SIGCONT');
+    // The heartbeat waiting in the socket is read before the verdict: two health checks later the node is normal.
+    const before = await checkedTicks();
+    await waitFor('two health ticks after the stall', async () => (await checkedTicks()) >= before + 2, { timeoutMs: 10_000 });
+    assert.doesNotMatch(m.proc.output, new RegExp(`"nodeId":"${a.id}"[^\n]*(open but silent|node failed its heartbeats)`));
+    assert.equal((await node(a.id)).status, 'normal');
+    assert.equal((await m.json(`/api/v1/pipelines?kind=FAULT_NODE&subject=${a.id}`)).items.length, 0);
   });
 
   it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async (t) => {

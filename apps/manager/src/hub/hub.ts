@@ -16,7 +16,7 @@ import {
 } from '@ocdn/protocol';
 import type { Logger } from '../log.ts';
 import { AgentConnection } from './connection.ts';
-import { LoopLag } from './lag.ts';
+import { LoopLag, afterPendingIo } from './lag.ts';
 
 export interface AuthenticatedNode {
   nodeId: string;
@@ -231,12 +231,15 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     // silence then says nothing about the agents. Judge again next round.
     if (stalled) return;
     const limit = now - 3 * this.opts.heartbeatIntervalMs - 1000;
-    for (const conn of this.conns.values()) {
-      if (conn.lastSeenAt < limit) {
+    const silent = [...this.conns.values()].filter((conn) => conn.lastSeenAt < limit);
+    if (silent.length === 0) return;
+    afterPendingIo(() => {
+      for (const conn of silent) {
+        if (conn.lastSeenAt >= limit || this.conns.get(conn.nodeId) !== conn) continue; // a frame was waiting unread
         this.opts.log.warn({ nodeId: conn.nodeId }, 'agent silent for 3 heartbeat intervals; dropping its socket');
         conn.terminate();
       }
-    }
+    });
   }
 }
 

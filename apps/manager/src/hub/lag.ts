@@ -23,3 +23,13 @@ export class LoopLag {
     this.histogram.disable();
   }
 }
+
+/**
+ * Runs `fn` once the event loop has read what its sockets hold. A timer fires in the loop's first phase, before the
+ * poll phase reads the sockets: after a busy stretch of this thread, a frame or a connect that arrived meanwhile is
+ * still unread then, and a verdict of silence taken in the timer would blame the far end for this thread's delay.
+ * setImmediate runs after that poll phase.
+ */
+export function afterPendingIo(fn: () => void): void {
+  setImmediate(fn);
+}

@@ -4,7 +4,7 @@ import type { ManagerContext } from '../context.ts';
 import { nodes } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { OCDN_NODE_HEART, agentPortState } from './heart.ts';
-import { LoopLag } from '../hub/lag.ts';
+import { LoopLag, afterPendingIo } from '../hub/lag.ts';
 import { Leader } from '../db/leader.ts';
 import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
 import { NodeRunStarter, type HealthRunKind } from './node-runs.ts';
@@ -189,8 +189,13 @@ export class HealthMonitor {
         if (this.stopped || !conn?.open || conn.lastSeenAt !== lastSeenAt || this.health.get(h.node.id) !== h) return;
         // Fired late: this process stalled, and frames may be waiting unread. Look again shortly.
         if (Date.now() - planned > SILENCE_SLACK_MS) return arm(Date.now() + SILENCE_SLACK_MS);
-        this.ctx.log.info({ nodeId: h.node.id, silentMs: Date.now() - lastSeenAt }, "agent's socket is open but silent");
-        this.conclude(h);
+        // Even on time, frames that came while this thread was busy wait in the socket until the poll phase after
+        // the timers: judge once it has run.
+        afterPendingIo(() => {
+          if (this.stopped || !conn.open || conn.lastSeenAt !== lastSeenAt || this.health.get(h.node.id) !== h) return;
+          this.ctx.log.info({ nodeId: h.node.id, silentMs: Date.now() - lastSeenAt }, "agent's socket is open but silent");
+          this.conclude(h);
+        });
       }, Math.max(0, at - Date.now()));
     };
     arm(due);

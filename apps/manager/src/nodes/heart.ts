@@ -4,6 +4,7 @@ import { PROTOCOL_VERSION, checkProtocolCompatibility, type NodeHeartbeatRespons
 import type { CoreContext } from '../context.ts';
 import { nodes } from '../db/schema.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
+import { afterPendingIo } from '../hub/lag.ts';
 
 /**
  * OCDN_NODE_HEART — asks one node's agent for its heartbeat (over its socket, else over its HTTP API) and checks
@@ -26,12 +27,16 @@ export async function OCDN_NODE_HEART(ctx: CoreContext, node: NodeEndpoint, time
 export function agentPortState(node: Pick<NodeEndpoint, 'ip' | 'agentPort'>, timeoutMs: number): Promise<'open' | 'refused' | 'timeout'> {
   return new Promise((resolve) => {
     const socket = connect({ host: node.ip, port: node.agentPort });
+    let settled = false;
     const done = (state: 'open' | 'refused' | 'timeout') => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(state);
     };
-    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    // A connect that completed while this thread was busy is reported in the poll phase after the timers.
+    const timer = setTimeout(() => afterPendingIo(() => done('timeout')), timeoutMs);
     socket.once('connect', () => done('open'));
     // ECONNREFUSED, and the host's other answers (unreachable): nothing there to answer a heartbeat either
     socket.once('error', () => done('refused'));
