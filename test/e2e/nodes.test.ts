@@ -174,6 +174,25 @@ describe('nodes end to end', () => {
     assert.equal((await m.json(`/api/v1/pipelines?kind=FAULT_NODE&subject=${a.id}`)).items.length, 0);
   });
 
+  it("leaves it to the checks when an agent's socket drops while its process is alive but slow", async (t) => {
+    const a = await liveNode(t, 'slow-a', '127.0.0.20');
+    const agent = agents.get('slow-a')!.child;
+    t.after(() => agent.kill('SIGCONT'));
+    const { localPort } = await connectionTo(agent.pid!, m.port);
+    // The agent's process is stopped (its port still accepts connections) and its link breaks on the path.
+    agent.kill('SIGSTOP');
+    await resetConnection(localPort, m.port);
+    await waitFor('the probe of the closed socket', () => new RegExp(`"nodeId":"${a.id}"[^\n]*heartbeat is slow; the next checks decide`).test(m.proc.output));
+    // It resumes before three checks have missed it: it reconnects and stays normal.
+    agent.kill('SIGCONT');
+    await waitFor('reconnected', async () => (await node(a.id)).connected === true);
+    const before = await checkedTicks();
+    await waitFor('two health ticks after the reconnect', async () => (await checkedTicks()) >= before + 2, { timeoutMs: 10_000 });
+    assert.doesNotMatch(m.proc.output, new RegExp(`"nodeId":"${a.id}"[^\n]*(does not answer|node failed its heartbeats)`));
+    assert.equal((await node(a.id)).status, 'normal');
+    assert.equal((await m.json(`/api/v1/pipelines?kind=FAULT_NODE&subject=${a.id}`)).items.length, 0);
+  });
+
   it('finishes an ADD_NODE once after the manager is killed -9 while it waits, and agents reconnect', async (t) => {
     const others = [await liveNode(t, 'crash-a', '127.0.0.14'), await liveNode(t, 'crash-b', '127.0.0.15')];
     const c = await register('edge-c', '127.0.0.4');
