@@ -11,7 +11,8 @@ import postgres from 'postgres';
 function client(url: string) {
   const u = new URL(url);
   const seen = { writes: 0, socket: null as Socket | null };
-  const sql = postgres(url, {
+  // `socket` is a documented option of postgres.js that its types leave out.
+  const options = {
     max: 1,
     connect_timeout: 3,
     onnotice: () => {},
@@ -25,7 +26,8 @@ function client(url: string) {
       seen.socket = s;
       return s;
     },
-  });
+  };
+  const sql = postgres(url, options);
   return { sql, seen };
 }
 
