@@ -129,14 +129,19 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
       });
       chosen = ids.map((id) => rows.find((r) => r.id === id)!);
     } else {
-      const rows = await tx.select().from(nodes).where(eq(nodes.status, 'normal')).orderBy(asc(nodes.ip));
+      // What placing the domain needs, not whole rows: every POST reads the fleet's normal nodes.
+      const rows = await tx.select({ id: nodes.id, ip: nodes.ip, roles: nodes.roles }).from(nodes).where(eq(nodes.status, 'normal')).orderBy(asc(nodes.ip));
       chosen = rows.filter((r) => r.roles.includes('cdn'));
     }
     if (chosen.length === 0) throw new ServiceError('conflict', 'there is no normal cdn node to put the domain on', { field: 'nodeIds' });
 
     if (existing) await tx.delete(domains).where(eq(domains.domain, input.domain)); // a deleted domain added again
     await tx.insert(domains).values({ domain: input.domain, subDomain, origins, status: 'normal', configVersion: 1 });
-    await tx.insert(domainNodes).values(chosen.map((n) => ({ domain: input.domain, nodeId: n.id, status: 'new' as const })));
+    // One parameter for all of the domain's nodes: built as rows of values, each of a fleet's nodes was several
+    // parameters for the query builder to check.
+    await tx.execute(
+      sql`insert into ${domainNodes} (domain, node_id, status) select ${input.domain}, id, 'new' from jsonb_array_elements_text(${JSON.stringify(chosen.map((n) => n.id))}::jsonb) as id`,
+    );
     const spec = ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) });
     return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
   });
