@@ -231,7 +231,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     // silence then says nothing about the agents. Judge again next round.
     if (stalled) return;
     const limit = now - 3 * this.opts.heartbeatIntervalMs - 1000;
-    const silent = [...this.conns.values()].filter((conn) => conn.lastSeenAt < limit);
+    const silent: AgentConnection[] = [];
+    for (const conn of this.conns.values()) if (conn.lastSeenAt < limit) silent.push(conn);
     if (silent.length === 0) return;
     afterPendingIo(() => {
       for (const conn of silent) {
