@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs after `npm install` (the root package's postinstall). Two bugs of postgres@3.4.x (the `postgres` driver) that
-// the manager meets, patched in place with the fixes their pull requests propose (not released):
+// Runs after `npm install` (the root package's postinstall). Three bugs of postgres@3.4.x (the `postgres` driver) that
+// the manager meets, patched in place with the fixes their pull requests and reports propose (not released), and one
+// change of tuning (below them):
 //
 // 1. A connection closing while a write is pending crashes the whole process with "TypeError: Cannot read
 //    properties of null (reading 'write')" (porsager/postgres#1154, #1208; fixes in #1168, #1209). A database

@@ -189,18 +189,21 @@ export class HealthMonitor {
     if (h.silence || !h.healthy || !this.leader.held) return;
     const { OCDN_HEARTBEAT_INTERVAL_MS: interval, OCDN_FAULT_AFTER: faultAfter } = this.ctx.env;
     const due = lastSeenAt + interval * faultAfter + SILENCE_SLACK_MS;
+    // Nothing has been read from the node's open socket since `lastSeenAt`, and this monitor still watches it.
+    const stillSilent = () => {
+      const conn = this.ctx.hub.get(h.node.id);
+      return !this.stopped && conn?.open === true && conn.lastSeenAt === lastSeenAt && this.health.get(h.node.id) === h;
+    };
     const arm = (at: number) => {
-      const planned = at;
       h.silence = setTimeout(() => {
         h.silence = undefined;
-        const conn = this.ctx.hub.get(h.node.id);
-        if (this.stopped || !conn?.open || conn.lastSeenAt !== lastSeenAt || this.health.get(h.node.id) !== h) return;
+        if (!stillSilent()) return;
         // Fired late: this process stalled, and frames may be waiting unread. Look again shortly.
-        if (Date.now() - planned > SILENCE_SLACK_MS) return arm(Date.now() + SILENCE_SLACK_MS);
+        if (Date.now() - at > SILENCE_SLACK_MS) return arm(Date.now() + SILENCE_SLACK_MS);
         // Even on time, frames that came while this thread was busy wait in the socket until the poll phase after
         // the timers: judge once it has run.
         afterPendingIo(() => {
-          if (this.stopped || !conn.open || conn.lastSeenAt !== lastSeenAt || this.health.get(h.node.id) !== h) return;
+          if (!stillSilent()) return;
           this.ctx.log.info({ nodeId: h.node.id, silentMs: Date.now() - lastSeenAt }, "agent's socket is open but silent");
           this.conclude(h);
         });
