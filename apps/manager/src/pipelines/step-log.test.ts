@@ -26,6 +26,12 @@ describe('step log on PostgreSQL', { skip: process.env.TEST_DATABASE_URL ? false
       }
       const log = new StepLog(database.db, 'me');
       const waiters = async () => (await watch`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n;
+      /** How long the longest lock wait in this database has lasted. */
+      const waitedMs = async () =>
+        (
+          await watch`select coalesce(max(extract(epoch from clock_timestamp() - l.waitstart) * 1000), 0)::float8 as ms
+                      from pg_locks l join pg_stat_activity a on a.pid = l.pid where not l.granted and a.datname = current_database()`
+        )[0]!.ms as number;
       const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p); // judged below
       let written: Promise<boolean[]> | undefined;
       await other.begin(async (tx) => {
@@ -52,6 +58,9 @@ describe('step log on PostgreSQL', { skip: process.env.TEST_DATABASE_URL ? false
           timeoutMs: 10_000,
           intervalMs: 5,
         });
+        // The batch has waited a good part of deadlock_timeout (1 s) before the cycle closes: its check comes first by
+        // that much, not by the few milliseconds of one poll.
+        await waitFor('the second batch to have waited 300 ms', async () => (await waitedMs()) >= 300, { timeoutMs: 10_000, intervalMs: 5 });
         // ... and this one now wants pip_a: a cycle. The batch waited first, so its deadlock_timeout runs out first and
         // PostgreSQL aborts it; this transaction then gets pip_a and ends, and the batch's second try goes through.
         await tx`select id from pipelines where id = 'pip_a' for update`;
