@@ -45,6 +45,11 @@ describe('manager env', () => {
     assert.equal(parseManagerEnv({ OCDN_DNS_RT_PRIORITY: 'off' }).OCDN_DNS_RT_PRIORITY, null);
     for (const bad of ['0', '100', 'rr', '1.5', '-1']) assert.throws(() => parseManagerEnv({ OCDN_DNS_RT_PRIORITY: bad }), /OCDN_DNS_RT_PRIORITY/, bad);
   });
+  it('reads OCDN_DNS_ISOLATION as thread (default) or process', () => {
+    assert.equal(parseManagerEnv({}).OCDN_DNS_ISOLATION, 'thread');
+    assert.equal(parseManagerEnv({ OCDN_DNS_ISOLATION: 'process' }).OCDN_DNS_ISOLATION, 'process');
+    for (const bad of ['fork', 'Thread', 'off']) assert.throws(() => parseManagerEnv({ OCDN_DNS_ISOLATION: bad }), /OCDN_DNS_ISOLATION/, bad);
+  });
   it('names every bad variable', () => {
     assert.throws(
       () => parseManagerEnv({ OCDN_HTTP_PORT: '70000', DATABASE_URL: 'mysql://x', OCDN_ADMIN_TOKEN: 'short', OCDN_DNS_PROVIDER: 'route53' }),

@@ -62,20 +62,26 @@ export const ManagerEnv = z
     /** At most this many addresses in one answer, rotated across queries (0: every address). */
     OCDN_DNS_MAX_ANSWERS: z.coerce.number().int().min(0).max(1000).default(8),
     /**
-     * The nice value of the built-in DNS's process: below 0 it answers ahead of pipeline work on a busy machine (needs
+     * The nice value of the built-in DNS's answering thread (its process's, or its own): below 0 it answers ahead of pipeline work on a busy machine (needs
      * CAP_SYS_NICE; without it the manager warns and the thread keeps normal priority). `off` leaves it alone.
      */
     OCDN_DNS_NICE: z
       .union([z.literal('off').transform(() => null), z.coerce.number().int().min(-20).max(19)])
       .default(-10),
     /**
-     * The real-time (SCHED_RR) priority of the built-in DNS's process, 1–99: a query takes a busy core at once instead
+     * The real-time (SCHED_RR) priority of the built-in DNS's answering thread, 1–99: a query takes a busy core at once instead
      * of waiting out another thread's time slice (needs CAP_SYS_NICE; without it the manager warns). `off`: the normal
      * scheduler, OCDN_DNS_NICE alone.
      */
     OCDN_DNS_RT_PRIORITY: z
       .union([z.literal('off').transform(() => null), z.coerce.number().int().min(1).max(99)])
       .default(1),
+    /**
+     * Where the built-in DNS answers: `thread` (a thread of the manager's, ~10 MiB) or `process` (a `node` of its
+     * own, ~42 MiB more resident, most of it the binary's pages counted again; a fault in the manager's process
+     * cannot take the answers down).
+     */
+    OCDN_DNS_ISOLATION: z.enum(['thread', 'process']).default('thread'),
     /** rfc2136 provider: `host:port` of the primary that takes updates, and the TSIG key (secret in base64). */
     OCDN_RFC2136_SERVER: z
       .string()

@@ -114,6 +114,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
         maxAnswers: env.OCDN_DNS_MAX_ANSWERS,
         nice: env.OCDN_DNS_NICE,
         rtPriority: env.OCDN_DNS_RT_PRIORITY,
+        isolation: env.OCDN_DNS_ISOLATION,
         store,
         log: log.child({ component: 'dns' }),
       });

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { testBackends } from '../../../test/support/db.ts';
 import { requireProgram } from '../../../test/support/programs.ts';
-import { startManagerProcess, tempDir } from '../../../test/support/procs.ts';
 import { waitFor } from '../../../test/support/wait.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -181,8 +179,8 @@ describe('built-in DNS protocol: EDNS(0), truncation, answer cap, name servers (
 
   before(async (t) => {
     dig = requireProgram(t, 'dig');
-    capped = await startHarness('pglite', { OCDN_DNS_MAX_ANSWERS: '4', OCDN_DNS_NS: `ns1.${ZONE}=127.0.0.1,ns2.${ZONE}=127.0.0.9,ns.other.example=127.0.0.10` });
-    uncapped = await startHarness('pglite', { OCDN_DNS_MAX_ANSWERS: '0' });
+    capped = await startHarness('pglite', { OCDN_DNS_ISOLATION: 'thread', OCDN_DNS_MAX_ANSWERS: '4', OCDN_DNS_NS: `ns1.${ZONE}=127.0.0.1,ns2.${ZONE}=127.0.0.9,ns.other.example=127.0.0.10` });
+    uncapped = await startHarness('pglite', { OCDN_DNS_ISOLATION: 'process', OCDN_DNS_MAX_ANSWERS: '0' });
   });
   after(async () => {
     await capped?.close();
@@ -295,65 +293,6 @@ describe('built-in DNS protocol: EDNS(0), truncation, answer cap, name servers (
     assert.equal(good.readUInt16BE(0), 0x1234);
     const stats = await capped.manager.ctx.dns.server!.stats();
     assert.ok((stats?.byRcode.FORMERR ?? 0) >= 5 && (stats?.byRcode.NOTIMP ?? 0) >= 1, JSON.stringify(stats));
-  });
-
-  it('answers from a process of its own that runs ahead of the manager (OCDN_DNS_NICE -10, OCDN_DNS_RT_PRIORITY 1)', async (t) => {
-    if (process.getuid?.() !== 0 && !process.env.CI) return t.skip('raising a priority needs root or CAP_SYS_NICE');
-    const pid = capped.manager.ctx.dns.server!.pid!;
-    assert.ok(pid && pid !== process.pid);
-    // A thread's nice value is field 19 of its stat (16 after the command name).
-    const niceOf = (path: string) => {
-      const stat = readFileSync(path, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    };
-    assert.equal(niceOf(`/proc/${pid}/stat`), -10);
-    assert.equal(niceOf(`/proc/self/stat`), 0, 'the manager keeps its priority');
-    // Its scheduling class and real-time priority: fields 41 and 40 (38 and 37 after the command name); SCHED_RR is 2.
-    const schedOf = (path: string) => {
-      const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
-      return { policy: Number(fields[38]), rtPriority: Number(fields[37]) };
-    };
-    assert.deepEqual(schedOf(`/proc/${pid}/stat`), { policy: 2, rtPriority: 1 });
-    assert.deepEqual(schedOf(`/proc/self/stat`), { policy: 0, rtPriority: 0 }, 'the manager keeps the normal scheduler');
-  });
-
-  it('starts its DNS process again on the same port when it dies, with every record', async (t) => {
-    if (!dig) return t.skip('missing program: dig');
-    const server = uncapped.manager.ctx.dns.server!;
-    await uncapped.manager.ctx.dns.provider.upsert(`again.${ZONE}`, '127.0.0.7');
-    const { port, pid } = server;
-    process.kill(pid!, 'SIGKILL');
-    await waitFor('the DNS process to be started again', () => server.pid !== undefined && server.pid !== pid, { timeoutMs: 10_000 });
-    assert.equal(server.port, port);
-    await waitFor('answers from the new process', async () => {
-      const out = await run(dig!, ['@127.0.0.1', '-p', String(port), '+short', '+time=1', '+tries=1', `again.${ZONE}`, 'A']).catch(() => ({ stdout: '' }));
-      return out.stdout.trim() === '127.0.0.7';
-    }, { timeoutMs: 10_000 });
-  });
-
-  it('ends its DNS process when the manager is killed (kill -9), so the port is free for the next one', async () => {
-    const dir = tempDir('dns-orphan');
-    const m = await startManagerProcess({ OCDN_DATA_DIR: dir.path });
-    try {
-      const managerPid = m.proc.child.pid!;
-      const children = () =>
-        readdirSync('/proc')
-          .filter((d) => /^\d+$/.test(d))
-          .filter((d) => {
-            try {
-              const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-              return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === managerPid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('dns-worker');
-            } catch {
-              return false; // gone meanwhile
-            }
-          });
-      const [dnsPid] = await waitFor('the DNS process', () => (children().length ? children() : null));
-      await m.proc.kill9();
-      await waitFor('the DNS process to end', () => !existsSync(`/proc/${dnsPid}/stat`) || readFileSync(`/proc/${dnsPid}/stat`, 'utf8').includes(') Z '), { timeoutMs: 10_000 });
-    } finally {
-      await m.proc.stop();
-      dir.remove();
-    }
   });
 
   it('serves DNS queries by rcode, answer times and domains by status at /metrics', async () => {

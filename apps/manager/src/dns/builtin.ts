@@ -1,9 +1,8 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.ts';
 import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 import type { NameServer } from './wire.ts';
-import { WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
+import { startAnswerer, type Answerer, type DnsIsolation } from './answerer.ts';
+import { type DnsStats, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
 
 const NAMES_PER_MESSAGE = 16;
 
@@ -27,6 +26,8 @@ export interface BuiltinDnsOptions {
   nice?: number | null;
   /** The SCHED_RR priority of the answering process (OCDN_DNS_RT_PRIORITY); undefined or null: the normal scheduler. */
   rtPriority?: number | null;
+  /** Where answers are given (OCDN_DNS_ISOLATION): a thread (default) or a process of its own. */
+  isolation?: DnsIsolation;
   store: DnsRecordStore;
   log: Logger;
   /** How often the record serial is checked for changes made by other replicas. */
@@ -36,7 +37,7 @@ export interface BuiltinDnsOptions {
 /**
  * The built-in authoritative DNS for the CDN zone, over UDP and TCP: A records of published nodes (several per
  * name), SOA and NS at the apex, NXDOMAIN for other names in the zone and REFUSED outside it (dns/wire.ts).
- * Answers are given by a process of their own (dns/worker.ts) from encoded records in its memory: this replica's own
+ * Answers are given by a thread or a process of their own (dns/worker.ts) from encoded records in its memory: this replica's own
  * changes apply at once, and the records are reloaded from the database when the serial moves past what this replica
  * has seen. The serial is the database's, so every replica gives the same SOA serial for the same records.
  */
@@ -48,7 +49,7 @@ export class BuiltinDns {
   private replay: RecordChange[] | null = null;
   private refreshing: Promise<void> | null = null;
   private refreshAgain: Promise<void> | null = null;
-  private child: ChildProcess | undefined;
+  private child: Answerer | undefined;
   private stopping = false;
   /** Names changed since the answering process was last told (see changed()). */
   private readonly unsent = new Set<string>();
@@ -62,7 +63,9 @@ export class BuiltinDns {
   reloads = 0;
   port = 0;
 
-  /** The answering process's id, while it runs. */
+  /** The answering thread's id (a process: its pid), once it listens. */
+  tid: number | undefined;
+  /** The answering process's id, while it runs (undefined for a thread). */
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -79,35 +82,26 @@ export class BuiltinDns {
     this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, pid: this.child?.pid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
   }
 
-  /**
-   * Starts the answering process (dns/worker.ts; from the bundle, dist/dns-worker.js beside dist/main.js) with every
-   * record, and resolves with its port once it listens. It gets no environment but its configuration: no secrets.
-   */
+  /** Starts the answerer (a process or a thread: answerer.ts) with every record, and resolves with its port once it listens. */
   private async spawn(port: number): Promise<number> {
-    const here = import.meta.url;
-    const fromSources = here.endsWith('.ts');
-    const file = fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here));
     const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null };
-    const child = fork(file, [], {
-      execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
-      env: { PATH: process.env.PATH ?? '', [WORKER_CONFIG_ENV]: JSON.stringify(config) },
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = startAnswerer(this.opts.isolation ?? 'thread', config);
     this.child = child;
     this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
+    let onExit = (how: string) => this.exited(child, how);
+    child.onExit((how) => onExit(how));
     const listening = await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => reject(new Error(`the built-in DNS process exited (${signal ?? code}) before listening`)));
-      child.on('message', (m: FromWorker) => {
+      onExit = (how) => reject(new Error(`the built-in DNS ${this.kind} ended (${how}) before listening`));
+      child.onMessage((m: FromWorker) => {
         if (m.op === 'listening') {
           const { nice, rt } = m.priority;
           if (nice && 'refused' in nice) {
-            this.opts.log.warn({ nice: config.nice, reason: nice.refused }, 'the DNS process runs at normal priority (OCDN_DNS_NICE below 0 needs CAP_SYS_NICE): answers may wait behind pipeline work on a busy machine');
+            this.opts.log.warn({ nice: config.nice, reason: nice.refused }, `the DNS ${this.kind} runs at normal priority (OCDN_DNS_NICE below 0 needs CAP_SYS_NICE): answers may wait behind pipeline work on a busy machine`);
           }
           if (rt && 'refused' in rt) {
-            this.opts.log.warn({ rtPriority: config.rtPriority, reason: rt.refused }, 'the DNS process runs without real-time priority (OCDN_DNS_RT_PRIORITY needs CAP_SYS_NICE and chrt from util-linux): answers may wait a few ms behind other work on a busy machine');
+            this.opts.log.warn({ rtPriority: config.rtPriority, reason: rt.refused }, `the DNS ${this.kind} runs without real-time priority (OCDN_DNS_RT_PRIORITY needs CAP_SYS_NICE and chrt from util-linux): answers may wait a few ms behind other work on a busy machine`);
           }
+          this.tid = m.tid;
           resolve(m.port);
         } else if (m.op === 'failed') reject(new Error(m.message));
         else if (m.op === 'stats') {
@@ -115,30 +109,31 @@ export class BuiltinDns {
           this.asked.delete(m.id);
         }
       });
-    }).catch((err: unknown) => {
-      child.kill('SIGKILL');
+    }).catch(async (err: unknown) => {
+      onExit = () => {};
+      await child.stop();
       throw err;
     });
-    child.removeAllListeners('exit');
-    child.removeAllListeners('error');
-    child.on('error', (err) => this.opts.log.error({ err }, 'built-in DNS process failed'));
-    child.once('exit', (code, signal) => this.exited(child, code, signal));
+    onExit = (how) => this.exited(child, how);
     child.unref();
-    (child.channel as { unref?(): void } | undefined)?.unref?.();
     return listening;
   }
 
-  /** The answering process ended without being asked to: it is started again on the same port, with every record. */
-  private exited(child: ChildProcess, code: number | null, signal: string | null): void {
+  private get kind(): string {
+    return this.opts.isolation === 'process' ? 'process' : 'thread';
+  }
+
+  /** The answerer ended without being asked to: it is started again on the same port, with every record. */
+  private exited(child: Answerer, how: string): void {
     if (this.stopping || this.child !== child) return;
     this.child = undefined;
-    this.opts.log.error({ code, signal }, 'the built-in DNS process exited; starting it again');
+    this.opts.log.error({ how }, `the built-in DNS ${this.kind} ended; starting it again`);
     const again = () => {
       if (this.stopping) return;
       this.spawn(this.port).then(
         () => this.opts.log.info({ port: this.port }, 'built-in DNS listening again'),
         (err: unknown) => {
-          this.opts.log.error({ err }, 'the built-in DNS process could not start again; retrying');
+          this.opts.log.error({ err }, `the built-in DNS ${this.kind} could not start again; retrying`);
           setTimeout(again, 5_000).unref();
         },
       );
@@ -151,17 +146,12 @@ export class BuiltinDns {
     clearInterval(this.timer);
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-    await gone;
-    clearTimeout(killer);
+    await child?.stop();
   }
 
   /** The answering process's counters (queries by rcode, answer times); null when it is not running. */
   stats(): Promise<DnsStats | null> {
-    if (!this.child?.connected) return Promise.resolve(null);
+    if (!this.child?.alive) return Promise.resolve(null);
     const id = ++this.asks;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -178,7 +168,7 @@ export class BuiltinDns {
 
   private post(m: ToWorker): void {
     // A process that is gone is started again with every record (exited), so a change sent nowhere is not lost.
-    if (this.child?.connected) this.child.send(m);
+    this.child?.send(m);
   }
 
   /**

@@ -1,4 +1,4 @@
-// What the manager and the built-in DNS's process (worker.ts) say to each other over IPC. Imported by both: no side effects.
+// What the manager and the built-in DNS's process or thread (worker.ts) say to each other. Imported by both: no side effects.
 import type { RcodeName, ZoneOptions } from './wire.ts';
 
 /** The environment variable that carries the DNS process's configuration (JSON). */
@@ -42,5 +42,6 @@ export interface DnsStats {
   count: number;
 }
 
-export type FromWorker = { op: 'listening'; port: number; priority: PriorityOutcome } | { op: 'failed'; message: string } | { op: 'stats'; id: number; stats: DnsStats };
+/** `tid`: the answering thread's id (a process's main thread: its pid). */
+export type FromWorker = { op: 'listening'; port: number; tid: number; priority: PriorityOutcome } | { op: 'failed'; message: string } | { op: 'stats'; id: number; stats: DnsStats };
 

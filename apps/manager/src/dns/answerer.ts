@@ -1,0 +1,110 @@
+// Where the built-in DNS answers (dns/worker.ts): a process of its own or a thread of the manager's. Both take the
+// same messages (messages.ts); this file hides which one runs.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { WORKER_CONFIG_ENV, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
+
+/**
+ * `process`: the answers survive anything the manager's heap does, at the price of a second `node` in memory
+ * (~42 MiB resident, most of it the binary's pages counted again). `thread`: ~10 MiB, in the manager's process.
+ */
+export type DnsIsolation = 'process' | 'thread';
+
+export interface Answerer {
+  /** The process's id (a process), or undefined (a thread: the manager's own pid). */
+  readonly pid: number | undefined;
+  /** Whether messages still reach it. */
+  readonly alive: boolean;
+  send(m: ToWorker): void;
+  onMessage(fn: (m: FromWorker) => void): void;
+  /** Called once when it ends, with how (an exit code, a signal or an error). */
+  onExit(fn: (how: string) => void): void;
+  /** Lets the manager end without waiting for it (once it listens: before, it holds the manager up). */
+  unref(): void;
+  /** Ends it and resolves once it has ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the answerer: from the sources (tsx) worker.ts, from the bundle dist/dns-worker.js beside dist/main.js. It
+ * gets no environment but its configuration: no secrets.
+ */
+export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig): Answerer {
+  const here = import.meta.url;
+  const fromSources = here.endsWith('.ts');
+  const file = new URL(fromSources ? './worker.ts' : './dns-worker.js', here);
+  return isolation === 'thread' ? inThread(file, fromSources, config) : inProcess(fileURLToPath(file), fromSources, config);
+}
+
+function inProcess(file: string, fromSources: boolean, config: WorkerConfig): Answerer {
+  const child = fork(file, [], {
+    execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
+    env: { PATH: process.env.PATH ?? '', [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let ended = false;
+  return {
+    pid: child.pid,
+    get alive() {
+      return !ended && child.connected;
+    },
+    send: (m) => void (child.connected && child.send(m)),
+    onMessage: (fn) => void child.on('message', fn),
+    unref() {
+      child.unref();
+      (child.channel as { unref?(): void } | undefined)?.unref?.();
+    },
+    onExit(fn) {
+      const once = (how: string) => {
+        if (ended) return;
+        ended = true;
+        fn(how);
+      };
+      child.once('exit', (code, signal) => once(`exit ${signal ?? code}`));
+      child.once('error', (err) => {
+        once(`error: ${err.message}`);
+        child.kill('SIGKILL');
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+      await gone;
+      clearTimeout(killer);
+    },
+  };
+}
+
+function inThread(file: URL, fromSources: boolean, config: WorkerConfig): Answerer {
+  // A worker does not inherit the parent's module loader hooks: from the sources, it registers tsx's first.
+  const worker = fromSources
+    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: config, env: {} })
+    : new Worker(file, { workerData: config, env: {} });
+  let ended = false;
+  return {
+    pid: undefined,
+    get alive() {
+      return !ended;
+    },
+    send: (m) => void (!ended && worker.postMessage(m)),
+    onMessage: (fn) => void worker.on('message', fn),
+    unref: () => worker.unref(),
+    onExit(fn) {
+      const once = (how: string) => {
+        if (ended) return;
+        ended = true;
+        fn(how);
+      };
+      worker.once('exit', (code) => once(`exit ${code}`));
+      worker.once('error', (err) => once(`error: ${err.message}`));
+    },
+    async stop() {
+      ended = true;
+      await worker.terminate();
+    },
+  };
+}
