@@ -12,7 +12,7 @@ import { startManager } from '../../apps/manager/src/start-manager.ts';
 import { createTestDatabase } from '../../test/support/db.ts';
 import { freePort, tempDir } from '../../test/support/procs.ts';
 import { ROOT_HINT, startResolverDaemon } from '../../test/support/resolvers.ts';
-import { cpuSeconds, row } from '../lib.ts';
+import { cpuSeconds, envPairs, row } from '../lib.ts';
 
 const ZONE = 'cdn.ocdn.test';
 const NAMES = Number(process.env.BENCH_DNS_NAMES ?? 200);
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const tdb = await createTestDatabase('pglite');
   const database = await tdb.open();
   const ourPort = await freePort();
-  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: 'bench-admin-token-0123456789', OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: String(ourPort), OCDN_DNS_MAX_ANSWERS: '0', OCDN_LOG_LEVEL: 'silent' });
+  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: 'bench-admin-token-0123456789', OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: String(ourPort), OCDN_DNS_MAX_ANSWERS: '0', OCDN_LOG_LEVEL: 'silent', ...envPairs(process.env.BENCH_MANAGER_ENV) });
   const m = await startManager(env, { database, listen: false, log: createLogger('silent') });
   let bind: Awaited<ReturnType<typeof startResolverDaemon>> | undefined;
   try {
@@ -113,8 +113,9 @@ async function main(): Promise<void> {
     console.log(row(['round', 'server', 'queries/s', 'avg latency ms', 'lost', 'server CPU s'], 10));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const server of round % 2 ? (['ocdn', 'bind'] as const) : (['bind', 'ocdn'] as const)) {
-        // ocdn: this process (the manager) and its DNS process; BIND: named.
-        const pids = server === 'ocdn' ? [process.pid, m.ctx.dns.server!.pid!] : [bind.child.pid!];
+        // ocdn: this process (the manager, with the DNS thread) and its DNS process if it has one; BIND: named.
+        const dnsPid = m.ctx.dns.server!.pid;
+        const pids = server === 'ocdn' ? [process.pid, ...(dnsPid ? [dnsPid] : [])] : [bind.child.pid!];
         const cpu = () => pids.reduce((a, p) => a + cpuSeconds(p), 0);
         const c0 = cpu();
         const r = dnsperf(server === 'ocdn' ? ourPort : bindPort, file);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { childrenOf, row, onEachDatabase } from '../lib.ts';
+import { childrenOf, envPairs, row, onEachDatabase } from '../lib.ts';
 
 const AGES_S = (process.env.BENCH_MEMORY_AGES_S ?? '10,30,60,90').split(',').map(Number).filter((s) => s > 0).sort((a, b) => a - b);
 /** Extra node arguments for the manager and the agent (experiments: `--max-semi-space-size=1`, say). */
@@ -42,6 +42,7 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
     m = await startManagerProcess({
       ...(tdb?.url ? { DATABASE_URL: tdb.url, MALLOC_MMAP_THRESHOLD_: '131072' } : { OCDN_DATA_DIR: join(dir.path, 'data') }),
       OCDN_LOG_LEVEL: 'warn',
+      ...envPairs(process.env.BENCH_MANAGER_ENV),
     }, { nodeArgs: MANAGER_ARGS });
     const ip = '127.0.0.2';
     const port = await freePort(ip);
