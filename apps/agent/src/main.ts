@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { setFlagsFromString } from 'node:v8';
+import { jitFlag } from './jit.ts';
 import { PROTOCOL_VERSION, splitNodeToken, type NodeHeartbeatResponse } from '@ocdn/protocol';
 import { managerUrls, parseAgentEnv, type AgentEnv } from './env.ts';
 import { createAgentHttp } from './http.ts';
@@ -80,6 +82,8 @@ export async function startAgent(env: AgentEnv, log: Logger): Promise<RunningAge
 }
 
 async function main(): Promise<void> {
+  const flag = jitFlag(process.execArgv);
+  if (flag) setFlagsFromString(flag); // before any of the agent's code is hot
   let env: AgentEnv;
   try {
     env = parseAgentEnv(process.env);
