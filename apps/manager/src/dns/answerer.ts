@@ -63,7 +63,8 @@ function inProcess(file: string, fromSources: boolean, config: WorkerConfig): An
         fn(how);
       };
       child.once('exit', (code, signal) => once(`exit ${signal ?? code}`));
-      child.once('error', (err) => {
+      // Not once: a message sent as the process dies fails with a second 'error', which must not go unheard.
+      child.on('error', (err) => {
         once(`error: ${err.message}`);
         child.kill('SIGKILL');
       });
@@ -80,10 +81,11 @@ function inProcess(file: string, fromSources: boolean, config: WorkerConfig): An
 }
 
 function inThread(file: URL, fromSources: boolean, config: WorkerConfig): Answerer {
+  const env = { PATH: process.env.PATH ?? '' }; // as a process gets: chrt is found, no secret is seen
   // A worker does not inherit the parent's module loader hooks: from the sources, it registers tsx's first.
   const worker = fromSources
-    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: config, env: {} })
-    : new Worker(file, { workerData: config, env: {} });
+    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: config, env })
+    : new Worker(file, { workerData: config, env });
   let ended = false;
   return {
     pid: undefined,
@@ -100,7 +102,7 @@ function inThread(file: URL, fromSources: boolean, config: WorkerConfig): Answer
         fn(how);
       };
       worker.once('exit', (code) => once(`exit ${code}`));
-      worker.once('error', (err) => once(`error: ${err.message}`));
+      worker.on('error', (err) => once(`error: ${err.message}`));
     },
     async stop() {
       ended = true;

@@ -79,7 +79,7 @@ export class BuiltinDns {
     this.port = await this.spawn(this.opts.port);
     this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.opts.log.warn({ err }, 'DNS refresh failed')), this.opts.refreshMs ?? 1000);
     this.timer.unref();
-    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, pid: this.child?.pid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
+    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, isolation: this.kind, tid: this.tid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
   }
 
   /** Starts the answerer (a process or a thread: answerer.ts) with every record, and resolves with its port once it listens. */
@@ -127,6 +127,7 @@ export class BuiltinDns {
   private exited(child: Answerer, how: string): void {
     if (this.stopping || this.child !== child) return;
     this.child = undefined;
+    this.tid = undefined;
     this.opts.log.error({ how }, `the built-in DNS ${this.kind} ended; starting it again`);
     const again = () => {
       if (this.stopping) return;
