@@ -163,7 +163,7 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
 }
 
 /**
- * `ocdn_dns_answer_seconds`: a histogram kept by the DNS process (prom-client's own cannot be fed counts from
+ * `ocdn_dns_answer_seconds`: a histogram kept by the DNS answerer, a thread or a process (prom-client's own cannot be fed counts from
  * elsewhere), served in the Prometheus histogram form.
  */
 function dnsAnswerSeconds(stats: () => Promise<DnsStats | null>): Metric {

@@ -22,9 +22,9 @@ export interface BuiltinDnsOptions {
   nameServers: NameServer[];
   /** At most this many addresses per answer, rotated across queries (0: all). */
   maxAnswers: number;
-  /** The nice value of the answering process (OCDN_DNS_NICE); undefined or null leaves it alone. */
+  /** The nice value of the answering thread (OCDN_DNS_NICE); undefined or null leaves it alone. */
   nice?: number | null;
-  /** The SCHED_RR priority of the answering process (OCDN_DNS_RT_PRIORITY); undefined or null: the normal scheduler. */
+  /** The SCHED_RR priority of the answering thread (OCDN_DNS_RT_PRIORITY); undefined or null: the normal scheduler. */
   rtPriority?: number | null;
   /** Where answers are given (OCDN_DNS_ISOLATION): a thread (default) or a process of its own. */
   isolation?: DnsIsolation;
@@ -51,7 +51,7 @@ export class BuiltinDns {
   private refreshAgain: Promise<void> | null = null;
   private child: Answerer | undefined;
   private stopping = false;
-  /** Names changed since the answering process was last told (see changed()). */
+  /** Names changed since the answerer was last told (see changed()). */
   private readonly unsent = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private readonly zone: string;
@@ -150,7 +150,7 @@ export class BuiltinDns {
     await child?.stop();
   }
 
-  /** The answering process's counters (queries by rcode, answer times); null when it is not running. */
+  /** The answerer's counters (queries by rcode, answer times); null when it is not running. */
   stats(): Promise<DnsStats | null> {
     if (!this.child?.alive) return Promise.resolve(null);
     const id = ++this.asks;
@@ -178,7 +178,7 @@ export class BuiltinDns {
    *
    * A serial past ours while this replica's own changes are being committed may be one of them, read from the
    * database before its commit was reported here (during a rollout that happened every few seconds, and each reload
-   * read every record and sent them all to the answering process). Commits are reported one at a time, in order, so
+   * read every record and sent them all to the answerer). Commits are reported one at a time, in order, so
    * once one more has been, every change of this replica that the serial could stand for has been applied: if the
    * serial is still not reached, it is reloaded for. With nothing of its own being written, a serial past ours is
    * another replica's change, reloaded for at once.
@@ -225,7 +225,7 @@ export class BuiltinDns {
   }
 
   /**
-   * Sends the records of changed names to the answering process once the changes committed together have all been
+   * Sends the records of changed names to the answerer once the changes committed together have all been
    * applied (a microtask later: before whoever awaited the change goes on): a rollout changes hundreds of names at a
    * time, and one message for all of them costs that process a fraction of what a message each did.
    */
@@ -271,7 +271,7 @@ export class BuiltinDns {
       this.serial = serial;
       for (const s of this.ahead) if (s <= serial) this.ahead.delete(s);
       while (this.ahead.delete(this.serial + 1)) this.serial++;
-      // The answering process is told only what changed, through changed(): a message of every record is read whole
+      // The answerer is told only what changed, through changed(): a message of every record is read whole
       // before the next query is answered (a rollout's 1,000 names held answers for up to 0.3 s).
       for (const [name, list] of byName) if (!sameRecords(before.get(name), list)) this.changed(name);
       for (const name of before.keys()) if (!byName.has(name)) this.changed(name);
