@@ -2,7 +2,8 @@
 // same messages (messages.ts); this file hides which one runs.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorkerThread } from '../worker-thread.ts';
 import { WORKER_CONFIG_ENV, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
 
 /**
@@ -33,8 +34,8 @@ export interface Answerer {
 export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig): Answerer {
   const here = import.meta.url;
   const fromSources = here.endsWith('.ts');
-  const file = new URL(fromSources ? './worker.ts' : './dns-worker.js', here);
-  return isolation === 'thread' ? inThread(file, fromSources, config) : inProcess(fileURLToPath(file), fromSources, config);
+  if (isolation === 'thread') return inThread(startWorkerThread(here, 'worker', 'dns-worker', config));
+  return inProcess(fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here)), fromSources, config);
 }
 
 function inProcess(file: string, fromSources: boolean, config: WorkerConfig): Answerer {
@@ -80,12 +81,7 @@ function inProcess(file: string, fromSources: boolean, config: WorkerConfig): An
   };
 }
 
-function inThread(file: URL, fromSources: boolean, config: WorkerConfig): Answerer {
-  const env = { PATH: process.env.PATH ?? '' }; // as a process gets: chrt is found, no secret is seen
-  // A worker does not inherit the parent's module loader hooks: from the sources, it registers tsx's first.
-  const worker = fromSources
-    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, workerData: config, env })
-    : new Worker(file, { workerData: config, env });
+function inThread(worker: Worker): Answerer {
   let ended = false;
   return {
     pid: undefined,

@@ -13,14 +13,8 @@ export interface WorkerConfig extends ZoneOptions {
   rtPriority: number | null;
 }
 
-/** What became of one setting: made (its value), left alone (null), or refused (the reason). */
-export type SettingOutcome = { set: number } | { refused: string } | null;
-
-/** What became of the process's priority: its nice value and its real-time priority. */
-export interface PriorityOutcome {
-  nice: SettingOutcome;
-  rt: SettingOutcome;
-}
+export type { PriorityOutcome, SettingOutcome } from '../thread-priority.ts';
+import type { PriorityOutcome } from '../thread-priority.ts';
 
 /** Upper bounds (seconds) of the answer-time histogram. */
 export const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];

@@ -10,12 +10,10 @@
 // changes in one piece: both are gone (the real-time class below, changes applied in slices).
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { LATENCY_BUCKETS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type ToWorker, type WorkerConfig } from './messages.ts';
 import { ZoneAnswers } from './wire.ts';
+import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
@@ -164,40 +162,10 @@ async function listenOnce(): Promise<number> {
   return bound;
 }
 
-/**
- * Asks the scheduler to run the answering thread (this thread, or this process's main thread) ahead of the manager: on a busy
- * machine a query then waits for no pipeline work, only for other answers. A nice value below 0 (OCDN_DNS_NICE) gives
- * it most of a core, but a woken thread still waits for the running one's time slice (a few ms on two busy cores);
- * the real-time round-robin class (OCDN_DNS_RT_PRIORITY, SCHED_RR, as chronyd runs) takes the core at once, and the
- * kernel still keeps 5 % of every second for other classes. Both need CAP_SYS_NICE; without it the process stays as
- * it was and the manager says so. Node has no call for the scheduling class: util-linux's chrt sets it.
- */
-function raisePriority(nice: number | null, rt: number | null): PriorityOutcome {
-  const outcome: PriorityOutcome = { nice: null, rt: null };
-  if (nice !== null) {
-    try {
-      setPriority(nice); // this thread (Linux keeps a nice value per thread; helper threads keep theirs)
-      outcome.nice = { set: nice };
-    } catch (err) {
-      outcome.nice = { refused: (err as Error).message };
-    }
-  }
-  if (rt !== null) {
-    try {
-      // The answering thread alone (the helper threads do not answer).
-      execFileSync('chrt', ['--rr', '--pid', String(rt), String(tid)], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5_000 });
-      outcome.rt = { set: rt };
-    } catch (err) {
-      const e = err as { stderr?: Buffer; message: string };
-      outcome.rt = { refused: e.stderr?.toString().trim() || e.message };
-    }
-  }
-  return outcome;
-}
-
-/** The answering thread's id: a process's main thread is named by its pid, a thread by `/proc/thread-self` (`<pid>/task/<tid>`). */
-const tid = inThread ? Number(readlinkSync('/proc/thread-self').split('/').pop()) : process.pid;
-const priority = raisePriority(config.nice, config.rtPriority);
+/** The answering thread's id (this thread's, or this process's main thread's). */
+const tid = currentThreadId();
+// Answers wait for no pipeline work (thread-priority.ts); OCDN_DNS_NICE and OCDN_DNS_RT_PRIORITY.
+const priority = raiseThreadPriority(tid, config.nice, config.rtPriority);
 
 listen().then(
   (p) => send({ op: 'listening', port: p, tid, priority }),
