@@ -70,7 +70,7 @@ describe("the agent's HTTP API (node:http, real roles, real sockets)", () => {
   });
 
   it('refuses every guarded route without the node token, and with a wrong one', async () => {
-    for (const [method, path] of [['GET', '/heartbeat'], ['POST', '/rpc/cdn.listConf'], ['GET', '/files'], ['GET', '/df'], ['DELETE', '/files/a.mp4'], ['GET', '/nowhere']] as const) {
+    for (const [method, path] of [['GET', '/heartbeat'], ['GET', '/heartbeat/watch'], ['POST', '/rpc/cdn.listConf'], ['GET', '/files'], ['GET', '/df'], ['DELETE', '/files/a.mp4'], ['GET', '/nowhere']] as const) {
       const r = await call(port, method, path);
       assert.equal(r.status, 401, `${method} ${path}`);
       assert.equal(JSON.parse(r.text).error.code, 'unauthorized');
@@ -85,6 +85,37 @@ describe("the agent's HTTP API (node:http, real roles, real sockets)", () => {
     assert.deepEqual(JSON.parse(r.text).roles, ['cdn', 'vod-source']);
     const head = await call(port, 'HEAD', '/heartbeat', auth);
     assert.deepEqual([head.status, head.text], [200, '']);
+  });
+
+  it('streams heartbeats on /heartbeat/watch, one line now and one every everyMs, until the caller goes', async () => {
+    const lines: { at: number; beat: { nodeId: string } }[] = [];
+    const t0 = Date.now();
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/heartbeat/watch?everyMs=100', headers: auth }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/x-ndjson');
+    let rest = '';
+    await new Promise<void>((resolve) => {
+      res.on('data', (chunk: Buffer) => {
+        const parts = (rest + chunk.toString()).split('\n');
+        rest = parts.pop()!;
+        for (const p of parts) lines.push({ at: Date.now() - t0, beat: JSON.parse(p) });
+        if (lines.length >= 4) resolve();
+      });
+    });
+    res.destroy();
+    assert.ok(lines.every((l) => l.beat.nodeId === 'nod_abc123def456'));
+    // the first at once, the fourth three periods later (timers may be late, never early)
+    assert.ok(lines[3]!.at - lines[0]!.at >= 290, JSON.stringify(lines.map((l) => l.at)));
+    for (const bad of ['99', '60001', '1.5', 'soon']) {
+      const r = await call(port, 'GET', `/heartbeat/watch?everyMs=${bad}`, auth);
+      assert.equal(r.status, 400, bad);
+      assert.equal(JSON.parse(r.text).error.details.field, 'everyMs');
+    }
+    assert.deepEqual(Object.values(await call(port, 'HEAD', '/heartbeat/watch', auth)).slice(0, 1), [200]);
   });
 
   it('dispatches POST /rpc/:method to the role and writes what it was asked to', async () => {

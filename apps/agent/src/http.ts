@@ -4,6 +4,7 @@ import { bearerMatches } from './auth.ts';
 import type { Logger } from './log.ts';
 import type { AgentRole } from './role.ts';
 import { AgentRpcError, type RpcDispatcher } from './rpc.ts';
+import { watchHeartbeat } from './watch.ts';
 
 export interface AgentHttpDeps {
   token: string;
@@ -143,6 +144,7 @@ export function createAgentHttp(deps: AgentHttpDeps): RequestListener {
   const guarded = new RouteTable();
   for (const role of deps.roles) role.publicRoutes?.(open);
   guarded.add('GET', '/heartbeat', () => deps.heartbeat());
+  guarded.add('GET', '/heartbeat/watch', (r, res) => watchHeartbeat(r, res, deps.heartbeat));
   for (const role of deps.roles) role.routes?.(guarded, deps.rpc);
   guarded.add('POST', '/rpc/:method', async ({ req, params }) => {
     const text = await readBody(req);
