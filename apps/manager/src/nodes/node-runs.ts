@@ -1,10 +1,18 @@
-import { and, eq, inArray } from 'drizzle-orm';
-import type { ManagerContext } from '../context.ts';
+import { and, desc, eq, inArray } from 'drizzle-orm';
+import type { Database } from '../db/client.ts';
 import { nodes, pipelines } from '../db/schema.ts';
+import type { PipelineEngine } from '../pipelines/engine.ts';
 import { domainsOfNodes } from '../domains/status.ts';
 import { FAULT_NODE, RECOVER_NODE } from '../pipelines/definitions.ts';
 
 export type HealthRunKind = 'FAULT_NODE' | 'RECOVER_NODE';
+
+/** What writing decisions needs: the manager's context, or the health watch thread's connection and hand-over. */
+export interface RunStarterContext {
+  database: Pick<Database, 'urgent'>;
+  engine: Pick<PipelineEngine, 'enqueueMany' | 'dispatch'>;
+  log: { warn(fields: Record<string, unknown>, msg: string): void; error(fields: Record<string, unknown>, msg: string): void };
+}
 
 interface Decision {
   node: { id: string; ip: string };
@@ -24,7 +32,8 @@ const MAX_BATCH = 500;
  *
  * Runs on one subject execute oldest first, by their creation time, and one transaction gives all its runs the
  * same time: a node decided twice (faulty, then answering again) has its second decision in a later transaction.
- * A node with an unfinished run of the same kind gets no second one.
+ * A node with an unfinished run of the same kind gets no second one, and a node already faulty (not `normal`, its
+ * latest decision FAULT_NODE) no second FAULT_NODE: the health watch thread writes decisions too.
  */
 export class NodeRunStarter {
   private queue: Decision[] = [];
@@ -37,9 +46,14 @@ export class NodeRunStarter {
    * database away) is tried again every `retryMs` while it does; a replica that stopped deciding drops what it had.
    */
   constructor(
-    private readonly ctx: Pick<ManagerContext, 'database' | 'engine' | 'log'>,
+    private readonly ctx: RunStarterContext,
     private readonly deciding: () => boolean = () => true,
     private readonly retryMs = 1_000,
+    /**
+     * A node is decided faulty only while its row says `normal` (the health watch thread: its list of nodes may be a
+     * moment old). The monitor itself also decides a node that is `fault` and recovering.
+     */
+    private readonly faultOnlyIfNormal = false,
   ) {}
 
   start(node: { id: string; ip: string }, kind: HealthRunKind): void {
@@ -97,12 +111,29 @@ export class NodeRunStarter {
   private write(batch: Decision[]): Promise<{ id: string; kind: HealthRunKind }[]> {
     return this.ctx.database.urgent.transaction(async (tx) => {
       const ids = batch.map((d) => d.node.id);
-      const open = await tx
-        .select({ subject: pipelines.subject, kind: pipelines.kind })
+      // The nodes' rows first: two writers (the monitor and its watch thread) deciding the same node take turns, and
+      // the second sees the first one's run below.
+      const rows = await tx.select({ id: nodes.id, status: nodes.status }).from(nodes).where(inArray(nodes.id, ids)).orderBy(nodes.id).for('update'); // in one order: no deadlock
+      const normal = new Set(rows.filter((r) => r.status === 'normal').map((r) => r.id));
+      // Each node's latest run of each kind: one unfinished means the same decision is under way; a node that is not
+      // `normal` and whose latest decision was FAULT_NODE is faulty already (decided by the other writer a moment ago,
+      // its run perhaps finished by now). A FAULT_NODE while RECOVER_NODE was the latest is a new failure.
+      const latest = await tx
+        .selectDistinctOn([pipelines.subject, pipelines.kind], { subject: pipelines.subject, kind: pipelines.kind, status: pipelines.status, createdAt: pipelines.createdAt })
         .from(pipelines)
-        .where(and(inArray(pipelines.subject, ids), inArray(pipelines.kind, ['FAULT_NODE', 'RECOVER_NODE']), inArray(pipelines.status, ['pending', 'running'])));
-      const unfinished = new Set(open.map((r) => `${r.kind} ${r.subject}`));
-      const todo = batch.filter((d) => !unfinished.has(`${d.kind} ${d.node.id}`));
+        .where(and(inArray(pipelines.subject, ids), inArray(pipelines.kind, ['FAULT_NODE', 'RECOVER_NODE'])))
+        .orderBy(pipelines.subject, pipelines.kind, desc(pipelines.createdAt));
+      const last = new Map(latest.map((r) => [`${r.kind} ${r.subject}`, r]));
+      const unfinished = (kind: HealthRunKind, id: string) => ['pending', 'running'].includes(last.get(`${kind} ${id}`)?.status ?? '');
+      const faultyAlready = (id: string) => {
+        const fault = last.get(`FAULT_NODE ${id}`)?.createdAt.getTime() ?? -Infinity;
+        return !normal.has(id) && fault > (last.get(`RECOVER_NODE ${id}`)?.createdAt.getTime() ?? -Infinity);
+      };
+      const todo = batch.filter((d) => {
+        if (unfinished(d.kind, d.node.id)) return false;
+        if (d.kind !== 'FAULT_NODE') return true;
+        return !faultyAlready(d.node.id) && !(this.faultOnlyIfNormal && !normal.has(d.node.id));
+      });
       if (todo.length === 0) return [];
       // A failed node is `fault` from the moment this is decided, not once its run gets a turn among thousands of
       // others (its first step, OCDN_NODE_STATUS, then finds it so). Its addresses leave DNS in the run.

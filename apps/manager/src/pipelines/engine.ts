@@ -8,10 +8,10 @@ import { claimLease, renewLeases } from './leases.ts';
 import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
 import { SubjectWakers } from './wakers.ts';
-import { StepLog, insertSteps, loadSteps, type StepRow } from './step-log.ts';
+import { enqueueRuns } from './enqueue.ts';
+import { StepLog, loadSteps, type StepRow } from './step-log.ts';
 import { memoizer, runBlock, runStep, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
-import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { HandOver, PipelineKind, PipelineSpec, StoredStepHandlers } from './types.ts';
@@ -162,12 +162,8 @@ export class PipelineEngine {
   }
 
   /** enqueue() for many runs in two statements, their ids in the order of `specs`. */
-  async enqueueMany(tx: DbOrTx, specs: PipelineSpec[]): Promise<string[]> {
-    if (specs.length === 0) return [];
-    const ids = specs.map(() => newId('pip'));
-    await tx.insert(pipelines).values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input })));
-    await insertSteps(tx, specs.map((s, i) => ({ pipelineId: ids[i]!, steps: s.steps })));
-    return ids;
+  enqueueMany(tx: DbOrTx, specs: PipelineSpec[]): Promise<string[]> {
+    return enqueueRuns(tx, specs);
   }
 
   /**
