@@ -1,4 +1,5 @@
-// Builds the manager into dist/main.js, and the built-in DNS's thread into dist/dns-worker.js beside it. npm packages stay external (PGlite ships wasm files, pg-boss its own SQL);
+// Builds the manager into dist/main.js, and its threads beside it: the built-in DNS's (dist/dns-worker.js) and the
+// health watch's (dist/watch-worker.js). npm packages stay external (PGlite ships wasm files, pg-boss its own SQL);
 // the workspace's own packages, which are TypeScript sources, are bundled in.
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -7,7 +8,11 @@ const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 
 const external = Object.keys(pkg.dependencies).filter((name) => !name.startsWith('@ocdn/'));
 
 await build({
-  entryPoints: { main: new URL('./src/main.ts', import.meta.url).pathname, 'dns-worker': new URL('./src/dns/worker.ts', import.meta.url).pathname },
+  entryPoints: {
+    main: new URL('./src/main.ts', import.meta.url).pathname,
+    'dns-worker': new URL('./src/dns/worker.ts', import.meta.url).pathname,
+    'watch-worker': new URL('./src/nodes/watch-worker.ts', import.meta.url).pathname,
+  },
   outdir: new URL('./dist', import.meta.url).pathname,
   bundle: true,
   platform: 'node',

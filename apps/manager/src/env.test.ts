@@ -50,6 +50,11 @@ describe('manager env', () => {
     assert.equal(parseManagerEnv({ OCDN_DNS_ISOLATION: 'process' }).OCDN_DNS_ISOLATION, 'process');
     for (const bad of ['fork', 'Thread', 'off']) assert.throws(() => parseManagerEnv({ OCDN_DNS_ISOLATION: bad }), /OCDN_DNS_ISOLATION/, bad);
   });
+  it('reads OCDN_HEALTH_WATCH as thread (default) or off', () => {
+    assert.equal(parseManagerEnv({}).OCDN_HEALTH_WATCH, 'thread');
+    assert.equal(parseManagerEnv({ OCDN_HEALTH_WATCH: 'off' }).OCDN_HEALTH_WATCH, 'off');
+    for (const bad of ['on', 'process', 'Thread']) assert.throws(() => parseManagerEnv({ OCDN_HEALTH_WATCH: bad }), /OCDN_HEALTH_WATCH/, bad);
+  });
   it('names every bad variable', () => {
     assert.throws(
       () => parseManagerEnv({ OCDN_HTTP_PORT: '70000', DATABASE_URL: 'mysql://x', OCDN_ADMIN_TOKEN: 'short', OCDN_DNS_PROVIDER: 'route53' }),

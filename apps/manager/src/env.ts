@@ -109,6 +109,13 @@ export const ManagerEnv = z
     OCDN_FAULT_AFTER: positiveInt.default(3),
     OCDN_RECOVER_AFTER: positiveInt.default(3),
     /**
+     * `thread`: a thread of the manager's, at the DNS answerer's priority (OCDN_DNS_NICE, OCDN_DNS_RT_PRIORITY), holds a
+     * heartbeat stream open to each normal node's agent (`GET /heartbeat/watch`) and decides a dead agent `fault` on
+     * its own database connection (PostgreSQL), without waiting behind pipeline work. One more connection per agent.
+     * `off`: the agent's link to the manager is the only such evidence.
+     */
+    OCDN_HEALTH_WATCH: z.enum(['thread', 'off']).default('thread'),
+    /**
      * Domain-nodes the domain runs executing on one replica may hold at once (a domain onto 50 nodes counts 50); more
      * runs wait their turn, oldest first. Bounds the memory of a large rollout; node runs never wait for it.
      */

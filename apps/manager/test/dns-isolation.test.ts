@@ -11,15 +11,10 @@ import { waitFor } from '../../../test/support/wait.ts';
 import type { BuiltinDns } from '../src/dns/builtin.ts';
 import type { ToWorker } from '../src/dns/messages.ts';
 import { startHarness, type Harness } from './harness.ts';
+import { schedOf } from '../../../test/support/sched.ts';
 
 const run = promisify(execFile);
 const ZONE = 'cdn.ocdn.test';
-
-/** A thread's stat fields after the command name: nice is 16, the real-time priority 37, the policy 38 (SCHED_RR: 2). */
-function schedOf(path: string): { nice: number; policy: number; rtPriority: number } {
-  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
-  return { nice: Number(fields[16]), policy: Number(fields[38]), rtPriority: Number(fields[37]) };
-}
 
 /** Children of `parent` whose command line mentions `word`. */
 function childrenOf(parent: number, word: string): string[] {

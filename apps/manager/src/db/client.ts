@@ -40,6 +40,8 @@ export interface Database {
    */
   bulk: Db;
   kind: 'pglite' | 'postgres';
+  /** PostgreSQL's connection string (for a thread that opens a connection of its own); undefined on PGlite. */
+  url?: string;
   /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
   boss: { connectionString: string } | { db: SqlExecutor };
   /**
@@ -186,6 +188,7 @@ function openPostgres(url: string): Database {
     urgent,
     bulk,
     kind: 'postgres',
+    url,
     boss: { connectionString: url },
     async tryLock(key) {
       const conn = await locks.reserve();

@@ -8,6 +8,7 @@ import { LoopLag, afterPendingIo } from '../hub/lag.ts';
 import { Leader } from '../db/leader.ts';
 import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
 import { NodeRunStarter, type HealthRunKind } from './node-runs.ts';
+import { HealthWatch } from './watch.ts';
 
 const HEALTH_LOCK = 7_242_002;
 /** How much later than due a heartbeat may be before its socket counts as silent. */
@@ -45,6 +46,8 @@ export class HealthMonitor {
   private tickDueAt = 0;
   private readonly lag = new LoopLag();
   private readonly runs: NodeRunStarter;
+  /** The health watch thread (OCDN_HEALTH_WATCH=thread): a dead agent decided without waiting for this thread. */
+  private watch: HealthWatch | undefined;
 
   private readonly onDisconnect = (nodeId: string) => this.socketClosed(nodeId);
 
@@ -56,7 +59,13 @@ export class HealthMonitor {
   async start(): Promise<void> {
     this.ctx.hub.on('disconnected', this.onDisconnect);
     await this.leader.start();
+    if (this.ctx.env.OCDN_HEALTH_WATCH === 'thread') this.watch = new HealthWatch(this.ctx, (m) => this.watched(m));
     this.schedule();
+  }
+
+  /** The health watch thread's id, once it runs. */
+  get watchThreadId(): number | undefined {
+    return this.watch?.tid;
   }
 
   async stop(): Promise<void> {
@@ -66,6 +75,7 @@ export class HealthMonitor {
     for (const h of this.health.values()) clearTimeout(h.silence);
     clearTimeout(this.timer);
     this.lag.stop();
+    await this.watch?.stop();
     await this.leader.stop();
   }
 
@@ -91,9 +101,14 @@ export class HealthMonitor {
     const late = Date.now() - this.tickDueAt;
     const lagMs = this.lag.takeMaxMs();
     if (!this.leader.held) {
+      if (this.led) {
+        this.watch?.lead(false);
+        this.watch?.watch([]); // another replica's thread watches them
+      }
       this.led = false;
       return; // another replica runs the monitor
     }
+    this.watch?.lead(true);
     const first = !this.led;
     this.led = true;
     // The first tick as the runner follows start-up (migrations, loading, compiling) or a takeover: a stall then is
@@ -175,6 +190,26 @@ export class HealthMonitor {
     );
   }
 
+  /**
+   * The watch thread found the agent's heartbeat stream closed and its port refusing connections. It wrote the
+   * decision itself (PostgreSQL: the run is executed here) or leaves it to this monitor (the embedded database).
+   */
+  private watched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }): void {
+    if (m.run) {
+      const { id, kind } = m.run;
+      this.ctx.engine.dispatch(id, { kind }).catch((err: unknown) => this.ctx.log.error({ err, pipelineId: id }, `could not start ${kind}`));
+    }
+    const h = this.health.get(m.nodeId);
+    if (this.stopped || !h || !h.healthy) return; // decided here already (the agent's link closed too)
+    this.ctx.log.info({ nodeId: m.nodeId, err: m.reason, via: 'heartbeat stream' }, "agent's socket closed and the agent does not answer");
+    if (!m.run) return this.conclude(h);
+    clearTimeout(h.silence);
+    h.silence = undefined;
+    const { next, change } = conclusiveFault(h, this.ctx.env.OCDN_FAULT_AFTER);
+    Object.assign(h, next);
+    if (change) this.ctx.log.warn({ nodeId: h.node.id, ip: h.node.ip, misses: h.misses, successes: h.successes }, 'node failed its heartbeats');
+  }
+
   private unanswered(h: Health, reason: string): void {
     if (this.ctx.hub.get(h.node.id)?.open) return; // it came back meanwhile (a reconnect): the ticks judge it
     this.ctx.log.info({ nodeId: h.node.id, err: reason }, "agent's socket closed and the agent does not answer");
@@ -254,6 +289,7 @@ export class HealthMonitor {
         this.health.delete(id);
       }
       this.lastRefresh = Date.now();
+      if (this.leader.held) this.watch?.watch(rows.filter((r) => r.status === 'normal').map(({ id, ip, agentPort, token, tls }) => ({ id, ip, agentPort, token, tls })));
     })().finally(() => (this.refreshing = null));
     return this.refreshing;
   }

@@ -1,0 +1,30 @@
+// What the manager's health monitor (health.ts, watch.ts) and its watch thread (watch-worker.ts) say to each other.
+// Imported by both: no side effects.
+import type { PriorityOutcome } from '../thread-priority.ts';
+import type { NodeEndpoint } from '../hub/traffic.ts';
+
+export interface WatchConfig {
+  /** The heartbeat period the agents' streams are asked for (OCDN_HEARTBEAT_INTERVAL_MS). */
+  intervalMs: number;
+  /** PEM trusted for agents' TLS certificates (OCDN_AGENT_CA), or null for the system store. */
+  agentCa: string | null;
+  /** PostgreSQL (DATABASE_URL): the thread writes its decisions itself. Null (the embedded database): the manager does. */
+  databaseUrl: string | null;
+  nice: number | null;
+  rtPriority: number | null;
+}
+
+export type ToWatch =
+  /** The nodes to watch: every `normal` node, whole (a node missing from the list is no longer watched). */
+  | { op: 'nodes'; nodes: NodeEndpoint[] }
+  /** Whether this replica runs the health monitor: the thread writes decisions only while it does. */
+  | { op: 'lead'; held: boolean };
+
+export type FromWatch =
+  | { op: 'ready'; tid: number; priority: PriorityOutcome }
+  /**
+   * The agent's stream closed and nothing accepts a connection on its port: its process is gone. `run`: the thread
+   * wrote the decision (status `fault` and this FAULT_NODE run, for the manager to execute); null: the manager writes it.
+   */
+  | { op: 'decided'; nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }
+  | { op: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };

@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
+import type { ManagerContext } from '../context.ts';
+import type { NodeEndpoint } from '../hub/traffic.ts';
+import { startWorkerThread } from '../worker-thread.ts';
+import type { FromWatch, ToWatch, WatchConfig } from './watch-messages.ts';
+
+type Decided = Extract<FromWatch, { op: 'decided' }>;
+
+/**
+ * The manager's side of the health watch thread (watch-worker.ts, OCDN_HEALTH_WATCH=thread): tells it which nodes
+ * to watch and whether this replica decides, and hands its decisions to `onDecided`. A thread that fails is started
+ * again a second later with what it was told; the monitor's own checks go on meanwhile.
+ */
+export class HealthWatch {
+  private worker: Worker | undefined;
+  private readonly config: WatchConfig;
+  private nodes: NodeEndpoint[] = [];
+  private held = false;
+  private stopped = false;
+  private restart: NodeJS.Timeout | undefined;
+  /** The thread's id once it runs (its priority is set on it). */
+  tid: number | undefined;
+
+  constructor(
+    private readonly ctx: ManagerContext,
+    private readonly onDecided: (m: Decided) => void,
+  ) {
+    const { env } = ctx;
+    this.config = {
+      intervalMs: env.OCDN_HEARTBEAT_INTERVAL_MS,
+      agentCa: env.OCDN_AGENT_CA ? readFileSync(env.OCDN_AGENT_CA, 'utf8') : null,
+      databaseUrl: ctx.database.kind === 'postgres' ? (ctx.database.url ?? null) : null,
+      nice: env.OCDN_DNS_NICE,
+      rtPriority: env.OCDN_DNS_RT_PRIORITY,
+    };
+    this.start();
+  }
+
+  /** The nodes to watch (every `normal` one; none while another replica decides). */
+  watch(nodes: NodeEndpoint[]): void {
+    this.nodes = nodes;
+    this.send({ op: 'nodes', nodes });
+  }
+
+  lead(held: boolean): void {
+    if (held === this.held) return;
+    this.held = held;
+    this.send({ op: 'lead', held });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restart);
+    await this.worker?.terminate();
+  }
+
+  private send(m: ToWatch): void {
+    this.worker?.postMessage(m);
+  }
+
+  private start(): void {
+    const worker = startWorkerThread(import.meta.url, 'watch-worker', 'watch-worker', this.config);
+    this.worker = worker;
+    worker.unref();
+    const { log } = this.ctx;
+    worker.on('message', (m: FromWatch) => {
+      if (m.op === 'decided') this.onDecided(m);
+      else if (m.op === 'log') log[m.level](m.fields, m.msg);
+      else if (m.op === 'ready') {
+        this.tid = m.tid;
+        const { nice, rt } = m.priority;
+        if (nice && 'refused' in nice) log.warn({ nice: this.config.nice, reason: nice.refused }, 'the health watch thread runs at normal priority (OCDN_DNS_NICE below 0 needs CAP_SYS_NICE)');
+        if (rt && 'refused' in rt) log.warn({ rtPriority: this.config.rtPriority, reason: rt.refused }, 'the health watch thread runs without real-time priority (OCDN_DNS_RT_PRIORITY needs CAP_SYS_NICE and chrt)');
+      }
+    });
+    worker.on('error', (err) => log.error({ err }, 'the health watch thread failed'));
+    worker.once('exit', (code) => {
+      if (this.stopped || this.worker !== worker) return;
+      this.worker = undefined;
+      this.tid = undefined;
+      log.error({ code }, 'the health watch thread ended; starting it again in a second');
+      this.restart = setTimeout(() => this.start(), 1_000); // told again what it was told
+    });
+    this.send({ op: 'lead', held: this.held });
+    this.send({ op: 'nodes', nodes: this.nodes });
+  }
+}

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, describe, it } from 'node:test';
+import { freePort, startAgentProcess, type Proc } from '../../../test/support/procs.ts';
+import { requireProgram } from '../../../test/support/programs.ts';
+import { schedOf } from '../../../test/support/sched.ts';
+import { waitFor } from '../../../test/support/wait.ts';
+import { startHarness, type Harness } from './harness.ts';
+
+const run = promisify(execFile);
+
+/** Established connections of this process to `ip:port` (the health watch's stream to an agent), read with `ss`. */
+async function streamsTo(ip: string, port: number): Promise<number> {
+  const { stdout } = await run('ss', ['-tnHp', 'state', 'established', 'dst', `${ip}:${port}`]);
+  return stdout.split('\n').filter((l) => l.includes(`pid=${process.pid},`)).length;
+}
+
+/**
+ * The health watch thread (OCDN_HEALTH_WATCH=thread) decides a dead agent on its own: proved by holding the
+ * manager's own thread (this test's: the manager runs in-process) in a synchronous loop from the kill until the node
+ * reads `fault` in the database, read by psql, a process of its own. With the watch off, the decision waits for the
+ * manager's thread, and the same loop runs out its time.
+ */
+describe('health watch thread', () => {
+  const agents: Proc[] = [];
+  after(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+
+  /** A manager on PostgreSQL with one normal node; its agent at `ip`. */
+  const setup = async (t: { after(fn: () => Promise<void>): void }, ip: string, env: Record<string, string>) => {
+    const h: Harness = await startHarness('postgres', { OCDN_HTTP_HOST: '127.0.0.1', ...env }, { listen: true });
+    t.after(() => h.close());
+    const port = await freePort(ip);
+    const r = await h.call('POST', '/api/v1/nodes', { name: `watch-${ip}`, ip, roles: ['cdn'], agentPort: port });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const agent = startAgentProcess(h.manager.url, r.body.token, ip, port);
+    agents.push(agent);
+    const id = r.body.node.id as string;
+    await waitFor('node normal', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'normal', { timeoutMs: 20_000 });
+    return { h, id, ip, port, agent };
+  };
+
+  /**
+   * Kills the agent and holds this thread (the manager's) until psql reads the node `fault`, or `ms` pass. Returns
+   * the milliseconds it took, or null.
+   */
+  const faultWhileHeld = (url: string, agent: Proc, id: string, ms: number): number | null => {
+    const t0 = Date.now();
+    agent.child.kill('SIGKILL');
+    while (Date.now() - t0 < ms) {
+      const status = execFileSync('psql', [url, '-Atc', `select status from nodes where id = '${id}'`], { encoding: 'utf8' }).trim();
+      if (status === 'fault') return Date.now() - t0;
+    }
+    return null;
+  };
+
+  it("writes a killed agent's node fault and its FAULT_NODE run while the manager's thread is held", async (t) => {
+    if (!process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
+    if (!requireProgram(t, 'psql') || !requireProgram(t, 'ss')) return;
+    const { h, id, ip, port, agent } = await setup(t, '127.0.0.41', {});
+    await waitFor('the watch stream open', async () => (await streamsTo(ip, port)) === 1);
+    if (process.getuid?.() === 0 || process.env.CI) {
+      // at the built-in DNS's priority (OCDN_DNS_NICE -10, OCDN_DNS_RT_PRIORITY 1), its own thread alone
+      const tid = h.manager.loops.health.watchThreadId!;
+      assert.ok(tid && tid !== process.pid);
+      assert.deepEqual(schedOf(`/proc/self/task/${tid}/stat`), { nice: -10, policy: 2, rtPriority: 1 });
+    }
+    const tookMs = faultWhileHeld(h.url!, agent, id, 5_000);
+    assert.ok(tookMs !== null, 'the node was still normal after 5 s of the manager thread held');
+    // Once the thread is free, the run the watch thread wrote is executed here, once.
+    await waitFor('FAULT_NODE succeeded', async () => {
+      const runs = (await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as { status: string }[];
+      return runs.length === 1 && runs[0]!.status === 'succeeded';
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(((await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as unknown[]).length, 1, 'one run, though the agent link closed too');
+  });
+
+  it("leaves the decision to the manager's thread with OCDN_HEALTH_WATCH=off", async (t) => {
+    if (!process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
+    if (!requireProgram(t, 'psql') || !requireProgram(t, 'ss')) return;
+    const { h, id, ip, port, agent } = await setup(t, '127.0.0.42', { OCDN_HEALTH_WATCH: 'off' });
+    assert.equal(await streamsTo(ip, port), 0, 'no stream is held');
+    assert.equal(faultWhileHeld(h.url!, agent, id, 2_000), null, 'nothing decided while the thread was held');
+    await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
+  });
+});
