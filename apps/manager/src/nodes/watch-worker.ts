@@ -10,15 +10,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
-import * as schema from '../db/schema.ts';
-import type { Db } from '../db/client.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
-import { enqueueRuns } from '../pipelines/enqueue.ts';
 import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
-import { agentPortState } from './heart.ts';
-import { NodeRunStarter } from './node-runs.ts';
+import { agentPortState } from './port-probe.ts';
 import type { FromWatch, ToWatch, WatchConfig } from './watch-messages.ts';
 
 if (isMainThread || !parentPort) {
@@ -44,33 +38,13 @@ const everyMs = Math.min(60_000, Math.max(100, config.intervalMs));
 /** How long a connect to a closed stream's agent may take before it proves nothing (as the monitor's own probe). */
 const probeMs = Math.max(100, Math.min(500, Math.floor(config.intervalMs / 2)));
 
-/** Decisions written here (PostgreSQL): node ids by the runs written for them, until the manager has them. */
-const subjects = new Map<string, { nodeId: string; reason: string }>();
-const reasons = new Map<string, string>();
-const client = config.databaseUrl ? postgres(config.databaseUrl, { max: 1, onnotice: () => {}, max_lifetime: null, connection: { application_name: 'ocdn-health-watch' } }) : null;
-const runs = client
-  ? new NodeRunStarter(
-      {
-        database: { urgent: drizzle(client, { schema }) as unknown as Db },
-        engine: {
-          async enqueueMany(tx, specs) {
-            const ids = await enqueueRuns(tx, specs);
-            ids.forEach((id, i) => subjects.set(id, { nodeId: specs[i]!.subject, reason: reasons.get(specs[i]!.subject) ?? '' }));
-            return ids;
-          },
-          // After the commit: the manager's engine executes it.
-          async dispatch(id, spec) {
-            const s = subjects.get(id);
-            subjects.delete(id);
-            if (s) reasons.delete(s.nodeId);
-            if (s) send({ op: 'decided', nodeId: s.nodeId, reason: s.reason, run: { id, kind: spec.kind as 'FAULT_NODE' } });
-          },
-        },
-        log,
-      },
+/** PostgreSQL: the decisions are written here (watch-writer.ts, loaded only then). */
+const writer = config.databaseUrl
+  ? ((await import(new URL(import.meta.url.endsWith('.ts') ? './watch-writer.ts' : './watch-writer.js', import.meta.url).href)) as typeof import('./watch-writer.ts')).startWatchWriter(
+      config.databaseUrl,
+      send,
+      log,
       () => lead,
-      1_000,
-      true, // a node whose row is no longer `normal` was decided already (or is leaving): this list was a moment old
     )
   : null;
 
@@ -163,12 +137,8 @@ async function streamClosed(w: Watch): Promise<void> {
   }
   const reason = `nothing answers a connection to its port (${state})`;
   w.done = true;
-  if (runs) {
-    reasons.set(w.node.id, reason);
-    runs.start({ id: w.node.id, ip: w.node.ip }, 'FAULT_NODE');
-  } else {
-    send({ op: 'decided', nodeId: w.node.id, reason, run: null });
-  }
+  if (writer) writer.decide({ id: w.node.id, ip: w.node.ip }, reason);
+  else send({ op: 'decided', nodeId: w.node.id, reason, run: null });
 }
 
 function setNodes(list: NodeEndpoint[]): void {
@@ -187,7 +157,6 @@ function setNodes(list: NodeEndpoint[]): void {
     if (listed.has(id)) continue;
     stop(w);
     watches.delete(id);
-    reasons.delete(id);
   }
 }
 
@@ -200,7 +169,7 @@ function stop(w: Watch): void {
 port.on('message', (m: ToWatch) => {
   if (m.op === 'nodes') setNodes(m.nodes);
   else if (m.op === 'lead') {
-    if (m.held && !lead && client) void client`select 1`.catch(() => {}); // the connection ready before it is needed
+    if (m.held && !lead) writer?.warm(); // the connection ready before it is needed
     lead = m.held;
   }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { describe, it } from 'node:test';
-import { agentPortState } from './heart.ts';
+import { agentPortState } from './port-probe.ts';
 
 const listening = (): Promise<Server> =>
   new Promise((resolve) => {
