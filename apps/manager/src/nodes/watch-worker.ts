@@ -33,8 +33,12 @@ const log = { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), e
 
 /** Whether this replica runs the health monitor (the manager says so at every tick). */
 let lead = false;
-/** The period the agents' streams beat at: the agent takes 100–60,000 ms. */
-const everyMs = Math.min(60_000, Math.max(100, config.intervalMs));
+/**
+ * The period the agents' streams beat at. What counts is the connection, not the beats (a host that vanishes without
+ * closing it is the monitor's silence check): a line every 30 s keeps middleboxes from dropping it as idle, and costs
+ * an idle agent nothing it would notice.
+ */
+const everyMs = 30_000;
 /** How long a connect to a closed stream's agent may take before it proves nothing (as the monitor's own probe). */
 const probeMs = Math.max(100, Math.min(500, Math.floor(config.intervalMs / 2)));
 
