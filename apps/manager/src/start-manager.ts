@@ -210,6 +210,10 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
           new Promise<void>((resolve) => {
             server.close(() => resolve());
             server.closeAllConnections();
+            // The agents' WebSockets left the server's HTTP connections when they were upgraded, and the server's close
+            // waits for them: the hub closes them now (its own stop, later in this order, then finds none). Without
+            // this a manager stopped with agents connected waited for them forever.
+            void hub.stop().catch((err: unknown) => log.warn({ err }, 'closing the agents\' sockets failed'));
           }),
       );
       log.info({ url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
