@@ -50,8 +50,9 @@ describe('manager env', () => {
     assert.equal(parseManagerEnv({ OCDN_DNS_ISOLATION: 'process' }).OCDN_DNS_ISOLATION, 'process');
     for (const bad of ['fork', 'Thread', 'off']) assert.throws(() => parseManagerEnv({ OCDN_DNS_ISOLATION: bad }), /OCDN_DNS_ISOLATION/, bad);
   });
-  it('reads OCDN_HEALTH_WATCH as thread (default) or off', () => {
-    assert.equal(parseManagerEnv({}).OCDN_HEALTH_WATCH, 'thread');
+  it('reads OCDN_HEALTH_WATCH as auto (default), thread or off', () => {
+    assert.equal(parseManagerEnv({}).OCDN_HEALTH_WATCH, 'auto');
+    assert.equal(parseManagerEnv({ OCDN_HEALTH_WATCH: 'thread' }).OCDN_HEALTH_WATCH, 'thread');
     assert.equal(parseManagerEnv({ OCDN_HEALTH_WATCH: 'off' }).OCDN_HEALTH_WATCH, 'off');
     for (const bad of ['on', 'process', 'Thread']) assert.throws(() => parseManagerEnv({ OCDN_HEALTH_WATCH: bad }), /OCDN_HEALTH_WATCH/, bad);
   });

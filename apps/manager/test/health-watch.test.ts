@@ -28,10 +28,12 @@ describe('health watch thread', () => {
     await Promise.all(agents.map((a) => a.stop()));
   });
 
-  /** A manager on PostgreSQL with one normal node; its agent at `ip`. */
-  const setup = async (t: { after(fn: () => Promise<void>): void }, ip: string, env: Record<string, string>) => {
-    const h: Harness = await startHarness('postgres', { OCDN_HTTP_HOST: '127.0.0.1', ...env }, { listen: true });
-    t.after(() => h.close());
+  /** A manager with one normal node; its agent at `ip`. */
+  const setup = async (t: { after(fn: () => Promise<void>): void }, ip: string, env: Record<string, string>, backend: 'postgres' | 'pglite' = 'postgres') => {
+    const h: Harness = await startHarness(backend, { OCDN_HTTP_HOST: '127.0.0.1', ...env }, { listen: true });
+    let closed: Promise<void> | undefined;
+    const close = () => (closed ??= h.close());
+    t.after(close);
     const port = await freePort(ip);
     const r = await h.call('POST', '/api/v1/nodes', { name: `watch-${ip}`, ip, roles: ['cdn'], agentPort: port });
     assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -39,7 +41,7 @@ describe('health watch thread', () => {
     agents.push(agent);
     const id = r.body.node.id as string;
     await waitFor('node normal', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'normal', { timeoutMs: 20_000 });
-    return { h, id, ip, port, agent };
+    return { h, id, ip, port, agent, close };
   };
 
   /**
@@ -85,5 +87,29 @@ describe('health watch thread', () => {
     assert.equal(await streamsTo(ip, port), 0, 'no stream is held');
     assert.equal(faultWhileHeld(h.url!, agent, id, 2_000), null, 'nothing decided while the thread was held');
     await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
+  });
+
+  it('holds no stream on the embedded database by default (OCDN_HEALTH_WATCH=auto), and stops with the agent connected', async (t) => {
+    if (!requireProgram(t, 'ss')) return;
+    const { ip, port, close } = await setup(t, '127.0.0.43', {}, 'pglite');
+    assert.equal(await streamsTo(ip, port), 0);
+    // The agent's WebSocket is still open: the manager's stop closes it rather than wait for it (it once waited forever).
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
+    clearTimeout(timer);
+    assert.ok(stopped, 'the manager did not stop within 10 s with an agent connected');
+  });
+
+  it('with OCDN_HEALTH_WATCH=thread on the embedded database, watches and hands the decision to the manager', async (t) => {
+    if (!requireProgram(t, 'ss')) return;
+    const { h, id, ip, port, agent } = await setup(t, '127.0.0.44', { OCDN_HEALTH_WATCH: 'thread' }, 'pglite');
+    await waitFor('the watch stream open', async () => (await streamsTo(ip, port)) === 1);
+    agent.child.kill('SIGKILL');
+    await waitFor('FAULT_NODE succeeded', async () => {
+      const runs = (await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as { status: string }[];
+      return runs.length === 1 && runs[0]!.status === 'succeeded';
+    });
+    assert.equal((await h.call('GET', `/api/v1/nodes/${id}`)).body.status, 'fault');
+    assert.equal(((await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as unknown[]).length, 1, 'one run');
   });
 });

@@ -47,7 +47,7 @@ export class HealthMonitor {
   private tickDueAt = 0;
   private readonly lag = new LoopLag();
   private readonly runs: NodeRunStarter;
-  /** The health watch thread (OCDN_HEALTH_WATCH=thread): a dead agent decided without waiting for this thread. */
+  /** The health watch thread (OCDN_HEALTH_WATCH): a dead agent decided without waiting for this thread. */
   private watch: HealthWatch | undefined;
 
   private readonly onDisconnect = (nodeId: string) => this.socketClosed(nodeId);
@@ -60,7 +60,8 @@ export class HealthMonitor {
   async start(): Promise<void> {
     this.ctx.hub.on('disconnected', this.onDisconnect);
     await this.leader.start();
-    if (this.ctx.env.OCDN_HEALTH_WATCH === 'thread') this.watch = new HealthWatch(this.ctx, (m) => this.watched(m));
+    const watch = this.ctx.env.OCDN_HEALTH_WATCH;
+    if (watch === 'thread' || (watch === 'auto' && this.ctx.database.kind === 'postgres')) this.watch = new HealthWatch(this.ctx, (m) => this.watched(m));
     this.schedule();
   }
 
