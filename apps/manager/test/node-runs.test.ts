@@ -89,6 +89,34 @@ for (const backend of testBackends()) {
       assert.equal(starter.backlog, 0);
     });
 
+    it('starts no second FAULT_NODE for a node already faulty, from another writer after the first run finished', async () => {
+      const n = { id: 'nod_startertwice', ip: '127.0.3.201' };
+      await database.db.insert(nodes).values({ ...n, name: 'starter-twice', roles: ['cdn'], agentPort: 9, status: 'normal', token: 'x', tokenHash: 'x' });
+      const runsOf = (kind: 'FAULT_NODE' | 'RECOVER_NODE') => database.db.select().from(pipelines).where(and(eq(pipelines.subject, n.id), eq(pipelines.kind, kind)));
+      const settled = (kind: 'FAULT_NODE' | 'RECOVER_NODE', count: number) =>
+        waitFor(`${count} ${kind} succeeded`, async () => {
+          const rows = await runsOf(kind);
+          return rows.length === count && rows.every((r) => r.status === 'succeeded');
+        });
+      // The monitor and the health watch thread: two writers that may decide the same death.
+      const monitor = new NodeRunStarter({ database, engine, log: createLogger('silent') });
+      const watch = new NodeRunStarter({ database, engine, log: createLogger('silent') }, () => true, 1_000, true);
+      watch.start(n, 'FAULT_NODE');
+      await settled('FAULT_NODE', 1);
+      monitor.start(n, 'FAULT_NODE'); // the same death, seen a moment later: the node is `fault` and its last run FAULT_NODE
+      await waitFor('the second decision written', () => !monitor.busy);
+      assert.equal((await runsOf('FAULT_NODE')).length, 1, 'no second FAULT_NODE');
+      // Recovering (its RECOVER_NODE the latest decision) and failing again is a new failure, for the monitor.
+      monitor.start(n, 'RECOVER_NODE');
+      await settled('RECOVER_NODE', 1);
+      monitor.start(n, 'FAULT_NODE');
+      await settled('FAULT_NODE', 2);
+      // The watch thread decides only a node that is `normal`: a list a moment old names one that is not any more.
+      watch.start(n, 'FAULT_NODE');
+      await waitFor('the thread’s decision written', () => !watch.busy);
+      assert.equal((await runsOf('FAULT_NODE')).length, 2);
+    });
+
     it('writes a decision again when its transaction failed (its connection ended), and loses none', { skip: backend !== 'postgres' && 'ends a PostgreSQL backend' }, async () => {
       const n = { id: 'nod_starterretry', ip: '127.0.3.200' };
       await database.db.insert(nodes).values({ ...n, name: 'starter-retry', roles: ['cdn'], agentPort: 9, status: 'normal', token: 'x', tokenHash: 'x' });

@@ -72,6 +72,11 @@ export class NodeRunStarter {
     this.queue = [];
   }
 
+  /** Decisions are waiting or being written. */
+  get busy(): boolean {
+    return this.writing;
+  }
+
   /** Decisions waiting to be written (not counting a transaction under way). */
   get backlog(): number {
     return this.queue.length;
