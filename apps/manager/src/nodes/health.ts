@@ -204,12 +204,9 @@ export class HealthMonitor {
     const h = this.health.get(m.nodeId);
     if (this.stopped || !h || !h.healthy) return; // decided here already (the agent's link closed too)
     this.ctx.log.info({ nodeId: m.nodeId, err: m.reason, via: 'heartbeat stream' }, "agent's socket closed and the agent does not answer");
-    if (!m.run) return this.conclude(h);
     clearTimeout(h.silence);
     h.silence = undefined;
-    const { next, change } = conclusiveFault(h, this.ctx.env.OCDN_FAULT_AFTER);
-    Object.assign(h, next);
-    if (change) this.ctx.log.warn({ nodeId: h.node.id, ip: h.node.ip, misses: h.misses, successes: h.successes }, 'node failed its heartbeats');
+    this.conclude(h, m.run !== null);
   }
 
   private unanswered(h: Health, reason: string): void {
@@ -249,11 +246,12 @@ export class HealthMonitor {
     arm(due);
   }
 
-  private conclude(h: Health): void {
+  /** The node is faulty now; `written`: its decision is in the database already (the watch thread wrote it). */
+  private conclude(h: Health, written = false): void {
     if (this.stopped || this.health.get(h.node.id) !== h) return;
     const { next, change } = conclusiveFault(h, this.ctx.env.OCDN_FAULT_AFTER);
     Object.assign(h, next);
-    if (change) this.startRun(h, 'FAULT_NODE');
+    if (change) this.startRun(h, 'FAULT_NODE', written);
   }
 
   private record(h: Health, ok: boolean): void {
@@ -263,10 +261,10 @@ export class HealthMonitor {
     if (change) this.startRun(h, change === 'fault' ? 'FAULT_NODE' : 'RECOVER_NODE');
   }
 
-  private startRun(h: Health, kind: HealthRunKind): void {
+  private startRun(h: Health, kind: HealthRunKind, written = false): void {
     const { id, ip } = h.node;
     this.ctx.log.warn({ nodeId: id, ip, misses: h.misses, successes: h.successes }, kind === 'FAULT_NODE' ? 'node failed its heartbeats' : 'node is answering again');
-    this.runs.start({ id, ip }, kind);
+    if (!written) this.runs.start({ id, ip }, kind);
   }
 
   private refresh(): Promise<void> {
