@@ -2,6 +2,7 @@
 // added (a private cluster this test starts and stops, never the machine's shared one), and a node whose agent is
 // up half a second and down half a second for 20 s. Each describe makes its own manager, nodes and nginx.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -11,6 +12,13 @@ import { Proc, freePort, startAgentProcess, startManagerProcess, tempDir } from 
 import { requireProgram } from '../support/programs.ts';
 import { waitFor } from '../support/wait.ts';
 import { queryA } from '../support/dns.ts';
+
+/** The stored runs (with their leases, which the API does not show) of some subjects, as psql prints them. */
+function leasesOf(url: string, subjects: string[]): string {
+  const list = subjects.map((d) => `'${d.replaceAll("'", '')}'`).join(',') || "''";
+  const r = spawnSync('psql', [url, '-Atc', `select id, kind, status, lease_owner, lease_until, now(), updated_at from pipelines where subject in (${list})`], { encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`.trim();
+}
 
 /** A CDN fleet: a manager (given its database settings), `ips.length` agents each with a real nginx. */
 async function startFleet(tmp: string, nginxPath: string, ips: string[], managerEnv: Record<string, string>) {
@@ -118,9 +126,17 @@ describe('reliability under faults', () => {
         const pipes = (await m.json('/api/v1/pipelines?status=failed')).items;
         const stuck = [];
         for (const d of list.filter((x) => x.status !== 'complete')) stuck.push(...(await m.json(`/api/v1/pipelines?subject=${d.domain}&limit=10`)).items);
-        // What the stuck domains' runs were doing, and the manager's warnings (not its request log).
-        const warnings = m.proc.output.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-30).join('\n');
-        throw new Error(`${(err as Error).message}: ${list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`).join(', ')}; failed: ${JSON.stringify(pipes).slice(0, 1500)}; runs of those: ${JSON.stringify(stuck).slice(0, 4000)}\n${warnings}`);
+        // The manager's warnings (not its request log, each cut short), then what the stuck domains' runs were doing:
+        // last, where a CI log's tail shows it.
+        const warnings = m.proc.output
+          .split('\n')
+          .filter((l) => /"level":(40|50)/.test(l))
+          .slice(-30)
+          .map((l) => l.slice(0, 400))
+          .join('\n');
+        // Runs executing or waiting for room in the manager, and leaders, as the manager counts them.
+        const metrics = (await (await fetch(`${m.url}/metrics`)).text()).split('\n').filter((l) => /^ocdn_(pipeline_runs_(executing|waiting)|agents_connected|health_ticks_total)/.test(l)).join(' ');
+        throw new Error(`${(err as Error).message}\n${warnings}\nmetrics: ${metrics}\nnot complete: ${list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`).join(', ')}; failed: ${JSON.stringify(pipes).slice(0, 1500)}; runs of those: ${JSON.stringify(stuck).slice(0, 4000)}; their leases: ${leasesOf(pg!.url, list.filter((d) => d.status !== 'complete').map((d) => d.domain))}`);
       });
       const pipelines = (await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&limit=1000')).items as { subject: string; status: string; steps: { status: string }[] }[];
       assert.equal(pipelines.length, 50, 'one ADD_DOMAIN per domain');
