@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs after `npm install` (the root package's postinstall). Three bugs of postgres@3.4.x (the `postgres` driver) that
+// Runs after `npm install` (the root package's postinstall). Four bugs of postgres@3.4.x (the `postgres` driver) that
 // the manager meets, patched in place with the fixes their pull requests and reports propose (not released), and one
 // change of tuning (below them):
 //
@@ -16,6 +16,13 @@
 // 3. A connection torn down while a write waits for its turn's flush keeps the cancelled flush's handle and the
 //    unsent bytes (LanternOps/breeze#3225): no later write of that connection schedules a flush again, and the dead
 //    session's bytes would go first on the next one. Now teardown drops both (their queries fail with it).
+//
+// 4. A reserve() waiting for a connection is stranded when one of the pool's connections closes (porsager/postgres
+//    #1195): the close hands the first waiting query to that connection's reconnect, which drops a reserve (a reserve
+//    is served from the queue once a connection opens, and this one was taken out of it). Its promise never settled:
+//    after a database restart a leader's try for its lock waited forever. Now a reserve stays first in the queue
+//    while the connection reconnects, and one that fails (the database still away) leaves the queue as it rejects
+//    — before, a rejected reserve left in it was handed the next connection that opened, which nobody held again.
 //
 // And one change of tuning: the driver writes a message at once when what waits reaches 1 KiB, else at the end of
 // the turn. A rollout's statements are mostly over 1 KiB, so each was a write of its own, and on a busy machine each
@@ -73,6 +80,25 @@ const PATCHES = [
     socket.removeListener('data', data)`,
   },
   {
+    file: 'queue.js',
+    mark: 'ocdn: peek',
+    from: `    push: (x) => (xs.push(x), x),`,
+    to: `    push: (x) => (xs.push(x), x),
+    peek: () => xs[index], // ocdn: peek (porsager/postgres#1195)`,
+  },
+  {
+    file: 'index.js',
+    mark: 'ocdn: a waiting reserve stays queued',
+    from: `    queries.length && connect(c, queries.shift())`,
+    to: `    queries.length && connect(c, queries.peek().reserve ? queries.peek() : queries.shift()) // ocdn: a waiting reserve stays queued (porsager/postgres#1195)`,
+  },
+  {
+    file: 'index.js',
+    mark: 'ocdn: a rejected reserve leaves the queue',
+    from: `        const query = { reserve: resolve, reject }`,
+    to: `        const query = { reserve: resolve, reject: (e) => (queries.remove(query), reject(e)) } // ocdn: a rejected reserve leaves the queue`,
+  },
+  {
     mark: 'ocdn: a turn\'s writes leave together',
     from: `    if (fn || chunk.length >= 1024)`,
     to: `    if (fn || chunk.length >= 65536) // ocdn: a turn's writes leave together (up to 64 KiB)`,
@@ -85,13 +111,15 @@ if (roots.length === 0) {
   console.log('patch-postgres: the postgres package is not installed; nothing to do');
   process.exit(0);
 }
-const files = roots.flatMap((root) => ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'].map((f) => join(root, f))).filter((f) => existsSync(f));
+// Each patch's file (connection.js unless it says) in each of the package's builds: ESM, CommonJS, Cloudflare.
+const names = [...new Set(PATCHES.map((p) => p.file ?? 'connection.js'))];
+const files = roots.flatMap((root) => ['src', 'cjs/src', 'cf/src'].flatMap((dir) => names.map((name) => join(root, dir, name)))).filter((f) => existsSync(f));
 let patched = 0;
 let fine = 0;
 for (const f of files) {
   let text = readFileSync(f, 'utf8');
   const before = text;
-  for (const p of PATCHES) {
+  for (const p of PATCHES.filter((x) => f.endsWith(`/${x.file ?? 'connection.js'}`))) {
     if (text.includes(p.mark)) {
       fine++;
       continue;

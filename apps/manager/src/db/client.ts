@@ -192,12 +192,14 @@ function openPostgres(url: string): Database {
     boss: { connectionString: url },
     async tryLock(key) {
       const conn = await locks.reserve();
+      let session: number;
       try {
-        const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${key}) as ok`;
+        const [row] = await conn<{ ok: boolean; pid: number }[]>`select pg_try_advisory_lock(${key}) as ok, pg_backend_pid() as pid`;
         if (!row?.ok) {
           conn.release();
           return null;
         }
+        session = row.pid;
       } catch (err) {
         conn.release();
         throw err;
@@ -207,25 +209,26 @@ function openPostgres(url: string): Database {
         async release() {
           if (gone) return;
           gone = true;
-          try {
-            await conn`select pg_advisory_unlock(${key})`;
-          } finally {
-            conn.release();
-          }
+          // Unlocked on the lock's own session only; a connection reconnected since is another holder's (alive()).
+          const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid, case when pg_backend_pid() = ${session} then pg_advisory_unlock(${key}) end`;
+          if (row?.pid === session) conn.release();
         },
         async alive() {
           if (gone) return false;
-          // The connection answers, or it failed and the lock went with it (a dead session's locks are released).
-          // No timer races the answer: after a stall of this process the timer would win while the answer waits
-          // unread, and a lock still held would be taken for lost — held by nobody who knows it. A connection that
-          // hangs is ended by TCP keepalive.
-          const answered = await conn`select 1`.then(
-            () => true,
+          // The lock's session answers, or it ended and the lock went with it (a dead session's locks are released).
+          // The session, not the connection: postgres.js hands a closed connection to the next reserve() and
+          // reconnects it, and a query of this lock's then ran on that other holder's new session — after a database
+          // restart a leader went on leading with no lock held. No timer races the answer: after a stall of this
+          // process the timer would win while the answer waits unread, and a lock still held would be taken for lost
+          // — held by nobody who knows it. A connection that hangs is ended by TCP keepalive.
+          const same = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`.then(
+            ([row]) => row?.pid === session,
             () => false,
           );
-          // (A failed connection is not released: postgres.js would hand the dead one to the pool as open.)
-          if (!answered) gone = true;
-          return answered;
+          // (A lost lock's connection is not released: postgres.js would hand the dead one to the pool as open, and
+          // a reconnected one is another holder's now.)
+          if (!same) gone = true;
+          return same;
         },
       };
     },
