@@ -22,6 +22,16 @@ describe('the embedded database\'s urgent lane', () => {
     assert.deepEqual(done.filter((d) => d !== 'urgent'), normal.map((_, i) => `n${i}`), 'the others keep their order');
   });
 
+  it('runs an urgent statement asked for after the next normal one was scheduled ahead of it', async () => {
+    const done: string[] = [];
+    const normal = Array.from({ length: 10 }, (_, i) => database.db.execute(sql`select ${i}::int as i`).then(() => done.push(`n${i}`)));
+    // n0 has finished and n1's turn is scheduled (the next turn of the event loop) when this asks.
+    await normal[0];
+    const urgent = database.urgent.execute(sql`select 1`).then(() => done.push('urgent'));
+    await Promise.all([...normal, urgent]);
+    assert.deepEqual(done.slice(0, 2), ['n0', 'urgent'], `order: ${done.slice(0, 4).join(' ')}`);
+  });
+
   it('lets timers and sockets run while a queue of statements drains', async () => {
     let done = 0;
     const queue = Array.from({ length: 200 }, (_, i) => database.db.execute(sql`select ${i}::int as i`).then(() => done++));

@@ -33,13 +33,20 @@ export class Lanes {
   }
 
   private next(): void {
-    const go = this.urgent.shift() ?? this.normal.shift();
     // On the next turn of the event loop, not in this microtask: PGlite answers synchronously, so a queue of
     // operations handed on from one to the next ran as one chain of microtasks, and sockets, timers and HTTP requests
     // waited until the whole queue (refilled by the steps it finished) was empty.
-    if (go) setImmediate(go);
+    if (this.waiting > 0) setImmediate(this.startNext);
     else this.busy = false;
   }
+
+  /**
+   * The next operation is picked when its turn comes, not when it was scheduled: an urgent one asked for in between
+   * (a node found dead, in the same turn's I/O) goes first instead of a turn later, behind a normal one.
+   */
+  private readonly startNext = (): void => {
+    (this.urgent.shift() ?? this.normal.shift())!();
+  };
 }
 
 /**
