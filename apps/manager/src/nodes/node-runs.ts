@@ -61,8 +61,10 @@ export class NodeRunStarter {
     this.queue.push({ node, kind });
     if (this.writing) return;
     this.writing = true;
-    // What else is decided in this turn of the event loop (a whole fleet's sockets closing) joins the first batch.
-    setImmediate(() => void this.drain());
+    // Written once the code that decided returns (what else it decides joins the first batch), not a turn of the
+    // event loop later: on a busy manager a turn is a stretch of pipeline work. Decisions made meanwhile (a whole
+    // fleet's sockets closing, one callback each) are the next batch, written as soon as this one is.
+    queueMicrotask(() => void this.drain());
   }
 
   /** Drops what is not written yet; a transaction under way still ends. */
