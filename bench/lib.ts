@@ -116,10 +116,10 @@ export function onEachDatabase(measure: (backend: 'pglite' | 'postgres') => Prom
 }
 
 /** A manager in this process on a fresh database of `backend` (no sockets), with a known admin token. */
-export async function benchManager(backend: 'pglite' | 'postgres', admin: string) {
+export async function benchManager(backend: 'pglite' | 'postgres', admin: string, extraEnv: Record<string, string> = {}) {
   const tdb = await createTestDatabase(backend);
   const database = await tdb.open();
-  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: admin, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent' });
+  const env = parseManagerEnv({ OCDN_ADMIN_TOKEN: admin, OCDN_HTTP_PORT: '0', OCDN_DNS_PORT: '0', OCDN_LOG_LEVEL: 'silent', ...extraEnv });
   const m = await startManager(env, { database, listen: false, log: createLogger('silent') });
   return {
     m,
