@@ -51,6 +51,36 @@ async function startFleet(tmp: string, nginxPath: string, ips: string[], manager
   };
 }
 
+/**
+ * What a fleet's manager says of domains not complete and ADD_DOMAIN runs not ended: its last warnings (cut short),
+ * the engine's counts, the runs and their leases — last, where a CI log's tail keeps them.
+ */
+async function whyNotDone(m: Awaited<ReturnType<typeof startFleet>>['m'], url: string): Promise<string> {
+  const list = (await m.json('/api/v1/domains?limit=1000')).items as { domain: string; status: string }[];
+  const failed = (await m.json('/api/v1/pipelines?status=failed')).items;
+  const stuck: { subject: string }[] = [];
+  for (const d of list.filter((x) => x.status !== 'complete')) stuck.push(...(await m.json(`/api/v1/pipelines?subject=${d.domain}&limit=10`)).items);
+  stuck.push(...(await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&status=running&limit=10')).items);
+  const warnings = m.proc.output
+    .split('\n')
+    .filter((l) => /"level":(40|50)/.test(l))
+    .slice(-30)
+    .map((l) => l.slice(0, 400))
+    .join('\n');
+  const metrics = (await (await fetch(`${m.url}/metrics`)).text())
+    .split('\n')
+    .filter((l) => /^ocdn_(pipeline_runs_(executing|waiting)|agents_connected|health_ticks_total)/.test(l))
+    .join(' ');
+  const notComplete = list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`);
+  return [
+    warnings,
+    `metrics: ${metrics}`,
+    `not complete: ${notComplete.join(', ')}; failed: ${JSON.stringify(failed).slice(0, 1500)}`,
+    `runs: ${JSON.stringify(stuck).slice(0, 4000)}`,
+    `their leases: ${leasesOf(url, [...new Set(stuck.map((p) => p.subject))])}`,
+  ].join('\n');
+}
+
 describe('reliability under faults', () => {
   describe('PostgreSQL restarted while 50 domains are being added', () => {
     const tmp = tempDir('chaos-pg');
@@ -125,23 +155,7 @@ describe('reliability under faults', () => {
         },
         { timeoutMs: 120_000, intervalMs: 500 },
       ).catch(async (err) => {
-        const list = (await m.json('/api/v1/domains?limit=1000')).items as { domain: string; status: string }[];
-        const pipes = (await m.json('/api/v1/pipelines?status=failed')).items;
-        const stuck: { subject: string }[] = [];
-        for (const d of list.filter((x) => x.status !== 'complete')) stuck.push(...(await m.json(`/api/v1/pipelines?subject=${d.domain}&limit=10`)).items);
-        // Or runs not ended on complete domains.
-        for (const p of (await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&status=running&limit=10')).items) stuck.push(p);
-        // The manager's warnings (not its request log, each cut short), then what the stuck domains' runs were doing:
-        // last, where a CI log's tail shows it.
-        const warnings = m.proc.output
-          .split('\n')
-          .filter((l) => /"level":(40|50)/.test(l))
-          .slice(-30)
-          .map((l) => l.slice(0, 400))
-          .join('\n');
-        // Runs executing or waiting for room in the manager, and leaders, as the manager counts them.
-        const metrics = (await (await fetch(`${m.url}/metrics`)).text()).split('\n').filter((l) => /^ocdn_(pipeline_runs_(executing|waiting)|agents_connected|health_ticks_total)/.test(l)).join(' ');
-        throw new Error(`${(err as Error).message}\n${warnings}\nmetrics: ${metrics}\nnot complete: ${list.filter((d) => d.status !== 'complete').map((d) => `${d.domain}=${d.status}`).join(', ')}; failed: ${JSON.stringify(pipes).slice(0, 1500)}; runs of those: ${JSON.stringify(stuck).slice(0, 4000)}; their leases: ${leasesOf(pg!.url, [...new Set(stuck.map((p: { subject: string }) => p.subject))])}`);
+        throw new Error(`${(err as Error).message}\n${await whyNotDone(m, pg!.url)}`);
       });
       const pipelines = (await m.json('/api/v1/pipelines?kind=ADD_DOMAIN&limit=1000')).items as { subject: string; status: string; steps: { status: string }[] }[];
       assert.equal(pipelines.length, 50, 'one ADD_DOMAIN per domain');
