@@ -2,7 +2,7 @@
 // the health watch (nodes/watch-worker.ts). Both do little work, and both must not wait behind pipeline work.
 import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 
 /** What became of one setting: made (its value), left alone (null), or refused (the reason). */
@@ -48,4 +48,67 @@ export function raiseThreadPriority(tid: number, nice: number | null, rt: number
     }
   }
   return outcome;
+}
+
+/**
+ * The nice value of thread `tid` (Linux keeps one per thread: `setpriority(PRIO_PROCESS, tid)` names a single
+ * thread of this process), or null when it cannot be read.
+ */
+export function threadNice(tid: number): number | null {
+  try {
+    return getPriority(tid);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Raises thread `tid` (another thread of this process) to nice value `nice` for a moment of urgent work; its own
+ * code puts it back (LoweredAfter). Whether it runs at `nice` now: raised here, or already (raised for other work a
+ * moment ago); false when it runs at a higher priority of its own, or without CAP_SYS_NICE.
+ */
+export function raiseThreadNice(tid: number, nice: number): boolean {
+  const now = threadNice(tid);
+  if (now === null) return false;
+  if (now === nice) return true;
+  if (now < nice) return false;
+  try {
+    setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The raising thread's side: puts the thread's own nice value (read when this is made) back once the urgent work
+ * each raise was for has settled, or after `capMs` at most — never left raised by work that does not end.
+ */
+export class Raised {
+  private readonly own: number | null;
+  private pending = 0;
+
+  constructor(
+    private readonly tid: number,
+    private readonly capMs = 2_000,
+  ) {
+    this.own = threadNice(tid);
+  }
+
+  lowerAfter(work: Promise<unknown>): void {
+    this.pending++;
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise((resolve) => (timer = setTimeout(resolve, this.capMs)));
+    void Promise.race([work, cap])
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer);
+        if (--this.pending > 0 || this.own === null || threadNice(this.tid) === this.own) return;
+        try {
+          setPriority(this.tid, this.own); // lowering needs no privilege
+        } catch {
+          // the thread is gone
+        }
+      });
+  }
 }

@@ -196,7 +196,13 @@ export class HealthMonitor {
    * The watch thread found the agent's heartbeat stream closed and its port refusing connections. It wrote the
    * decision itself (PostgreSQL: the run is executed here) or leaves it to this monitor (the embedded database).
    */
-  private watched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }): void {
+  private watched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null; boosted: boolean }): void {
+    this.judgeWatched(m);
+    // Its write (if any) under way: this thread's priority goes back once it is written.
+    if (m.boosted) this.watch?.lowerAfter(this.runs.settled());
+  }
+
+  private judgeWatched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }): void {
     if (m.run) {
       const { id, kind } = m.run;
       this.ctx.engine.dispatch(id, { kind }).catch((err: unknown) => this.ctx.log.error({ err, pipelineId: id }, `could not start ${kind}`));

@@ -40,6 +40,8 @@ export class NodeRunStarter {
   private writing = false;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Waiting for the decisions under way to be written (settled()). */
+  private settles: (() => void)[] = [];
 
   /**
    * `deciding`: whether this replica still decides (it runs the health monitor). A transaction that fails (the
@@ -72,6 +74,13 @@ export class NodeRunStarter {
     this.stopped = true;
     clearTimeout(this.retry);
     this.queue = [];
+    this.idle();
+  }
+
+  /** Resolves once every decision asked for until now is written (or dropped): at once when none is under way. */
+  settled(): Promise<void> {
+    if (!this.writing) return Promise.resolve();
+    return new Promise((resolve) => this.settles.push(resolve));
   }
 
   /** Decisions are waiting or being written. */
@@ -105,6 +114,13 @@ export class NodeRunStarter {
       }
     }
     this.writing = false;
+    this.idle();
+  }
+
+  private idle(): void {
+    const settles = this.settles;
+    this.settles = [];
+    for (const settle of settles) settle();
   }
 
   /** The oldest decisions, up to the first one about a node already in the batch. */

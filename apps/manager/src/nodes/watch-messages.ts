@@ -26,5 +26,15 @@ export type FromWatch =
    * The agent's stream closed and nothing accepts a connection on its port: its process is gone. `run`: the thread
    * wrote the decision (status `fault` and this FAULT_NODE run, for the manager to execute); null: the manager writes it.
    */
-  | { op: 'decided'; nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }
+  | {
+      op: 'decided';
+      nodeId: string;
+      reason: string;
+      run: { id: string; kind: 'FAULT_NODE' } | null;
+      /**
+       * The thread raised the manager's thread to its own nice value for the write (the embedded database, which
+       * lives there): the manager puts it back once the decision is written.
+       */
+      boosted: boolean;
+    }
   | { op: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };

@@ -36,7 +36,7 @@ export function startWatchWriter(databaseUrl: string, send: (m: FromWatch) => vo
           const nodeId = subjects.get(id);
           subjects.delete(id);
           if (nodeId === undefined) return;
-          send({ op: 'decided', nodeId, reason: reasons.get(nodeId) ?? '', run: { id, kind: spec.kind as 'FAULT_NODE' } });
+          send({ op: 'decided', nodeId, reason: reasons.get(nodeId) ?? '', run: { id, kind: spec.kind as 'FAULT_NODE' }, boosted: false });
           reasons.delete(nodeId);
         },
       },

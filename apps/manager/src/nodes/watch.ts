@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import type { ManagerContext } from '../context.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
+import { Raised } from '../thread-priority.ts';
 import { startWorkerThread } from '../worker-thread.ts';
 import type { FromWatch, ToWatch, WatchConfig } from './watch-messages.ts';
 
@@ -21,6 +22,8 @@ export class HealthWatch {
   private restart: NodeJS.Timeout | undefined;
   /** The thread's id once it runs (its priority is set on it). */
   tid: number | undefined;
+  /** This (the manager's) thread, when the watch thread raised it for a decision (`boosted`). */
+  private readonly raised = new Raised(process.pid);
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -47,6 +50,14 @@ export class HealthWatch {
     if (held === this.held) return;
     this.held = held;
     this.send({ op: 'lead', held });
+  }
+
+  /**
+   * The watch thread raised this thread's priority for a decision (`boosted`): put back once `written` settles (the
+   * decision is in the database), or after two seconds at most.
+   */
+  lowerAfter(written: Promise<unknown>): void {
+    this.raised.lowerAfter(written);
   }
 
   async stop(): Promise<void> {
