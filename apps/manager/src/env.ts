@@ -112,9 +112,9 @@ export const ManagerEnv = z
      * `thread`: a thread of the manager's, at the DNS answerer's priority (OCDN_DNS_NICE, OCDN_DNS_RT_PRIORITY), holds a
      * heartbeat stream open to each normal node's agent (`GET /heartbeat/watch`) and decides a dead agent `fault` on
      * its own database connection, without waiting behind pipeline work. One more connection per agent. `off`: the
-     * agent's link to the manager is the only such evidence. `auto` (default): `thread` on PostgreSQL, `off` on the
-     * embedded database, which lives on the manager's thread — there the thread could only hand the decision back,
-     * and measured no faster for ~7 MiB.
+     * agent's link to the manager is the only such evidence. `auto` (default): `thread`. On the embedded database, which
+     * lives on the manager's thread, the thread hands the decision over and raises the manager's thread to its own nice
+     * value until it is written.
      */
     OCDN_HEALTH_WATCH: z.enum(['auto', 'thread', 'off']).default('auto'),
     /**

@@ -61,7 +61,7 @@ export class HealthMonitor {
     this.ctx.hub.on('disconnected', this.onDisconnect);
     await this.leader.start();
     const watch = this.ctx.env.OCDN_HEALTH_WATCH;
-    if (watch === 'thread' || (watch === 'auto' && this.ctx.database.kind === 'postgres')) this.watch = new HealthWatch(this.ctx, (m) => this.watched(m));
+    if (watch !== 'off') this.watch = new HealthWatch(this.ctx, (m) => this.watched(m));
     this.schedule();
   }
 
