@@ -4,6 +4,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { startWorkerThread } from '../worker-thread.ts';
+import { FeedWriter, feedBuffer } from './feed.ts';
 import { WORKER_CONFIG_ENV, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
 
 /**
@@ -34,7 +35,10 @@ export interface Answerer {
 export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig): Answerer {
   const here = import.meta.url;
   const fromSources = here.endsWith('.ts');
-  if (isolation === 'thread') return inThread(startWorkerThread(here, 'worker', 'dns-worker', config));
+  if (isolation === 'thread') {
+    const feed = feedBuffer();
+    return inThread(startWorkerThread(here, 'worker', 'dns-worker', { ...config, feed }), new FeedWriter(feed));
+  }
   return inProcess(fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here)), fromSources, config);
 }
 
@@ -81,14 +85,15 @@ function inProcess(file: string, fromSources: boolean, config: WorkerConfig): An
   };
 }
 
-function inThread(worker: Worker): Answerer {
+/** A thread: its messages go through the shared-memory feed (feed.ts), not its MessagePort. */
+function inThread(worker: Worker, feed: FeedWriter): Answerer {
   let ended = false;
   return {
     pid: undefined,
     get alive() {
       return !ended;
     },
-    send: (m) => void (!ended && worker.postMessage(m)),
+    send: (m) => void (!ended && feed.write(m)),
     onMessage: (fn) => void worker.on('message', fn),
     unref: () => worker.unref(),
     onExit(fn) {
@@ -102,6 +107,7 @@ function inThread(worker: Worker): Answerer {
     },
     async stop() {
       ended = true;
+      feed.stop();
       await worker.terminate();
     },
   };

@@ -14,6 +14,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { LATENCY_BUCKETS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type ToWorker, type WorkerConfig } from './messages.ts';
 import { ZoneAnswers } from './wire.ts';
 import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
+import { FeedReader } from './feed.ts';
 
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
@@ -66,6 +67,8 @@ const pending: ToWorker[] = [];
 /** Entries of the 'set' at the head of `pending` already applied. */
 let applied = 0;
 const SLICE_MS = 0.5;
+/** How often a thread reads its record feed: a change answers at most this much later. */
+const FEED_POLL_MS = 2;
 
 function drain(): void {
   const until = performance.now() + SLICE_MS;
@@ -92,8 +95,12 @@ const take = (m: ToWorker) => {
   pending.push(m);
   if (pending.length === 1) drain();
 };
-if (inThread) parentPort!.on('message', take);
-else process.on('message', take);
+if (!inThread) process.on('message', take);
+else if (config.feed) {
+  // Read every few milliseconds: nothing the manager's thread does wakes this one (feed.ts says why).
+  const feed = new FeedReader(config.feed);
+  setInterval(() => feed.read(take as (m: unknown) => void), FEED_POLL_MS);
+} else parentPort!.on('message', take);
 
 function serveTcp(sock: net.Socket): void {
   let buf = Buffer.alloc(0);
