@@ -50,7 +50,7 @@ export class FeedWriter {
     this.flush();
   }
 
-  /** Messages not in the ring yet (it was full). */
+  /** Frames not in the ring yet (it was full). */
   get waiting(): number {
     return this.backlog.length;
   }
