@@ -64,8 +64,8 @@ export function threadNice(tid: number): number | null {
 
 /**
  * Raises thread `tid` (another thread of this process) to nice value `nice` for a moment of urgent work; its own
- * code puts it back (LoweredAfter). Whether it runs at `nice` now: raised here, or already (raised for other work a
- * moment ago); false when it runs at a higher priority of its own, or without CAP_SYS_NICE.
+ * code puts it back (Raised.lowerAfter). Whether it runs at `nice` now: raised here, or already (raised for other work
+ * a moment ago); false when it runs at a higher priority of its own, or without CAP_SYS_NICE.
  */
 export function raiseThreadNice(tid: number, nice: number): boolean {
   const now = threadNice(tid);
@@ -81,8 +81,8 @@ export function raiseThreadNice(tid: number, nice: number): boolean {
 }
 
 /**
- * The raising thread's side: puts the thread's own nice value (read when this is made) back once the urgent work
- * each raise was for has settled, or after `capMs` at most — never left raised by work that does not end.
+ * The raised thread's side: puts its own nice value (read when this is made) back once the urgent work each raise
+ * was for has settled, or after `capMs` at most — never left raised by work that does not end.
  */
 export class Raised {
   private readonly own: number | null;
@@ -98,7 +98,7 @@ export class Raised {
   lowerAfter(work: Promise<unknown>): void {
     this.pending++;
     let timer: NodeJS.Timeout | undefined;
-    const cap = new Promise((resolve) => (timer = setTimeout(resolve, this.capMs)));
+    const cap = new Promise((resolve) => (timer = setTimeout(resolve, this.capMs).unref()));
     void Promise.race([work, cap])
       .catch(() => {})
       .finally(() => {
