@@ -89,10 +89,10 @@ describe('health watch thread', () => {
     await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
   });
 
-  it('holds no stream on the embedded database by default (OCDN_HEALTH_WATCH=auto), and stops with the agent connected', async (t) => {
+  it('holds a stream on the embedded database by default (OCDN_HEALTH_WATCH=auto), and stops with the agent connected', async (t) => {
     if (!requireProgram(t, 'ss')) return;
     const { ip, port, close } = await setup(t, '127.0.0.43', {}, 'pglite');
-    assert.equal(await streamsTo(ip, port), 0);
+    await waitFor('the watch stream open', async () => (await streamsTo(ip, port)) === 1);
     // The agent's WebSocket is still open: the manager's stop closes it rather than wait for it (it once waited forever).
     let timer: NodeJS.Timeout | undefined;
     const stopped = await Promise.race([close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
