@@ -11,7 +11,7 @@ export interface WorkerConfig extends ZoneOptions {
   nice: number | null;
   /** The SCHED_RR priority it asks for (OCDN_DNS_RT_PRIORITY), or null to stay with the normal scheduler. */
   rtPriority: number | null;
-  /** A thread's record feed (feed.ts); a process takes its messages over its IPC channel. */
+  /** A thread's record feed (feed.ts), always given to a thread; a process takes its messages over its IPC channel. */
   feed?: SharedArrayBuffer;
 }
 

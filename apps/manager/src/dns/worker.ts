@@ -19,8 +19,9 @@ import { FeedReader } from './feed.ts';
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
 const given = (inThread ? workerData : JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null')) as WorkerConfig | null;
-if (!given || (!inThread && !process.send)) {
-  process.stderr.write('dns-worker: started without its configuration or IPC channel; it is run by the manager\n');
+// A process takes its record changes over its IPC channel, a thread from its shared-memory feed (feed.ts).
+if (!given || (inThread ? !given.feed : !process.send)) {
+  process.stderr.write('dns-worker: started without its configuration, record feed or IPC channel; it is run by the manager\n');
   process.exit(2);
 }
 const config: WorkerConfig = given;
@@ -96,11 +97,11 @@ const take = (m: ToWorker) => {
   if (pending.length === 1) drain();
 };
 if (!inThread) process.on('message', take);
-else if (config.feed) {
+else {
   // Read every few milliseconds: nothing the manager's thread does wakes this one (feed.ts says why).
-  const feed = new FeedReader(config.feed);
+  const feed = new FeedReader(config.feed!);
   setInterval(() => feed.read(take as (m: unknown) => void), FEED_POLL_MS);
-} else parentPort!.on('message', take);
+}
 
 function serveTcp(sock: net.Socket): void {
   let buf = Buffer.alloc(0);
