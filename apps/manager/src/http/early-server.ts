@@ -4,8 +4,7 @@
 // connect was refused and each backed off further (250 ms · 2^n): on the embedded database the new manager listened
 // ~7 s after the kill, by when the agents waited 4–16 s between attempts, and the last connected ~26 s after the kill.
 // Listening first, a connect succeeds at once and its request (an agent's upgrade, an API call, /healthz) waits until
-// the manager serves it, in the order it came. (Node still accepts one connection per turn of its event loop — libuv
-// since 1.45 — so a busy manager takes waiting connections off the kernel's queue at the rate its loop turns.)
+// the manager serves it, in the order it came.
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
