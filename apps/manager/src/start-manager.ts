@@ -189,7 +189,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     let port = env.OCDN_HTTP_PORT;
     const scheme = env.OCDN_HTTP_TLS_CERT ? 'https' : 'http';
     if (early) {
-      const waited = early.open({
+      early.open({
         fetch: app.fetch,
         upgrade: (req, socket, head) => {
           const path = (req.url ?? '').split('?')[0];
@@ -198,7 +198,6 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
         },
       });
       port = early.port;
-      if (waited > 0) log.info({ requests: waited }, 'serving the requests that arrived while the manager started');
       stops.push(() => {
         const closed = early.close();
         // The agents' WebSockets left the server's HTTP connections when they were upgraded, and the server's close

@@ -23,19 +23,16 @@ describe('the manager HTTP server before the manager has started', () => {
       early.server.on('request', (req) => arrived.push(req.url!));
       const n = 600; // more than one slice of the release
       const replies = Array.from({ length: n }, (_, i) => fetch(`http://127.0.0.1:${early.port}/r/${i}`).then((r) => r.text()));
-      let upgrades = 0;
-      early.server.on('upgrade', () => upgrades++);
       const up = upgrade(early.port);
-      await waitFor('every request and the upgrade held by the server', () => arrived.length === n && upgrades === 1, { timeoutMs: 10_000 });
+      await waitFor('every request held by the server', () => arrived.length === n, { timeoutMs: 10_000 });
       const served: string[] = [];
-      const waited = early.open({
+      early.open({
         fetch: (request) => {
           served.push(new URL(request.url).pathname);
           return new Response(`served ${new URL(request.url).pathname}`);
         },
         upgrade: (_req, socket) => socket.end('HTTP/1.1 418 Upgraded Later\r\nConnection: close\r\n\r\n'),
       });
-      assert.equal(waited, n + 1, 'the requests and the upgrade waited');
       assert.deepEqual(await Promise.all(replies), Array.from({ length: n }, (_, i) => `served /r/${i}`));
       assert.deepEqual(served, arrived, 'served in the order they arrived');
       assert.match(await up.reply, /^HTTP\/1.1 418 Upgraded Later/);

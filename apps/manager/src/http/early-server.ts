@@ -35,8 +35,8 @@ export interface EarlyServer {
   server: Server;
   /** The port bound (OCDN_HTTP_PORT=0 picks one). */
   port: number;
-  /** Serves from now on; what waited is served first, in the order it arrived. Returns how many waited. */
-  open(handlers: Handlers): number;
+  /** Serves from now on; what waited is served first, in the order it arrived. */
+  open(handlers: Handlers): void;
   /** Stops listening and ends every connection (held ones included, answered 503). Idempotent. */
   close(): Promise<void>;
 }
@@ -99,9 +99,7 @@ export async function listenEarly(opts: ListenOptions): Promise<EarlyServer> {
     port: (server.address() as AddressInfo).port,
     open(h) {
       handlers = h;
-      const waited = waiting.length;
       release(h);
-      return waited;
     },
     close() {
       if (closed) return Promise.resolve();
