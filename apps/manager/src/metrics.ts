@@ -20,6 +20,8 @@ export interface MetricsSources {
   domainsByStatus(): Promise<Record<string, number>>;
   /** Runs executing on this replica, and domain runs waiting for room (PipelineEngine.load). */
   pipelineLoad(): { executing: number; waiting: number };
+  /** Agents' heartbeat streams the health watch thread holds open. */
+  healthWatchStreams(): number;
   /** The built-in DNS's counters; null without it (rfc2136). */
   dnsStats(): Promise<DnsStats | null>;
   /** Times the built-in DNS read every record again from the database (0 without it). */
@@ -48,6 +50,14 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
       const counts = await sources.nodesByStatus();
       this.reset();
       for (const status of ['new', 'normal', 'fault', 'deleting', 'delete']) this.set({ status }, counts[status] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ocdn_health_watch_streams',
+    help: "Agents' heartbeat streams the health watch thread holds open: a dead agent among them is decided the moment its stream closes",
+    registers: [registry],
+    collect() {
+      this.set(sources?.healthWatchStreams() ?? 0);
     },
   });
   new Gauge({

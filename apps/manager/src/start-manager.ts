@@ -142,7 +142,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       },
     });
     const ctx: ManagerContext = { ...core, engine, access: { tokens, sessions: new Sessions(database.db, tokens) }, forwardingChanged: () => afterCommit(() => forwarding?.changed()) };
-    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx), pipelineLoad: () => engine.load(), domainsByStatus: () => countDomainsByStatus(ctx), dnsStats: async () => (await ctx.dns.server?.stats()) ?? null, dnsReloads: () => ctx.dns.server?.reloads ?? 0 });
+    metrics.bind({ agentsConnected: () => hub.size, nodesByStatus: () => countNodesByStatus(ctx), pipelineLoad: () => engine.load(), healthWatchStreams: () => health?.watchStreams ?? 0, domainsByStatus: () => countDomainsByStatus(ctx), dnsStats: async () => (await ctx.dns.server?.stats()) ?? null, dnsReloads: () => ctx.dns.server?.reloads ?? 0 });
 
     await ctx.engine.start();
     stops.push(() => ctx.engine.stop());

@@ -10,10 +10,24 @@ import { startHarness, type Harness } from './harness.ts';
 
 const run = promisify(execFile);
 
-/** Established connections of this process to `ip:port` (the health watch's stream to an agent), read with `ss`. */
-async function streamsTo(ip: string, port: number): Promise<number> {
+/** Established connections of this process to `ip:port`, read with `ss`: the watch's stream, and the keep-alive
+ * connection the pipelines' calls to the agent's HTTP API may hold. */
+async function connectionsTo(ip: string, port: number): Promise<number> {
   const { stdout } = await run('ss', ['-tnHp', 'state', 'established', 'dst', `${ip}:${port}`]);
   return stdout.split('\n').filter((l) => l.includes(`pid=${process.pid},`)).length;
+}
+
+/** `ocdn_health_watch_streams` from the manager's /metrics. */
+async function watchStreams(h: Harness): Promise<number> {
+  const text = await (await fetch(`${h.manager.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('ocdn_health_watch_streams '));
+  assert.ok(line, 'ocdn_health_watch_streams is in /metrics');
+  return Number(line.split(' ')[1]);
+}
+
+/** Waits until the watch thread holds the agent's stream: it says so, and the connection is there. */
+async function streamOpen(h: Harness, ip: string, port: number): Promise<void> {
+  await waitFor('the watch stream open', async () => (await watchStreams(h)) === 1 && (await connectionsTo(ip, port)) >= 1);
 }
 
 /**
@@ -62,7 +76,7 @@ describe('health watch thread', () => {
     if (!process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
     if (!requireProgram(t, 'psql') || !requireProgram(t, 'ss')) return;
     const { h, id, ip, port, agent } = await setup(t, '127.0.0.41', {});
-    await waitFor('the watch stream open', async () => (await streamsTo(ip, port)) === 1);
+    await streamOpen(h, ip, port);
     if (process.getuid?.() === 0 || process.env.CI) {
       // at the built-in DNS's priority (OCDN_DNS_NICE -10, OCDN_DNS_RT_PRIORITY 1), its own thread alone
       // The thread says its id in a message posted before it opens any stream; this thread may read the stream's
@@ -85,16 +99,16 @@ describe('health watch thread', () => {
   it("leaves the decision to the manager's thread with OCDN_HEALTH_WATCH=off", async (t) => {
     if (!process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
     if (!requireProgram(t, 'psql') || !requireProgram(t, 'ss')) return;
-    const { h, id, ip, port, agent } = await setup(t, '127.0.0.42', { OCDN_HEALTH_WATCH: 'off' });
-    assert.equal(await streamsTo(ip, port), 0, 'no stream is held');
+    const { h, id, agent } = await setup(t, '127.0.0.42', { OCDN_HEALTH_WATCH: 'off' });
+    assert.equal(await watchStreams(h), 0, 'no stream is held');
     assert.equal(faultWhileHeld(h.url!, agent, id, 2_000), null, 'nothing decided while the thread was held');
     await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
   });
 
   it('holds a stream on the embedded database by default (OCDN_HEALTH_WATCH=auto), and stops with the agent connected', async (t) => {
     if (!requireProgram(t, 'ss')) return;
-    const { ip, port, close } = await setup(t, '127.0.0.43', {}, 'pglite');
-    await waitFor('the watch stream open', async () => (await streamsTo(ip, port)) === 1);
+    const { h, ip, port, close } = await setup(t, '127.0.0.43', {}, 'pglite');
+    await streamOpen(h, ip, port);
     // The agent's WebSocket is still open: the manager's stop closes it rather than wait for it (it once waited forever).
     let timer: NodeJS.Timeout | undefined;
     const stopped = await Promise.race([close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
@@ -105,7 +119,7 @@ describe('health watch thread', () => {
   it('with OCDN_HEALTH_WATCH=thread on the embedded database, watches and hands the decision to the manager', async (t) => {
     if (!requireProgram(t, 'ss')) return;
     const { h, id, ip, port, agent } = await setup(t, '127.0.0.44', { OCDN_HEALTH_WATCH: 'thread' }, 'pglite');
-    await waitFor('the watch stream open', async () => (await streamsTo(ip, port)) === 1);
+    await streamOpen(h, ip, port);
     agent.child.kill('SIGKILL');
     await waitFor('FAULT_NODE succeeded', async () => {
       const runs = (await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as { status: string }[];

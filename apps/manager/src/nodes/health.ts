@@ -70,6 +70,11 @@ export class HealthMonitor {
     return this.watch?.tid;
   }
 
+  /** Agents' heartbeat streams the health watch thread holds open (0 without the thread). */
+  get watchStreams(): number {
+    return this.watch?.streams ?? 0;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.runs.stop();

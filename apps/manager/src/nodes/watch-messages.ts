@@ -37,4 +37,6 @@ export type FromWatch =
        */
       boosted: boolean;
     }
+  /** Streams open now (sent a moment after the count changes, the last of a burst only). */
+  | { op: 'streams'; open: number }
   | { op: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };

@@ -70,6 +70,19 @@ interface Watch {
 }
 
 const watches = new Map<string, Watch>();
+/** Streams open now, and the count the manager was last told (`ocdn_health_watch_streams`). */
+let openStreams = 0;
+let toldStreams = 0;
+let tellStreams: NodeJS.Timeout | undefined;
+
+function streamsChanged(by: number): void {
+  openStreams += by;
+  // A fleet's streams open and close in bursts: the manager hears the count once the burst is over.
+  tellStreams ??= setTimeout(() => {
+    tellStreams = undefined;
+    if (openStreams !== toldStreams) send({ op: 'streams', open: (toldStreams = openStreams) });
+  }, 100);
+}
 const endpointKey = (n: NodeEndpoint) => `${n.ip} ${n.agentPort} ${n.tls} ${n.token}`;
 
 function watch(w: Watch): void {
@@ -96,6 +109,7 @@ function watch(w: Watch): void {
       return;
     }
     w.open = true;
+    streamsChanged(1);
     w.failures = 0;
     w.rechecks = 0;
     log.debug({ nodeId: n.id }, "watching the agent's heartbeat stream");
@@ -109,6 +123,7 @@ function watch(w: Watch): void {
     w.req = undefined;
     const wasOpen = w.open;
     w.open = false;
+    if (wasOpen) streamsChanged(-1);
     if (w.done) return;
     if (wasOpen || (w.rechecks > 0 && w.rechecks <= 3)) void streamClosed(w);
     else later(w);

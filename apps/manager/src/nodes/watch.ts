@@ -22,6 +22,8 @@ export class HealthWatch {
   private restart: NodeJS.Timeout | undefined;
   /** The thread's id once it runs (its priority is set on it). */
   tid: number | undefined;
+  /** Agents' heartbeat streams the thread holds open, as it last said. */
+  streams = 0;
   /** This (the manager's) thread, when the watch thread raised it for a decision (`boosted`). */
   private readonly raised = new Raised(process.pid);
 
@@ -77,6 +79,7 @@ export class HealthWatch {
     const { log } = this.ctx;
     worker.on('message', (m: FromWatch) => {
       if (m.op === 'decided') this.onDecided(m);
+      else if (m.op === 'streams') this.streams = m.open;
       else if (m.op === 'log') log[m.level](m.fields, m.msg);
       else if (m.op === 'ready') {
         this.tid = m.tid;
@@ -90,6 +93,7 @@ export class HealthWatch {
       if (this.stopped || this.worker !== worker) return;
       this.worker = undefined;
       this.tid = undefined;
+      this.streams = 0;
       log.error({ code }, 'the health watch thread ended; starting it again in a second');
       this.restart = setTimeout(() => this.start(), 1_000); // told again what it was told
     });
