@@ -1,8 +1,4 @@
-import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { createAdaptorServer } from '@hono/node-server';
 import { ApiTokens } from './access/tokens.ts';
 import { Sessions } from './access/sessions.ts';
 import { AuditPruner } from './audit/log.ts';
@@ -18,6 +14,7 @@ import { Rfc2136Provider, parseServer } from './dns/rfc2136.ts';
 import { AgentHub } from './hub/hub.ts';
 import { OCDN_TRAFFIC } from './hub/traffic.ts';
 import { createHttpApp, MANAGER_VERSION } from './http/http-app.ts';
+import { listenEarly, type EarlyServer } from './http/early-server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { NodeTokenLookup, NodeTokenWatch } from './nodes/agent-auth.ts';
@@ -34,13 +31,6 @@ import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
 import { LiveEvents } from './events/live.ts';
 import { mallocHint } from './malloc-hint.ts';
-
-/**
- * Connections the kernel queues for the HTTP server before it accepts them (capped by net.core.somaxconn). After a
- * manager restart thousands of agents connect within seconds; with Node's default of 511 the queue overflowed while
- * the manager was busy, the kernel dropped their SYNs, and each agent waited out TCP's retransmission (1 s, 3 s, 7 s…).
- */
-const LISTEN_BACKLOG = 4096;
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -68,8 +58,18 @@ export interface StartOptions {
 /** Builds and starts every part of the manager; stop() takes them down in reverse order. */
 export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Promise<RunningManager> {
   const log = opts.log ?? createLogger(env.OCDN_LOG_LEVEL);
-  const database =
-    opts.database ?? (await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.OCDN_DATA_DIR, sharedBuffers: env.OCDN_PGLITE_SHARED_BUFFERS }));
+  // Listening before anything else: a connection made while the manager starts waits to be served rather than being
+  // refused (http/early-server.ts).
+  const tls = env.OCDN_HTTP_TLS_CERT && env.OCDN_HTTP_TLS_KEY ? { certFile: env.OCDN_HTTP_TLS_CERT, keyFile: env.OCDN_HTTP_TLS_KEY } : undefined;
+  const early: EarlyServer | null = opts.listen === false ? null : await listenEarly({ host: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT, tls });
+  let database: Database;
+  try {
+    database =
+      opts.database ?? (await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { dataDir: env.OCDN_DATA_DIR, sharedBuffers: env.OCDN_PGLITE_SHARED_BUFFERS }));
+  } catch (err) {
+    await early?.close();
+    throw err;
+  }
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => log.error({ err }, 'error while stopping'));
@@ -188,34 +188,25 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     const app = createHttpApp(ctx, { live });
     let port = env.OCDN_HTTP_PORT;
     const scheme = env.OCDN_HTTP_TLS_CERT ? 'https' : 'http';
-    if (opts.listen !== false) {
-      const server = await new Promise<Server>((resolve, reject) => {
-        const tls = env.OCDN_HTTP_TLS_CERT && env.OCDN_HTTP_TLS_KEY ? { createServer: createHttpsServer, serverOptions: { cert: readFileSync(env.OCDN_HTTP_TLS_CERT), key: readFileSync(env.OCDN_HTTP_TLS_KEY) } } : {};
-        const s = createAdaptorServer({ fetch: app.fetch, ...tls }) as Server;
-        s.once('error', reject);
-        s.listen({ host: env.OCDN_HTTP_HOST, port: env.OCDN_HTTP_PORT, backlog: LISTEN_BACKLOG }, () => resolve(s));
+    if (early) {
+      const waited = early.open({
+        fetch: app.fetch,
+        upgrade: (req, socket, head) => {
+          const path = (req.url ?? '').split('?')[0];
+          if (path === '/api/v1/agent/ws') return hub.handleUpgrade(req, socket, head);
+          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        },
       });
-      // Longer than the usual load balancer idle timeout, so that neither side closes a connection the other is
-      // about to use.
-      server.keepAliveTimeout = 65_000;
-      server.headersTimeout = 66_000;
-      server.on('upgrade', (req, socket, head) => {
-        const path = (req.url ?? '').split('?')[0];
-        if (path === '/api/v1/agent/ws') return hub.handleUpgrade(req, socket, head);
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      port = early.port;
+      if (waited > 0) log.info({ requests: waited }, 'serving the requests that arrived while the manager started');
+      stops.push(() => {
+        const closed = early.close();
+        // The agents' WebSockets left the server's HTTP connections when they were upgraded, and the server's close
+        // waits for them: the hub closes them now (its own stop, later in this order, then finds none). Without this a
+        // manager stopped with agents connected waited for them forever.
+        void hub.stop().catch((err: unknown) => log.warn({ err }, 'closing the agents\' sockets failed'));
+        return closed;
       });
-      port = (server.address() as AddressInfo).port;
-      stops.push(
-        () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-            // The agents' WebSockets left the server's HTTP connections when they were upgraded, and the server's close
-            // waits for them: the hub closes them now (its own stop, later in this order, then finds none). Without
-            // this a manager stopped with agents connected waited for them forever.
-            void hub.stop().catch((err: unknown) => log.warn({ err }, 'closing the agents\' sockets failed'));
-          }),
-      );
       log.info({ url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
     }
     const hint = mallocHint(database.kind, process.env.MALLOC_MMAP_THRESHOLD_);
@@ -225,6 +216,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health, drift }, stop };
   } catch (err) {
     await stop();
+    await early?.close(); // when the start failed before it served
     throw err;
   }
 }
