@@ -131,8 +131,10 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     const killedAt = performance.now();
     await m.proc.kill9();
     // BENCH_PROFILE_DIR: the restarted manager writes a V8 CPU profile there when it stops (at the end of the run).
+    // BENCH_MANAGER_ARGS: node flags for the restarted manager, space-separated (as bench/rollout's).
     const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-    m = await startManagerProcess({ ...env, OCDN_HTTP_PORT: String(m.port) }, { nodeArgs: profileArgs });
+    const nodeArgs = [...profileArgs, ...(process.env.BENCH_MANAGER_ARGS?.split(' ').filter(Boolean) ?? [])];
+    m = await startManagerProcess({ ...env, OCDN_HTTP_PORT: String(m.port) }, { nodeArgs });
     const readyS = (performance.now() - killedAt) / 1000;
     const restart = await setupSim.next();
     const restartS = (performance.now() - killedAt) / 1000;
