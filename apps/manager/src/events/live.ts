@@ -8,6 +8,7 @@ import { getZone } from '../forwarding/zones.ts';
 import { getNode } from '../nodes/service.ts';
 import { getPipeline } from '../pipelines/service.ts';
 import { toTaskView } from '../vod/tasks.ts';
+import { spaced } from '../spaced.ts';
 
 /** The channel the database triggers announce changes on (drizzle/0007_events.sql): payload `<kind>:<key>`. */
 export const EVENTS_CHANNEL = 'ocdn_events';
@@ -65,6 +66,8 @@ export class LiveEvents {
   /** Keys to announce at the end of this turn, and the promise that they were. */
   private readonly announcing = new Set<string>();
   private announceFlush: Promise<void> | null = null;
+  /** At most one notice statement per 50 ms while changes keep coming (clients hear of them 100 ms coalesced anyway). */
+  private readonly announceLater = spaced(50);
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -91,13 +94,13 @@ export class LiveEvents {
   }
 
   /**
-   * Tells every replica that `key` changed (outside the triggers' reach). The keys of one turn of the event loop go
-   * in one statement: thousands of agents connect at once after a restart.
+   * Tells every replica that `key` changed (outside the triggers' reach). The keys that come together go in one
+   * statement (spaced.ts): thousands of agents connect at once after a restart.
    */
   announce(key: string): Promise<void> {
     this.announcing.add(key);
     this.announceFlush ??= new Promise<void>((resolve) =>
-      setImmediate(() => {
+      this.announceLater(() => {
         const keys = [...this.announcing];
         this.announcing.clear();
         this.announceFlush = null;

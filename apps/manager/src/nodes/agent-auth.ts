@@ -6,6 +6,7 @@ import { nodes } from '../db/schema.ts';
 import type { AgentHub, AuthenticatedNode } from '../hub/hub.ts';
 import type { Logger } from '../log.ts';
 import { every } from '../every.ts';
+import { spaced } from '../spaced.ts';
 
 const tokenColumns = { id: nodes.id, tokenHash: nodes.tokenHash, nextTokenHash: nodes.nextTokenHash, oldTokenUntil: nodes.oldTokenUntil, status: nodes.status, roles: nodes.roles };
 type TokenRow = { id: string; tokenHash: string; nextTokenHash: string | null; oldTokenUntil: Date | null; status: string; roles: AuthenticatedNode['roles'] };
@@ -39,14 +40,17 @@ async function judgeNodeToken(db: Db, row: TokenRow | undefined, secret: string)
 /** Ids per statement. */
 const LOOKUP_BATCH = 1_000;
 
+/** At most one lookup statement per this many milliseconds while agents keep connecting. */
+const LOOKUP_GAP_MS = 50;
+
 /**
- * authenticateNodeToken for the agents' WebSocket upgrades, with the node rows of every upgrade that arrives in the
- * same turn of the event loop read in one statement: after a manager restart thousands of agents connect within a
- * second or two, and one lookup each queued them behind one another on the database pool.
+ * authenticateNodeToken for the agents' WebSocket upgrades, with the node rows of the upgrades that arrive together
+ * read in one statement (spaced.ts): after a manager restart thousands of agents connect within seconds, and one
+ * lookup each queued them behind one another on the database.
  */
 export class NodeTokenLookup {
   private waiting = new Map<string, { resolve(row: TokenRow | undefined): void; reject(err: unknown): void }[]>();
-  private scheduled = false;
+  private readonly schedule = spaced(LOOKUP_GAP_MS);
 
   constructor(private readonly db: Db) {}
 
@@ -57,10 +61,7 @@ export class NodeTokenLookup {
       const list = this.waiting.get(parts.nodeId);
       if (list) list.push({ resolve, reject });
       else this.waiting.set(parts.nodeId, [{ resolve, reject }]);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.schedule(() => void this.flush());
     });
     return judgeNodeToken(this.db, row, parts.secret);
   }
@@ -68,7 +69,6 @@ export class NodeTokenLookup {
   private async flush(): Promise<void> {
     const batch = this.waiting;
     this.waiting = new Map();
-    this.scheduled = false;
     const ids = [...batch.keys()];
     for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
       const some = ids.slice(i, i + LOOKUP_BATCH);
