@@ -63,7 +63,7 @@ export class LiveEvents {
   private readonly keepMs: number;
   private readonly keepBytes: number;
   private stopped = false;
-  /** Keys to announce at the end of this turn, and the promise that they were. */
+  /** Keys to announce in the next notice statement, and the promise that they were. */
   private readonly announcing = new Set<string>();
   private announceFlush: Promise<void> | null = null;
   /** At most one notice statement per 50 ms while changes keep coming (clients hear of them 100 ms coalesced anyway). */
