@@ -26,8 +26,9 @@ interface SimLine {
 }
 
 /** The simulated agents; `next()` resolves with the sim's next "all connected" line. */
-function startSim(m: ManagerHandle, expected: number): { proc: ChildProcess; next(): Promise<SimLine> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hub/sim.ts'), m.url, String(expected), '200'], {
+function startSim(m: ManagerHandle, expected: number, watchPort: number | undefined): { proc: ChildProcess; next(): Promise<SimLine> } {
+  const args = [join(ROOT, 'bench/hub/sim.ts'), m.url, String(expected), '200', ...(watchPort ? [String(watchPort)] : [])];
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -102,10 +103,13 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
   const env = { ...(pg ? { DATABASE_URL: pg.url } : { OCDN_DATA_DIR: dir.path }), OCDN_LOG_LEVEL: 'warn', ...envPairs(process.env.BENCH_MANAGER_ENV) };
   let m = await startManagerProcess(env);
   const sims: ChildProcess[] = [];
+  // The simulated agents serve their heartbeat streams on this port (every loopback address), as real agents do;
+  // BENCH_HUB_WATCH=0: they serve nothing, and the health watch's connects are refused (the runs before 2026-12-05).
+  const watchPort = process.env.BENCH_HUB_WATCH === '0' ? undefined : await freePort('0.0.0.0');
   try {
     // setup: register through the API while agents connect
     const t0 = performance.now();
-    const setupSim = startSim(m, n);
+    const setupSim = startSim(m, n, watchPort);
     sims.push(setupSim.proc);
     const tokens: string[] = [];
     let next = 0;
@@ -114,7 +118,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
         while (next < n) {
           const i = next++;
           const ip = `127.${10 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
-          const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `sim-${i}`, ip, roles: ['cdn'], agentPort: 9 }) });
+          const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `sim-${i}`, ip, roles: ['cdn'], agentPort: watchPort ?? 9 }) });
           tokens.push(r.token);
           setupSim.proc.stdin!.write(`${r.token}\n`);
         }
@@ -148,7 +152,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     const stormT0 = performance.now();
     setupSim.proc.kill('SIGTERM');
     await waitFor('manager to see the agents go', async () => ((await (await fetch(`${m.url}/healthz`)).json()) as { agentsConnected: number }).agentsConnected === 0, { timeoutMs: 60_000 });
-    const storm = startSim(m, n);
+    const storm = startSim(m, n, watchPort);
     sims.push(storm.proc);
     storm.proc.stdin!.end(tokens.join('\n') + '\n');
     const { connectMs } = await storm.next();

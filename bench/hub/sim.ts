@@ -4,12 +4,16 @@
 // with the real agent's backoff (attempt 1 at once, then 250 ms · 2^n with jitter, capped at OCDN_RECONNECT_MAX_MS).
 // Prints one JSON line each time all `expected` agents are connected: `connectMs` since the first token arrived, or
 // since the first socket was lost after the previous line.
+// With a `watchPort`, it serves every simulated node's heartbeat stream (`GET /heartbeat/watch`, as the real agent's
+// watch.ts) on that port of every loopback address: the manager's health watch holds one open to each node, as it
+// does with real agents, instead of having its connects refused and retrying.
+import http from 'node:http';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, splitNodeToken } from '@ocdn/protocol';
 import { reconnectDelay } from '../../apps/agent/src/link.ts';
 
-const [managerUrl, expectedArg, concurrencyArg] = process.argv.slice(2);
+const [managerUrl, expectedArg, concurrencyArg, watchPortArg] = process.argv.slice(2);
 const expected = Number(expectedArg);
 const concurrency = Number(concurrencyArg ?? 200);
 const reconnectMaxMs = Number(process.env.OCDN_RECONNECT_MAX_MS ?? 30_000);
@@ -21,6 +25,28 @@ let inFlight = 0;
 let since = 0;
 const queue: string[] = [];
 const sockets = new Set<WebSocket>();
+/** The node of each token read so far (the watch stream's bearer). */
+const nodeOf = new Map<string, string>();
+const started = Date.now();
+
+if (watchPortArg) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const nodeId = nodeOf.get((req.headers.authorization ?? '').replace(/^Bearer /, ''));
+    if (url.pathname !== '/heartbeat/watch' || !nodeId) {
+      res.writeHead(nodeId ? 404 : 401).end();
+      return;
+    }
+    const everyMs = Number(url.searchParams.get('everyMs') ?? 1000);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    req.socket.setNoDelay(true);
+    const beat = () => res.write(`${JSON.stringify({ nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - started) / 1000, roles: ['cdn'] })}\n`);
+    beat();
+    const timer = setInterval(beat, everyMs);
+    res.once('close', () => clearInterval(timer));
+  });
+  server.listen(Number(watchPortArg), '0.0.0.0');
+}
 
 function pump(): void {
   while (inFlight < concurrency && queue.length > 0) {
@@ -88,6 +114,7 @@ function agent(token: string, firstSettled: () => void): void {
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (!line.trim()) return;
+  nodeOf.set(line.trim(), splitNodeToken(line.trim())!.nodeId);
   queue.push(line.trim());
   pump();
 });
