@@ -20,7 +20,7 @@ import { createMetrics } from './metrics.ts';
 import { NodeTokenLookup, NodeTokenWatch } from './nodes/agent-auth.ts';
 import { HealthMonitor, HeartbeatFlusher } from './nodes/health.ts';
 import { countNodesByStatus } from './nodes/service.ts';
-import { FleetSizeWatch } from './nodes/fleet-size.ts';
+import { FleetSizeWatch, embeddedDatabaseLimit, openFilesLimit } from './nodes/fleet-size.ts';
 import { countDomainsByStatus } from './domains/service.ts';
 import { nodeStepHandlers } from './nodes/steps.ts';
 import { domainStepHandlers, handOver } from './domains/steps.ts';
@@ -172,8 +172,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     sync.start();
     stops.push(() => sync.stop());
 
-    if (database.kind === 'pglite') {
-      const fleet = new FleetSizeWatch(database.db, log.child({ component: 'nodes' }));
+    const limits = [...(database.kind === 'pglite' ? [embeddedDatabaseLimit()] : []), openFilesLimit()].filter((l) => l !== null);
+    if (limits.length > 0) {
+      const fleet = new FleetSizeWatch(database.db, log.child({ component: 'nodes' }), limits);
       await fleet.start();
       stops.push(async () => fleet.stop());
     }
