@@ -9,6 +9,7 @@ import * as schema from './schema.ts';
 import { preparedPglite } from './pglite-prepared.ts';
 import { withUrgentLane } from './pglite-lanes.ts';
 import { ambient } from './ambient.ts';
+import { keepFileSizes } from './pglite-sizes.ts';
 import { preparedStatements } from './prepared.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -95,6 +96,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
  */
 async function startPglite(pg: PGlite): Promise<PGlite> {
   await pg.waitReady;
+  keepFileSizes(pg);
   await pg.exec('set plan_cache_mode = force_custom_plan');
   return preparedPglite(pg);
 }
