@@ -11,6 +11,15 @@ import type { Logger } from '../log.ts';
 import { FleetSizeWatch, embeddedDatabaseLimit, openFilesLimit } from './fleet-size.ts';
 
 describe("fleet size against the manager's limits", () => {
+  /** A migrated in-memory database, and a logger that keeps what is warned. */
+  const setUp = async () => {
+    const database = await openDatabase({ memory: true });
+    await migrate(database.db);
+    const said: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => said.push(msg) } as unknown as Logger;
+    return { database, said, log };
+  };
+
   const add = async (database: Awaited<ReturnType<typeof openDatabase>>, from: number, to: number) => {
     for (let i = from; i < to; i++) {
       await database.db.insert(nodes).values({ id: `nod_fleet${String(i).padStart(4, '0')}`, name: `n${i}`, ip: `127.0.9.${i + 1}`, roles: ['cdn'], agentPort: 8081, status: 'normal', tls: false, token: 'x', tokenHash: 'x' });
@@ -18,11 +27,8 @@ describe("fleet size against the manager's limits", () => {
   };
 
   it('warns at 80 % of the limit and past it, once each', async () => {
-    const database = await openDatabase({ memory: true });
+    const { database, said, log } = await setUp();
     try {
-      await migrate(database.db);
-      const said: string[] = [];
-      const log = { warn: (_o: unknown, msg: string) => said.push(msg) } as unknown as Logger;
       const watch = new FleetSizeWatch(database.db, log, [embeddedDatabaseLimit(10)]);
       await add(database, 0, 7);
       assert.deepEqual(await watch.check(), ['ok']);
@@ -63,11 +69,8 @@ Max locked memory         8388608              8388608              bytes
   });
 
   it('tells each limit on its own: the open files with the embedded database, or alone', async () => {
-    const database = await openDatabase({ memory: true });
+    const { database, said, log } = await setUp();
     try {
-      await migrate(database.db);
-      const said: string[] = [];
-      const log = { warn: (_o: unknown, msg: string) => said.push(msg) } as unknown as Logger;
       const files = openFilesLimit('Max open files            268                  268                  files\n')!;
       assert.equal(files.nodes, 6);
       const watch = new FleetSizeWatch(database.db, log, [embeddedDatabaseLimit(10), files]);
