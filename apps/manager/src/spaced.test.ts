@@ -21,7 +21,9 @@ describe('spaced', () => {
     assert.equal(runs.length, 1, 'the second waits for its gap');
     await done;
     assert.equal(runs.length, 2);
-    assert.ok(runs[1]! - runs[0]! >= 39, `ran ${runs[1]! - runs[0]!} ms after the first`);
+    // A timer counts from the event loop's cached clock, which may be a few ms behind performance.now() (CI saw
+    // 38.8 ms): what matters is that the second waited for its gap, not for one turn (under 1 ms).
+    assert.ok(runs[1]! - runs[0]! >= 30, `ran ${runs[1]! - runs[0]!} ms after the first`);
   });
 
   it('runs at once again after a quiet spell', async () => {
