@@ -108,6 +108,11 @@ describe('TLS between the manager and its agents', () => {
     });
     assert.doesNotMatch(clear, /^HTTP 200/, `plain HTTP must not be answered: ${clear}`);
 
+    // The health watch holds the agent's heartbeat stream over TLS too, the agent's certificate checked against
+    // OCDN_AGENT_CA (in clear the agent would not answer it).
+    const streams = async () => Number(/^ocdn_health_watch_streams (\d+)$/m.exec(await (await fetch(`${url}/metrics`, { dispatcher: client })).text())?.[1]);
+    await waitFor('the watch stream open over TLS', async () => (await streams()) === 1, { timeoutMs: 20_000 });
+
     // Rotation with a real agent: restart it with the new token; the old token is refused from then on.
     const rotated = await api(`/api/v1/nodes/${reg.body.node.id}/token`, { method: 'POST' });
     assert.equal(rotated.status, 200);
