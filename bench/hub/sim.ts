@@ -27,6 +27,9 @@ const queue: string[] = [];
 const sockets = new Set<WebSocket>();
 /** The node of each token read so far (the watch stream's bearer). */
 const nodeOf = new Map<string, string>();
+
+/** A simulated node's heartbeat (node.heartbeat's result, and each line of its stream), up since `since`. */
+const heartbeat = (nodeId: string, since: number) => ({ nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - since) / 1000, roles: ['cdn'] });
 const started = Date.now();
 
 if (watchPortArg) {
@@ -40,7 +43,7 @@ if (watchPortArg) {
     const everyMs = Number(url.searchParams.get('everyMs') ?? 1000);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     req.socket.setNoDelay(true);
-    const beat = () => res.write(`${JSON.stringify({ nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - started) / 1000, roles: ['cdn'] })}\n`);
+    const beat = () => res.write(`${JSON.stringify(heartbeat(nodeId, started))}\n`);
     beat();
     const timer = setInterval(beat, everyMs);
     res.once('close', () => clearInterval(timer));
@@ -94,7 +97,7 @@ function agent(token: string, firstSettled: () => void): void {
         const result =
           f.method === 'cdn.listConf'
             ? { items: [] }
-            : { nodeId, agentVersion: 'sim', protocolVersion: PROTOCOL_VERSION, uptimeSeconds: (Date.now() - t0) / 1000, roles: ['cdn'] };
+            : heartbeat(nodeId, t0);
         ws.send(JSON.stringify({ type: 'response', id: f.id, ok: true, result }));
       }
     });
