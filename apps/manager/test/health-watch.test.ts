@@ -116,6 +116,18 @@ describe('health watch thread', () => {
     assert.ok(stopped, 'the manager did not stop within 10 s with an agent connected');
   });
 
+  it('lets go of a deleted node\'s stream while its agent still runs, and decides nothing about it', async (t) => {
+    if (!requireProgram(t, 'ss')) return;
+    const { h, id, ip, port, agent } = await setup(t, '127.0.0.45', {}, 'pglite');
+    await streamOpen(h, ip, port);
+    // The thread is told what changed in the node list (the node left it), not the whole list again.
+    assert.equal((await h.call('DELETE', `/api/v1/nodes/${id}`)).status, 202);
+    await waitFor('the stream closed', async () => (await watchStreams(h)) === 0 && (await connectionsTo(ip, port)) === 0);
+    assert.ok(agent.running, "the agent's process still runs: the stream was let go, not lost");
+    const runs = (await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as unknown[];
+    assert.equal(runs.length, 0, 'no FAULT_NODE for a node that was deleted');
+  });
+
   it('with OCDN_HEALTH_WATCH=thread on the embedded database, watches and hands the decision to the manager', async (t) => {
     if (!requireProgram(t, 'ss')) return;
     const { h, id, ip, port, agent } = await setup(t, '127.0.0.44', { OCDN_HEALTH_WATCH: 'thread' }, 'pglite');

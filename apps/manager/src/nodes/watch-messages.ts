@@ -17,6 +17,12 @@ export interface WatchConfig {
 export type ToWatch =
   /** The nodes to watch: every `normal` node, whole (a node missing from the list is no longer watched). */
   | { op: 'nodes'; nodes: NodeEndpoint[] }
+  /**
+   * What changed since the last list: nodes added or changed (`set`, whole) and nodes no longer watched (`drop`).
+   * A fleet's list is thousands of nodes read again every few seconds; posting it whole each time held the manager's
+   * thread ~0.1 s at 5,000 nodes.
+   */
+  | { op: 'change'; set: NodeEndpoint[]; drop: string[] }
   /** Whether this replica runs the health monitor: the thread writes decisions only while it does. */
   | { op: 'lead'; held: boolean };
 
@@ -40,3 +46,6 @@ export type FromWatch =
   /** Streams open now (sent a moment after the count changes, the last of a burst only). */
   | { op: 'streams'; open: number }
   | { op: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };
+
+/** What a node's watch depends on: a node whose key changed is watched anew. */
+export const endpointKey = (n: NodeEndpoint): string => `${n.ip} ${n.agentPort} ${n.tls} ${n.token}`;

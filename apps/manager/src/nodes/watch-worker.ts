@@ -13,7 +13,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { currentThreadId, raiseThreadNice, raiseThreadPriority } from '../thread-priority.ts';
 import { agentPortState } from './port-probe.ts';
-import type { FromWatch, ToWatch, WatchConfig } from './watch-messages.ts';
+import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 
 if (isMainThread || !parentPort) {
   process.stderr.write('watch-worker: started outside the manager; it is a thread of the manager\n');
@@ -83,8 +83,6 @@ function streamsChanged(by: number): void {
     if (openStreams !== toldStreams) send({ op: 'streams', open: (toldStreams = openStreams) });
   }, 100);
 }
-const endpointKey = (n: NodeEndpoint) => `${n.ip} ${n.agentPort} ${n.tls} ${n.token}`;
-
 /**
  * Opens the agent's heartbeat stream on a socket of its own, never pooled or reused: the request is written by hand
  * and only the status line is read; the beats after it are not parsed (what counts is the connection). An
@@ -188,19 +186,31 @@ function setNodes(list: NodeEndpoint[]): void {
   const listed = new Set<string>();
   for (const n of list) {
     listed.add(n.id);
-    const w = watches.get(n.id);
-    if (w && endpointKey(w.node) === endpointKey(n)) continue;
-    if (w) stop(w);
-    const fresh: Watch = { node: n, open: false, failures: 0, rechecks: 0, done: false };
-    watches.set(n.id, fresh);
-    // Spread over a second: a fleet's thousands of connects do not all land in one turn.
-    fresh.retry = setTimeout(() => watch(fresh), w ? 0 : Math.random() * 1_000);
+    setNode(n);
   }
   for (const [id, w] of watches) {
     if (listed.has(id)) continue;
     stop(w);
     watches.delete(id);
   }
+}
+
+/** Watches `n` (again, should its endpoint have changed). */
+function setNode(n: NodeEndpoint): void {
+  const w = watches.get(n.id);
+  if (w && endpointKey(w.node) === endpointKey(n)) return;
+  if (w) stop(w);
+  const fresh: Watch = { node: n, open: false, failures: 0, rechecks: 0, done: false };
+  watches.set(n.id, fresh);
+  // Spread over a second: a fleet's thousands of connects do not all land in one turn.
+  fresh.retry = setTimeout(() => watch(fresh), w ? 0 : Math.random() * 1_000);
+}
+
+function dropNode(id: string): void {
+  const w = watches.get(id);
+  if (!w) return;
+  stop(w);
+  watches.delete(id);
 }
 
 function stop(w: Watch): void {
@@ -211,6 +221,10 @@ function stop(w: Watch): void {
 
 port.on('message', (m: ToWatch) => {
   if (m.op === 'nodes') setNodes(m.nodes);
+  else if (m.op === 'change') {
+    m.set.forEach(setNode);
+    m.drop.forEach(dropNode);
+  }
   else if (m.op === 'lead') {
     if (m.held && !lead) writer?.warm(); // the connection ready before it is needed
     lead = m.held;

@@ -4,7 +4,7 @@ import type { ManagerContext } from '../context.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { Raised } from '../thread-priority.ts';
 import { startWorkerThread } from '../worker-thread.ts';
-import type { FromWatch, ToWatch, WatchConfig } from './watch-messages.ts';
+import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 
 type Decided = Extract<FromWatch, { op: 'decided' }>;
 
@@ -16,7 +16,8 @@ type Decided = Extract<FromWatch, { op: 'decided' }>;
 export class HealthWatch {
   private worker: Worker | undefined;
   private readonly config: WatchConfig;
-  private nodes: NodeEndpoint[] = [];
+  /** What the thread was told to watch: each node's endpoint key (watch-messages.ts), by id. */
+  private nodes = new Map<string, { node: NodeEndpoint; key: string }>();
   private held = false;
   private stopped = false;
   private restart: NodeJS.Timeout | undefined;
@@ -42,10 +43,21 @@ export class HealthWatch {
     this.start();
   }
 
-  /** The nodes to watch (every `normal` one; none while another replica decides). */
+  /**
+   * The nodes to watch (every `normal` one; none while another replica decides). The thread is told what changed
+   * since the last list, if anything.
+   */
   watch(nodes: NodeEndpoint[]): void {
-    this.nodes = nodes;
-    this.send({ op: 'nodes', nodes });
+    const next = new Map<string, { node: NodeEndpoint; key: string }>();
+    const set: NodeEndpoint[] = [];
+    for (const node of nodes) {
+      const key = endpointKey(node);
+      next.set(node.id, { node, key });
+      if (this.nodes.get(node.id)?.key !== key) set.push(node);
+    }
+    const drop = [...this.nodes.keys()].filter((id) => !next.has(id));
+    this.nodes = next;
+    if (set.length > 0 || drop.length > 0) this.send({ op: 'change', set, drop });
   }
 
   lead(held: boolean): void {
@@ -98,6 +110,6 @@ export class HealthWatch {
       this.restart = setTimeout(() => this.start(), 1_000); // told again what it was told
     });
     this.send({ op: 'lead', held: this.held });
-    this.send({ op: 'nodes', nodes: this.nodes });
+    this.send({ op: 'nodes', nodes: [...this.nodes.values()].map((n) => n.node) });
   }
 }
