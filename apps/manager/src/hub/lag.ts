@@ -33,3 +33,11 @@ export class LoopLag {
 export function afterPendingIo(fn: () => void): void {
   setImmediate(fn);
 }
+
+/**
+ * Resolves on a later turn of the event loop (after its I/O): long work broken up with it keeps every turn short, so
+ * that heartbeats and timers are read between the pieces and LoopLag does not count the work as overload.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
