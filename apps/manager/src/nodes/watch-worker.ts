@@ -188,11 +188,7 @@ function setNodes(list: NodeEndpoint[]): void {
     listed.add(n.id);
     setNode(n);
   }
-  for (const [id, w] of watches) {
-    if (listed.has(id)) continue;
-    stop(w);
-    watches.delete(id);
-  }
+  for (const id of watches.keys()) if (!listed.has(id)) dropNode(id);
 }
 
 /** Watches `n` (again, should its endpoint have changed). */
@@ -224,8 +220,7 @@ port.on('message', (m: ToWatch) => {
   else if (m.op === 'change') {
     m.set.forEach(setNode);
     m.drop.forEach(dropNode);
-  }
-  else if (m.op === 'lead') {
+  } else if (m.op === 'lead') {
     if (m.held && !lead) writer?.warm(); // the connection ready before it is needed
     lead = m.held;
   }
