@@ -129,32 +129,34 @@ describe('health watch thread', () => {
     assert.equal(runs.length, 0, 'no FAULT_NODE for a node that was deleted');
   });
 
-  it('reads a fleet of over a thousand nodes in pages and watches the one read last', async (t) => {
-    if (!requireProgram(t, 'ss')) return;
-    // 1,500 faulty nodes whose ids sort before any the API makes: the node list is read 1,000 at a time, and the
-    // agent's node comes in the second page.
-    const h: Harness = await startHarness('pglite', { OCDN_HTTP_HOST: '127.0.0.1' }, { listen: true });
-    t.after(() => h.close());
-    const fleet = Array.from({ length: 1_500 }, (_, i) => ({
-      id: `nod_0000${String(i).padStart(8, '0')}`,
-      name: `fleet-${i}`,
-      ip: `127.3.${i >> 8}.${i & 255}`,
-      roles: ['cdn' as const],
-      agentPort: 9,
-      status: 'fault' as const,
-      token: `tok-${i}`,
-      tokenHash: `hash-${i}`,
-    }));
-    await h.database.db.insert(nodes).values(fleet);
-    const ip = '127.0.0.46';
-    const port = await freePort(ip);
-    const r = await h.call('POST', '/api/v1/nodes', { name: 'watch-last', ip, roles: ['cdn'], agentPort: port });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    assert.ok(r.body.node.id > fleet.at(-1)!.id, 'the agent\'s node sorts after the fleet');
-    agents.push(startAgentProcess(h.manager.url, r.body.token, ip, port));
-    await waitFor('node normal', async () => (await h.call('GET', `/api/v1/nodes/${r.body.node.id}`)).body.status === 'normal', { timeoutMs: 20_000 });
-    await streamOpen(h, ip, port);
-  });
+  for (const [backend, ip] of [['pglite', '127.0.0.46'], ['postgres', '127.0.0.47']] as const) {
+    it(`reads a fleet of over a thousand nodes in pages and watches the one read last (${backend})`, async (t) => {
+      if (backend === 'postgres' && !process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
+      if (!requireProgram(t, 'ss')) return;
+      // 1,500 faulty nodes whose ids sort before any the API makes: the node list is read 1,000 at a time, and the
+      // agent's node comes in the second page.
+      const h: Harness = await startHarness(backend, { OCDN_HTTP_HOST: '127.0.0.1' }, { listen: true });
+      t.after(() => h.close());
+      const fleet = Array.from({ length: 1_500 }, (_, i) => ({
+        id: `nod_0000${String(i).padStart(8, '0')}`,
+        name: `fleet-${i}`,
+        ip: `127.3.${i >> 8}.${i & 255}`,
+        roles: ['cdn' as const],
+        agentPort: 9,
+        status: 'fault' as const,
+        token: `tok-${i}`,
+        tokenHash: `hash-${i}`,
+      }));
+      await h.database.db.insert(nodes).values(fleet);
+      const port = await freePort(ip);
+      const r = await h.call('POST', '/api/v1/nodes', { name: 'watch-last', ip, roles: ['cdn'], agentPort: port });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.ok(r.body.node.id > fleet.at(-1)!.id, 'the agent\'s node sorts after the fleet');
+      agents.push(startAgentProcess(h.manager.url, r.body.token, ip, port));
+      await waitFor('node normal', async () => (await h.call('GET', `/api/v1/nodes/${r.body.node.id}`)).body.status === 'normal', { timeoutMs: 20_000 });
+      await streamOpen(h, ip, port);
+    });
+  }
 
   it('with OCDN_HEALTH_WATCH=thread on the embedded database, watches and hands the decision to the manager', async (t) => {
     if (!requireProgram(t, 'ss')) return;
