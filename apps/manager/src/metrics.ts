@@ -10,6 +10,7 @@ export interface Metrics {
   stepDuration: Histogram<'name' | 'outcome'>;
   httpRequests: Counter<'method' | 'status'>;
   healthTicks: Counter<'outcome'>;
+  healthProbes: Counter<'via' | 'outcome'>;
   /** Connections refused or replaced because another agent holds the same node token. */
   duplicateAgents: Counter<'node'>;
 }
@@ -101,6 +102,12 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const healthProbes = new Counter({
+    name: 'ocdn_health_probes_total',
+    help: "Health monitor heartbeat probes over agents' HTTP APIs (nodes without a fresh link), by who made them (the health watch thread or the manager's thread) and outcome",
+    labelNames: ['via', 'outcome'] as const,
+    registers: [registry],
+  });
   const duplicateAgents = new Counter({
     name: 'ocdn_agent_duplicate_connections_total',
     help: 'Agent connections that met another live connection of the same node (two agents sharing one node token)',
@@ -160,6 +167,7 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
   return {
     registry,
     healthTicks,
+    healthProbes,
     duplicateAgents,
     agentsConnected,
     nodes,

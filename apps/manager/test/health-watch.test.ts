@@ -26,6 +26,13 @@ async function watchStreams(h: Harness): Promise<number> {
   return Number(line.split(' ')[1]);
 }
 
+/** `ocdn_health_probes_total{via,outcome}` from the manager's /metrics (0 before the first). */
+async function probes(h: Harness, via: 'watch' | 'manager', outcome: 'ok' | 'failed'): Promise<number> {
+  const text = await (await fetch(`${h.manager.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`ocdn_health_probes_total{via="${via}",outcome="${outcome}"} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
 /** Waits until the watch thread holds the agent's stream: it says so, and the connection is there. */
 async function streamOpen(h: Harness, ip: string, port: number): Promise<void> {
   await waitFor('the watch stream open', async () => (await watchStreams(h)) === 1 && (await connectionsTo(ip, port)) >= 1);
@@ -157,6 +164,32 @@ describe('health watch thread', () => {
       await streamOpen(h, ip, port);
     });
   }
+
+  it("probes a node whose agent has no link to the manager on the watch thread, and finds it faulty when it stops answering", async (t) => {
+    // After a manager restart every agent is without its link for a while: their nodes' heartbeats are asked over
+    // the agents' HTTP APIs, by the watch thread rather than the manager's. This agent never links (its manager URL
+    // is a port where nothing listens) and is reached over HTTP alone.
+    const h: Harness = await startHarness('pglite', { OCDN_HTTP_HOST: '127.0.0.1', OCDN_HEARTBEAT_INTERVAL_MS: '300' }, { listen: true });
+    t.after(() => h.close());
+    const ip = '127.0.0.48';
+    const port = await freePort(ip);
+    const r = await h.call('POST', '/api/v1/nodes', { name: 'unlinked', ip, roles: ['cdn'], agentPort: port });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const id = r.body.node.id as string;
+    const agent = startAgentProcess(`http://127.0.0.1:${await freePort('127.0.0.1')}`, r.body.token, ip, port);
+    agents.push(agent);
+    t.after(() => void agent.child.kill('SIGCONT'));
+    await waitFor('node normal', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'normal', { timeoutMs: 20_000 });
+    await waitFor('five probes answered on the watch thread', async () => (await probes(h, 'watch', 'ok')) >= 5);
+    assert.equal(h.manager.ctx.hub.get(id)?.open ?? false, false, 'the agent has no link');
+    assert.equal(await probes(h, 'manager', 'ok'), 0, "none made on the manager's thread");
+    assert.equal(await probes(h, 'watch', 'failed'), 0);
+    assert.equal((await h.call('GET', `/api/v1/nodes/${id}`)).body.status, 'normal');
+    // Stopped, the agent's process holds its connections open and answers nothing: the probes time out.
+    agent.child.kill('SIGSTOP');
+    await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
+    assert.ok((await probes(h, 'watch', 'failed')) >= 3, 'three probes failed on the watch thread');
+  });
 
   it('with OCDN_HEALTH_WATCH=thread on the embedded database, watches and hands the decision to the manager', async (t) => {
     if (!requireProgram(t, 'ss')) return;

@@ -150,15 +150,31 @@ export class HealthMonitor {
         // A probe still in flight (queued behind others when many nodes are down at once) counts when it lands,
         // once: counting the tick as well would turn a slow queue into false faults.
         h.probing = true;
-        this.probes
-          .schedule(() => OCDN_NODE_HEART(this.ctx, h.node, Math.max(100, Math.floor(interval * 0.8))))
-          .then(
-            () => this.record(h, true),
-            () => this.record(h, false),
-          )
+        this.probe(h, Math.max(100, Math.floor(interval * 0.8)), !conn?.open)
+          .then((ok) => this.record(h, ok))
           .finally(() => (h.probing = false));
       }
     }
+  }
+
+  /**
+   * One heartbeat check of a node in a tick: whether it answered as the node. Without a link to the agent (every node
+   * for a while after a restart, thousands at fleet size) the watch thread asks over the agent's HTTP API, and this
+   * thread sees one message per batch; the thread probes only the nodes it watches (`normal` ones), and this thread
+   * the rest, and any the thread could not.
+   */
+  private async probe(h: Health, timeoutMs: number, unlinked: boolean): Promise<boolean> {
+    const byThread = unlinked ? await this.watch?.probe(h.node.id, timeoutMs) : undefined;
+    if (byThread !== undefined) {
+      this.ctx.metrics.healthProbes.inc({ via: 'watch', outcome: byThread === null ? 'ok' : 'failed' });
+      return byThread === null;
+    }
+    const ok = await this.probes.schedule(() => OCDN_NODE_HEART(this.ctx, h.node, timeoutMs)).then(
+      () => true,
+      () => false,
+    );
+    this.ctx.metrics.healthProbes.inc({ via: 'manager', outcome: ok ? 'ok' : 'failed' });
+    return ok;
   }
 
   /** The agent's socket closed: one fast probe, and a node that does not answer it is faulty at once. */

@@ -24,7 +24,12 @@ export type ToWatch =
    */
   | { op: 'change'; set: NodeEndpoint[]; drop: string[] }
   /** Whether this replica runs the health monitor: the thread writes decisions only while it does. */
-  | { op: 'lead'; held: boolean };
+  | { op: 'lead'; held: boolean }
+  /**
+   * Heartbeat probes over the agents' HTTP APIs (watch-probe.ts) of watched nodes whose agent has no link to this
+   * replica, each given `timeoutMs` once it starts; answered in `probed` batches.
+   */
+  | { op: 'probe'; ids: string[]; timeoutMs: number };
 
 export type FromWatch =
   | { op: 'ready'; tid: number; priority: PriorityOutcome }
@@ -43,6 +48,11 @@ export type FromWatch =
        */
       boosted: boolean;
     }
+  /**
+   * Probes done since the last batch: answered as the node (`ok`), not (`failed`, with why), or not made because the
+   * thread does not watch the node (`unknown`: the manager probes it itself).
+   */
+  | { op: 'probed'; ok: string[]; failed: [id: string, reason: string][]; unknown: string[] }
   /** Streams open now (sent a moment after the count changes, the last of a burst only). */
   | { op: 'streams'; open: number }
   | { op: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields: Record<string, unknown> };

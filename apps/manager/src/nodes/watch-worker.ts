@@ -13,6 +13,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { currentThreadId, raiseThreadNice, raiseThreadPriority } from '../thread-priority.ts';
 import { agentPortState } from './port-probe.ts';
+import { probeHeartbeat } from './watch-probe.ts';
 import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 
 if (isMainThread || !parentPort) {
@@ -215,11 +216,59 @@ function stop(w: Watch): void {
   w.sock?.destroy();
 }
 
+/** Heartbeat probes in flight at once (as many as the monitor's own limiter allows), and those waiting. */
+const PROBES_AT_ONCE = 64;
+let probing = 0;
+let waiting: { node: NodeEndpoint; timeoutMs: number }[] = [];
+let nextWaiting = 0;
+let probed: Extract<FromWatch, { op: 'probed' }> | null = null;
+
+function probe(ids: string[], timeoutMs: number): void {
+  for (const id of ids) {
+    const w = watches.get(id);
+    if (w) waiting.push({ node: w.node, timeoutMs });
+    else answered(id, undefined);
+  }
+  startProbes();
+}
+
+function startProbes(): void {
+  while (probing < PROBES_AT_ONCE && nextWaiting < waiting.length) {
+    const { node, timeoutMs } = waiting[nextWaiting++]!;
+    probing++;
+    void probeHeartbeat(node, timeoutMs, config.agentCa).then((reason) => {
+      probing--;
+      answered(node.id, reason);
+      startProbes();
+    });
+  }
+  if (nextWaiting === waiting.length) {
+    waiting = [];
+    nextWaiting = 0;
+  }
+}
+
+/** A probe's outcome (undefined: the node is not watched here), told to the manager with others done meanwhile. */
+function answered(id: string, reason: string | null | undefined): void {
+  if (!probed) {
+    probed = { op: 'probed', ok: [], failed: [], unknown: [] };
+    setTimeout(() => {
+      send(probed!);
+      probed = null;
+    }, 20);
+  }
+  if (reason === undefined) probed.unknown.push(id);
+  else if (reason === null) probed.ok.push(id);
+  else probed.failed.push([id, reason]);
+}
+
 port.on('message', (m: ToWatch) => {
   if (m.op === 'nodes') setNodes(m.nodes);
   else if (m.op === 'change') {
     m.set.forEach(setNode);
     m.drop.forEach(dropNode);
+  } else if (m.op === 'probe') {
+    probe(m.ids, m.timeoutMs);
   } else if (m.op === 'lead') {
     if (m.held && !lead) writer?.warm(); // the connection ready before it is needed
     lead = m.held;

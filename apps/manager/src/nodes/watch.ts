@@ -25,6 +25,11 @@ export class HealthWatch {
   tid: number | undefined;
   /** Agents' heartbeat streams the thread holds open, as it last said. */
   streams = 0;
+  /** Probes asked of the thread and not answered yet: each one's resolver, by node id. */
+  private readonly probing = new Map<string, (reason: string | null | undefined) => void>();
+  /** Probes to ask for at the end of this turn (one message for a tick's slice). */
+  private toProbe: string[] = [];
+  private probeTimeoutMs = 0;
   /** This (the manager's) thread, when the watch thread raised it for a decision (`boosted`). */
   private readonly raised = new Raised(process.pid);
 
@@ -60,6 +65,33 @@ export class HealthWatch {
     if (set.length > 0 || drop.length > 0) this.send({ op: 'change', set, drop });
   }
 
+  /**
+   * A heartbeat probe of the node by the thread, over the agent's HTTP API (watch-probe.ts): null when the agent
+   * answered as the node, else why not; undefined when the thread could not make it (it does not watch the node, or
+   * it ended meanwhile) and the caller should probe itself. Returns undefined at once when the thread does not watch
+   * the node.
+   */
+  probe(nodeId: string, timeoutMs: number): Promise<string | null | undefined> | undefined {
+    if (!this.worker || !this.nodes.has(nodeId) || this.probing.has(nodeId)) return undefined;
+    if (this.toProbe.length === 0) queueMicrotask(() => this.askProbes());
+    this.toProbe.push(nodeId);
+    this.probeTimeoutMs = timeoutMs;
+    return new Promise((resolve) => this.probing.set(nodeId, resolve));
+  }
+
+  private askProbes(): void {
+    const ids = this.toProbe;
+    this.toProbe = [];
+    if (this.worker) this.send({ op: 'probe', ids, timeoutMs: this.probeTimeoutMs });
+    else for (const id of ids) this.probed(id, undefined); // it ended this turn
+  }
+
+  private probed(id: string, reason: string | null | undefined): void {
+    const resolve = this.probing.get(id);
+    this.probing.delete(id);
+    resolve?.(reason);
+  }
+
   lead(held: boolean): void {
     if (held === this.held) return;
     this.held = held;
@@ -77,6 +109,7 @@ export class HealthWatch {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restart);
+    for (const id of [...this.probing.keys()]) this.probed(id, undefined);
     await this.worker?.terminate();
   }
 
@@ -91,6 +124,11 @@ export class HealthWatch {
     const { log } = this.ctx;
     worker.on('message', (m: FromWatch) => {
       if (m.op === 'decided') this.onDecided(m);
+      else if (m.op === 'probed') {
+        for (const id of m.ok) this.probed(id, null);
+        for (const [id, reason] of m.failed) this.probed(id, reason);
+        for (const id of m.unknown) this.probed(id, undefined);
+      }
       else if (m.op === 'streams') this.streams = m.open;
       else if (m.op === 'log') log[m.level](m.fields, m.msg);
       else if (m.op === 'ready') {
@@ -106,6 +144,8 @@ export class HealthWatch {
       this.worker = undefined;
       this.tid = undefined;
       this.streams = 0;
+      // Its probes will not be answered: their callers probe themselves.
+      for (const id of [...this.probing.keys()]) this.probed(id, undefined);
       log.error({ code }, 'the health watch thread ended; starting it again in a second');
       this.restart = setTimeout(() => this.start(), 1_000); // told again what it was told
     });
