@@ -53,6 +53,13 @@ async function skippedTicks(m: ManagerHandle): Promise<number> {
   return Number(/^ocdn_health_ticks_total\{outcome="skipped"\} (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
+/** Heartbeat probes over the agents' HTTP APIs so far, by who made them (`ocdn_health_probes_total`). */
+async function probesMade(m: ManagerHandle): Promise<string> {
+  const text = await (await fetch(`${m.url}/metrics`)).text();
+  const count = (via: string) => [...text.matchAll(new RegExp(`^ocdn_health_probes_total\\{via="${via}",outcome="\\w+"\\} (\\d+)`, 'gm'))].reduce((a, x) => a + Number(x[1]), 0);
+  return `probes: ${count('watch')} by the watch thread, ${count('manager')} by the manager's`;
+}
+
 async function allNormal(m: ManagerHandle, n: number): Promise<boolean> {
   const items: { status: string; connected: boolean }[] = [];
   for (let cursor: string | null = null, first = true; first || cursor; first = false) {
@@ -145,7 +152,7 @@ async function hubRun(n: number, backend: 'pglite' | 'postgres'): Promise<string
     await waitFor('every node normal after the restart', () => allNormal(m, n), { timeoutMs: 600_000, intervalMs: 1000 });
     const restartFaults = (await countRuns(m, 'FAULT_NODE')) - faultsBefore;
     const restartSkipped = await skippedTicks(m);
-    progress(`${backend} ${n}: manager restarted, all connected in ${restartS.toFixed(1)} s; every agent goes now`);
+    progress(`${backend} ${n}: manager restarted, all connected in ${restartS.toFixed(1)} s (${await probesMade(m)}); every agent goes now`);
 
     // agents restart: every agent process goes at once (every node faulty), a fresh one connects them all
     const stormFaults0 = await countRuns(m, 'FAULT_NODE');

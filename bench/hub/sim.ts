@@ -5,8 +5,9 @@
 // Prints one JSON line each time all `expected` agents are connected: `connectMs` since the first token arrived, or
 // since the first socket was lost after the previous line.
 // With a `watchPort`, it serves every simulated node's heartbeat stream (`GET /heartbeat/watch`, as the real agent's
-// watch.ts) on that port of every loopback address: the manager's health watch holds one open to each node, as it
-// does with real agents, instead of having its connects refused and retrying.
+// watch.ts) and its heartbeat (`GET /heartbeat`) on that port of every loopback address: the manager's health watch
+// holds one open to each node, as it does with real agents, instead of having its connects refused and retrying, and
+// a node whose agent has not linked again yet answers the monitor's probe.
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -36,6 +37,12 @@ if (watchPortArg) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://sim');
     const nodeId = nodeOf.get((req.headers.authorization ?? '').replace(/^Bearer /, ''));
+    if (nodeId && url.pathname === '/heartbeat') {
+      // The health monitor's probe of a node whose agent has no link (after a manager restart, until it reconnects).
+      const text = JSON.stringify(heartbeat(nodeId, started));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+      return;
+    }
     if (url.pathname !== '/heartbeat/watch' || !nodeId) {
       res.writeHead(nodeId ? 404 : 401).end();
       return;
