@@ -11,7 +11,7 @@
 // are read in MiB and in SI megabytes (200 MB is 190.7 MiB, 50 MB is 47.7 MiB).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
+import { MANAGER_POSTGRES_ENV, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { childrenOf, envPairs, row, onEachDatabase } from '../lib.ts';
@@ -43,7 +43,7 @@ async function measure(backend: 'pglite' | 'postgres'): Promise<void> {
     if (backend === 'postgres') tdb = await createTestDatabase('postgres');
     const started = Date.now();
     m = await startManagerProcess({
-      ...(tdb?.url ? { DATABASE_URL: tdb.url, MALLOC_MMAP_THRESHOLD_: '131072' } : { OCDN_DATA_DIR: join(dir.path, 'data') }),
+      ...(tdb?.url ? { DATABASE_URL: tdb.url, ...MANAGER_POSTGRES_ENV } : { OCDN_DATA_DIR: join(dir.path, 'data') }),
       OCDN_LOG_LEVEL: 'warn',
       ...envPairs(process.env.BENCH_MANAGER_ENV),
     }, { nodeArgs: MANAGER_ARGS });

@@ -5,7 +5,7 @@ import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANAGER_LAUNCH_ENV, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
+import { MANAGER_LAUNCH_ENV, MANAGER_POSTGRES_ENV, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, treeCpuSeconds, treeRssMiB } from '../lib.ts';
@@ -82,9 +82,9 @@ async function main(): Promise<void> {
     const dbUrl = tdb?.url ?? undefined;
     const dnsPort = await freePort();
     // BENCH_MANAGER_ENV: more environment for the manager, `NAME=value` space-separated (overrides its launch environment).
-    // On PostgreSQL the manager runs as README "Running in production" advises for it (MALLOC_MMAP_THRESHOLD_=131072).
+    // On PostgreSQL the manager runs as README "Running in production" advises for it (MANAGER_POSTGRES_ENV).
     const managerEnv: Record<string, string> = {
-      ...(process.env.BENCH_ROLLOUT_DATABASE_URL ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {}),
+      ...(process.env.BENCH_ROLLOUT_DATABASE_URL ? MANAGER_POSTGRES_ENV : {}),
       ...envPairs(process.env.BENCH_MANAGER_ENV),
     };
     m = await startManagerProcess({ ...(dbUrl ? { DATABASE_URL: dbUrl } : { OCDN_DATA_DIR: join(dir.path, 'data') }), OCDN_LOG_LEVEL: 'warn', OCDN_DNS_PORT: String(dnsPort), ...managerEnv },
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     const faulted = new Set(((await m.json('/api/v1/pipelines?kind=FAULT_NODE&limit=1000')).items as { subject: string }[]).map((r) => r.subject).filter((id) => !victimIds.has(id)));
     // The agents' default OCDN_NGINX_RELOAD_MIN_INTERVAL_MS: at most one reload per interval is the floor.
     const windows = Math.ceil((totalS * 1000) / 2000);
-    console.log(`\n## bench/rollout — ${domainCount} domains onto ${agentCount} agents (reload only recorded), ${dbUrl ? 'PostgreSQL' : 'embedded database'}, manager MALLOC_MMAP_THRESHOLD_=${managerEnv.MALLOC_MMAP_THRESHOLD_ ?? MANAGER_LAUNCH_ENV.MALLOC_MMAP_THRESHOLD_}`);
+    console.log(`\n## bench/rollout — ${domainCount} domains onto ${agentCount} agents (reload only recorded), ${dbUrl ? 'PostgreSQL' : 'embedded database'}, manager MALLOC_MMAP_THRESHOLD_=${managerEnv.MALLOC_MMAP_THRESHOLD_ ?? MANAGER_LAUNCH_ENV.MALLOC_MMAP_THRESHOLD_}${managerEnv.NODE_OPTIONS ? ` NODE_OPTIONS=${managerEnv.NODE_OPTIONS}` : ''}`);
     console.log(row(['domains', 'agents', 'posted s', 'all done s', 'reloads/node max', 'avg', '2 s windows']));
     console.log(row([domainCount, agentCount, postedS, totalS, Math.max(...reloads), reloads.reduce((a, b) => a + b, 0) / reloads.length, windows]));
     if (faulted.size) console.log(`${faulted.size} rollout node(s) taken for faulty during the run (their steps handed to RECOVER_NODE)`);

@@ -107,6 +107,9 @@ export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 /** The environment every shipped launcher gives the manager (`npm start`, deploy/ocdn-manager.service): see there. */
 export const MANAGER_LAUNCH_ENV = { MALLOC_MMAP_THRESHOLD_: '32768' } as const;
 
+/** What README "Running in production" (and deploy/manager.env.example) advises for a manager on PostgreSQL. */
+export const MANAGER_POSTGRES_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=64' } as const;
+
 /** Starts the built manager (apps/manager/dist/main.js) and waits for /healthz. */
 export async function startManagerProcess(env: Record<string, string>, opts: { nodeArgs?: string[] } = {}): Promise<ManagerHandle> {
   const port = env.OCDN_HTTP_PORT ? Number(env.OCDN_HTTP_PORT) : await freePort();

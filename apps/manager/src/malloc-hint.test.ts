@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mallocHint } from './malloc-hint.ts';
+import { mallocHint, youngGenerationHint } from './malloc-hint.ts';
 
 test('the allocator hint speaks only for PostgreSQL with a threshold under a socket buffer', () => {
   assert.match(mallocHint('postgres', '32768') ?? '', /MALLOC_MMAP_THRESHOLD_=131072/);
@@ -9,4 +9,12 @@ test('the allocator hint speaks only for PostgreSQL with a threshold under a soc
   assert.equal(mallocHint('postgres', undefined), null, "glibc's own dynamic threshold");
   assert.equal(mallocHint('postgres', ''), null);
   assert.equal(mallocHint('pglite', '32768'), null);
+});
+
+test('the young generation hint speaks only for PostgreSQL without a semi-space of at least 32 MB', () => {
+  assert.match(youngGenerationHint('postgres', []) ?? '', /NODE_OPTIONS=--max-semi-space-size=64/);
+  assert.match(youngGenerationHint('postgres', ['--max-semi-space-size=16']) ?? '', /16 MB/);
+  assert.equal(youngGenerationHint('postgres', ['--max-semi-space-size=64']), null);
+  assert.equal(youngGenerationHint('postgres', ['--max_semi_space_size', '32']), null);
+  assert.equal(youngGenerationHint('pglite', []), null);
 });

@@ -31,7 +31,7 @@ import { parsingParams } from './pipelines/types.ts';
 import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
 import { LiveEvents } from './events/live.ts';
-import { mallocHint } from './malloc-hint.ts';
+import { mallocHint, youngGenerationHint } from './malloc-hint.ts';
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -213,6 +213,8 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     }
     const hint = mallocHint(database.kind, process.env.MALLOC_MMAP_THRESHOLD_);
     if (hint) log.info(hint);
+    const young = youngGenerationHint(database.kind, [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)]);
+    if (young) log.info(young);
     // Every server is up: only now is a generated admin token stored (and then printed by the caller).
     const generatedAdminToken = await bootstrap.commit();
     return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health, drift }, stop };
