@@ -165,7 +165,7 @@ describe('health watch thread', () => {
     });
   }
 
-  it("probes a node whose agent has no link to the manager on the watch thread, and finds it faulty when it stops answering", async (t) => {
+  it('probes a node whose agent has no link to the manager on the watch thread, faulty when it stops answering and until it recovers', async (t) => {
     // After a manager restart every agent is without its link for a while: their nodes' heartbeats are asked over
     // the agents' HTTP APIs, by the watch thread rather than the manager's. This agent never links (its manager URL
     // is a port where nothing listens) and is reached over HTTP alone.
@@ -189,6 +189,12 @@ describe('health watch thread', () => {
     agent.child.kill('SIGSTOP');
     await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
     assert.ok((await probes(h, 'watch', 'failed')) >= 3, 'three probes failed on the watch thread');
+    // A faulty node is probed until it recovers, by the thread as well (with its endpoint: it is not watched).
+    const before = await probes(h, 'watch', 'ok');
+    agent.child.kill('SIGCONT');
+    await waitFor('node normal again', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'normal', { timeoutMs: 20_000 });
+    assert.ok((await probes(h, 'watch', 'ok')) >= before + 3, 'its recovery seen by three probes on the watch thread');
+    assert.equal((await probes(h, 'manager', 'ok')) + (await probes(h, 'manager', 'failed')), 0, "none made on the manager's thread");
   });
 
   it('with OCDN_HEALTH_WATCH=thread on the embedded database, watches and hands the decision to the manager', async (t) => {

@@ -159,12 +159,12 @@ export class HealthMonitor {
 
   /**
    * One heartbeat check of a node in a tick: whether it answered as the node. Without a link to the agent (every node
-   * for a while after a restart, thousands at fleet size) the watch thread asks over the agent's HTTP API, and this
-   * thread sees one message per batch; the thread probes only the nodes it watches (`normal` ones), and this thread
-   * the rest, and any the thread could not.
+   * for a while after a restart, thousands at fleet size; a faulty node until it recovers) the watch thread asks over
+   * the agent's HTTP API, and this thread sees one message per batch. Linked nodes are asked over their link, and
+   * every node here when the thread does not run.
    */
   private async probe(h: Health, timeoutMs: number, unlinked: boolean): Promise<boolean> {
-    const byThread = unlinked ? await this.watch?.probe(h.node.id, timeoutMs) : undefined;
+    const byThread = unlinked ? await this.watch?.probe(h.node, timeoutMs) : undefined;
     if (byThread !== undefined) {
       this.ctx.metrics.healthProbes.inc({ via: 'watch', outcome: byThread === null ? 'ok' : 'failed' });
       return byThread === null;

@@ -26,10 +26,11 @@ export type ToWatch =
   /** Whether this replica runs the health monitor: the thread writes decisions only while it does. */
   | { op: 'lead'; held: boolean }
   /**
-   * Heartbeat probes over the agents' HTTP APIs (watch-probe.ts) of watched nodes whose agent has no link to this
-   * replica, each given `timeoutMs` once it starts; answered in `probed` batches.
+   * Heartbeat probes over the agents' HTTP APIs (watch-probe.ts) of nodes whose agent has no link to this replica:
+   * watched nodes by id, others (faulty nodes, probed until they recover) with their endpoint; each given `timeoutMs`
+   * once it starts; answered in `probed` batches.
    */
-  | { op: 'probe'; ids: string[]; timeoutMs: number };
+  | { op: 'probe'; ids: string[]; nodes: NodeEndpoint[]; timeoutMs: number };
 
 export type FromWatch =
   | { op: 'ready'; tid: number; priority: PriorityOutcome }
@@ -50,7 +51,7 @@ export type FromWatch =
     }
   /**
    * Probes done since the last batch: answered as the node (`ok`), not (`failed`, with why), or not made because the
-   * thread does not watch the node (`unknown`: the manager probes it itself).
+   * thread no longer watches a node asked for by id (`unknown`: the manager probes it itself).
    */
   | { op: 'probed'; ok: string[]; failed: [id: string, reason: string][]; unknown: string[] }
   /** Streams open now (sent a moment after the count changes, the last of a burst only). */

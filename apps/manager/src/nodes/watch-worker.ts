@@ -223,12 +223,13 @@ let waiting: { node: NodeEndpoint; timeoutMs: number }[] = [];
 let nextWaiting = 0;
 let probed: Extract<FromWatch, { op: 'probed' }> | null = null;
 
-function probe(ids: string[], timeoutMs: number): void {
+function probe(ids: string[], nodes: NodeEndpoint[], timeoutMs: number): void {
   for (const id of ids) {
     const w = watches.get(id);
     if (w) waiting.push({ node: w.node, timeoutMs });
     else answered(id, undefined);
   }
+  for (const node of nodes) waiting.push({ node, timeoutMs });
   startProbes();
 }
 
@@ -268,7 +269,7 @@ port.on('message', (m: ToWatch) => {
     m.set.forEach(setNode);
     m.drop.forEach(dropNode);
   } else if (m.op === 'probe') {
-    probe(m.ids, m.timeoutMs);
+    probe(m.ids, m.nodes, m.timeoutMs);
   } else if (m.op === 'lead') {
     if (m.held && !lead) writer?.warm(); // the connection ready before it is needed
     lead = m.held;

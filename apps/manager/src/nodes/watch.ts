@@ -27,8 +27,8 @@ export class HealthWatch {
   streams = 0;
   /** Probes asked of the thread and not answered yet: each one's resolver, by node id. */
   private readonly probing = new Map<string, (reason: string | null | undefined) => void>();
-  /** Probes to ask for at the end of this turn (one message for a tick's slice). */
-  private toProbe: string[] = [];
+  /** Probes to ask for at the end of this turn (one message for a tick's slice): watched nodes by id, others whole. */
+  private toProbe: { ids: string[]; nodes: NodeEndpoint[] } = { ids: [], nodes: [] };
   private probeTimeoutMs = 0;
   /** This (the manager's) thread, when the watch thread raised it for a decision (`boosted`). */
   private readonly raised = new Raised(process.pid);
@@ -67,23 +67,24 @@ export class HealthWatch {
 
   /**
    * A heartbeat probe of the node by the thread, over the agent's HTTP API (watch-probe.ts): null when the agent
-   * answered as the node, else why not; undefined when the thread could not make it (it does not watch the node, or
-   * it ended meanwhile) and the caller should probe itself. Returns undefined at once when the thread does not watch
-   * the node.
+   * answered as the node, else why not; undefined when the thread could not make it (it is not running, or it ended
+   * meanwhile) and the caller should probe itself. A node the thread watches is named by its id; any other (a faulty
+   * node, probed until it recovers) goes with its endpoint.
    */
-  probe(nodeId: string, timeoutMs: number): Promise<string | null | undefined> | undefined {
-    if (!this.worker || !this.nodes.has(nodeId) || this.probing.has(nodeId)) return undefined;
-    if (this.toProbe.length === 0) queueMicrotask(() => this.askProbes());
-    this.toProbe.push(nodeId);
+  probe(node: NodeEndpoint, timeoutMs: number): Promise<string | null | undefined> | undefined {
+    if (!this.worker || this.probing.has(node.id)) return undefined;
+    if (this.toProbe.ids.length === 0 && this.toProbe.nodes.length === 0) queueMicrotask(() => this.askProbes());
+    if (this.nodes.get(node.id)?.key === endpointKey(node)) this.toProbe.ids.push(node.id);
+    else this.toProbe.nodes.push(node);
     this.probeTimeoutMs = timeoutMs;
-    return new Promise((resolve) => this.probing.set(nodeId, resolve));
+    return new Promise((resolve) => this.probing.set(node.id, resolve));
   }
 
   private askProbes(): void {
-    const ids = this.toProbe;
-    this.toProbe = [];
-    if (this.worker) this.send({ op: 'probe', ids, timeoutMs: this.probeTimeoutMs });
-    else for (const id of ids) this.probed(id, undefined); // it ended this turn
+    const { ids, nodes } = this.toProbe;
+    this.toProbe = { ids: [], nodes: [] };
+    if (this.worker) this.send({ op: 'probe', ids, nodes, timeoutMs: this.probeTimeoutMs });
+    else for (const id of [...ids, ...nodes.map((n) => n.id)]) this.probed(id, undefined); // it ended this turn
   }
 
   private probed(id: string, reason: string | null | undefined): void {
