@@ -13,11 +13,12 @@ export interface DomainAddress {
   name: string;
   nodeId: string;
   ip: string;
+  /** The step's logger; may be made when first read (never spread an address). */
   log: Logger;
 }
 
 interface Publish extends DomainAddress {
-  requireNormal: boolean;
+  requireNormal?: boolean | undefined;
 }
 type PublishResult = { permanent: true; message: string } | { permanent: false; error: unknown } | null;
 
@@ -107,7 +108,7 @@ export class DomainDns {
  * leave once a node serves again. Idempotent.
  */
 export async function OCDN_MODIFI_DNS(dd: DomainDns, req: DomainAddress & { requireNormal?: boolean | undefined }): Promise<void> {
-  const failure = await dd.publish({ ...req, requireNormal: !!req.requireNormal });
+  const failure = await dd.publish(req); // as it is: a spread would make its logger (DomainAddress.log)
   // The provider's own error, as it was: the engine tells a database outage from a failed publish by it.
   if (failure) throw failure.permanent ? new PermanentStepError(failure.message) : failure.error;
 }

@@ -48,15 +48,18 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
   // One read of the domain and of each node per execution of a run: a domain onto fifty nodes is 250 steps.
   const domainOf = (step: StepContext, domain: string) => step.memo(`domain:${domain}`, () => loadDomain(ctx, domain));
   const endpointOf = (step: StepContext, nodeId: string) => step.memo(`node:${nodeId}`, () => nodeEndpoint(ctx, nodeId));
-  const address = async (step: StepContext, p: { domain: string; nodeId: string; ip: string }) => {
+  // The step's logger is made only if used (StepContext.log): the address is handed on as it is, never spread (a
+  // spread calls the getter, and a child logger per DNS step was most of what making the address cost).
+  const address = async <E extends object>(step: StepContext, p: { domain: string; nodeId: string; ip: string }, extra: E) => {
     const d = await domainOf(step, p.domain);
     return {
       domain: d.domain,
       name: cnameOf(ctx, d.subDomain),
       nodeId: p.nodeId,
       ip: p.ip,
+      ...extra,
       get log() {
-        return step.log; // made only if used (StepContext.log)
+        return step.log;
       },
     };
   };
@@ -105,10 +108,10 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
       }
     },
     async OCDN_MODIFI_DNS(step, p) {
-      await OCDN_MODIFI_DNS(dns, { ...(await address(step, p)), requireNormal: p.requireNormal });
+      await OCDN_MODIFI_DNS(dns, await address(step, p, { requireNormal: p.requireNormal }));
     },
     async OCDN_DEL_DNS(step, p) {
-      await OCDN_DEL_DNS(dns, { ...(await address(step, p)), failOpen: p.failOpen });
+      await OCDN_DEL_DNS(dns, await address(step, p, { failOpen: p.failOpen }));
     },
     async OCDN_DEL_CONF(step, p) {
       const node = await endpointOf(step, p.nodeId);
