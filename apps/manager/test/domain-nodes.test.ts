@@ -5,7 +5,8 @@ import type { DomainNodeStatus, NodeStatus } from '@ocdn/protocol';
 import type { Database } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { domainNodes, domains, nodes } from '../src/db/schema.ts';
-import { DomainNodeWrites, OCDN_DOMAIN_NODE } from '../src/domains/status.ts';
+import type { CoreContext } from '../src/context.ts';
+import { DomainNodeWrites, OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS } from '../src/domains/status.ts';
 import { createTestDatabase, testBackends, type TestDatabase } from '../../../test/support/db.ts';
 
 // OCDN_DOMAIN_NODE's guards against writes of different runs landing out of turn, on a real database: the status a
@@ -41,6 +42,19 @@ for (const backend of testBackends()) {
     const statusOf = async (p: { domain: string; nodeId: string }) =>
       (await database.db.select({ s: domainNodes.status }).from(domainNodes).where(and(eq(domainNodes.domain, p.domain), eq(domainNodes.nodeId, p.nodeId))))[0]!.s;
     const setNode = (nodeId: string, status: NodeStatus) => database.db.update(nodes).set({ status }).where(eq(nodes.id, nodeId));
+
+    it("OCDN_DOMAIN_STATUS sets the status and returns the domain's nodes not deleted, or the status alone", async () => {
+      const p = await place('normal', 'complete');
+      const gone = await place('normal', 'delete');
+      await database.db.update(domainNodes).set({ domain: p.domain }).where(eq(domainNodes.nodeId, gone.nodeId));
+      const ctx = { db: database.db, database } as unknown as CoreContext;
+      assert.deepEqual(await OCDN_DOMAIN_STATUS(ctx, p.domain, 'deleting'), [{ nodeId: p.nodeId, ip: `127.0.8.${n - 1}` }]);
+      const status = async () => (await database.db.select({ s: domains.status }).from(domains).where(eq(domains.domain, p.domain)))[0]!.s;
+      assert.equal(await status(), 'deleting');
+      assert.deepEqual(await OCDN_DOMAIN_STATUS(ctx, p.domain, 'normal', { nodes: false }), []);
+      assert.equal(await status(), 'normal');
+      await assert.rejects(OCDN_DOMAIN_STATUS(ctx, 'nowhere.example', 'normal'), /does not exist/);
+    });
 
     it('writes complete for a run that brings the domain while the node is normal', async () => {
       const p = await place('normal', 'new');

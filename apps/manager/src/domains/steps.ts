@@ -65,7 +65,7 @@ export function domainStepHandlers(ctx: CoreContext): Pick<StepHandlers, DomainS
   };
   return {
     async OCDN_DOMAIN_STATUS(_s, p) {
-      await OCDN_DOMAIN_STATUS(ctx, p.domain, p.status);
+      await OCDN_DOMAIN_STATUS(ctx, p.domain, p.status, { nodes: false }); // the run's steps name its nodes
     },
     async OCDN_DOMAIN_NODE(step, p) {
       if ((await OCDN_DOMAIN_NODE(domainNodes, p.domain, p.nodeId, p.status, p.requireNormal)) === 'kept') {
