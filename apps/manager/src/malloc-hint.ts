@@ -13,7 +13,7 @@ export function mallocHint(database: 'pglite' | 'postgres', threshold: string | 
 }
 
 /** The young generation's size (MB per semi-space) that README "Running in production" advises on PostgreSQL. */
-export const POSTGRES_SEMI_SPACE_MB = 64;
+const POSTGRES_SEMI_SPACE_MB = 64;
 
 /**
  * V8's young generation: at its default (16 MB per semi-space on 64-bit) a rollout on PostgreSQL collected it every few

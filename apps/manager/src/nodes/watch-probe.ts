@@ -9,6 +9,18 @@ import net from 'node:net';
 import { checkProtocolCompatibility } from '@ocdn/protocol/version';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 
+/** `ip` as the host of a URL or a Host header (an IPv6 address in brackets). */
+export const hostOf = (ip: string): string => (net.isIPv6(ip) ? `[${ip}]` : ip);
+
+/**
+ * TLS options for an agent registered with TLS: its certificate checked against `ca` (OCDN_AGENT_CA; else the system
+ * store), and by name when it was registered by name.
+ */
+export const agentTls = (ip: string, ca: string | null): { ca?: string; servername?: string } => ({
+  ...(ca ? { ca } : {}),
+  ...(net.isIP(ip) ? {} : { servername: ip }),
+});
+
 /** A heartbeat's answer is a few hundred bytes; anything much larger is not an agent. */
 const MAX_ANSWER = 64 * 1024;
 
@@ -19,8 +31,7 @@ const MAX_ANSWER = 64 * 1024;
  */
 export function probeHeartbeat(node: NodeEndpoint, timeoutMs: number, ca: string | null): Promise<string | null> {
   return new Promise((resolve) => {
-    const host = net.isIPv6(node.ip) ? `[${node.ip}]` : node.ip;
-    const base = `${node.tls ? 'https' : 'http'}://${host}:${node.agentPort}`;
+    const base = `${node.tls ? 'https' : 'http'}://${hostOf(node.ip)}:${node.agentPort}`;
     let settled = false;
     const done = (reason: string | null) => {
       if (settled) return;
@@ -35,8 +46,7 @@ export function probeHeartbeat(node: NodeEndpoint, timeoutMs: number, ca: string
       path: '/heartbeat',
       agent: false,
       headers: { authorization: `Bearer ${node.token}` },
-      // A node registered with TLS is reached over https only, its certificate checked (OCDN_AGENT_CA).
-      ...(node.tls ? { ...(ca ? { ca } : {}), ...(net.isIP(node.ip) ? {} : { servername: node.ip }) } : {}),
+      ...(node.tls ? agentTls(node.ip, ca) : {}), // a node registered with TLS is reached over https only
     };
     const req = (node.tls ? https : http).get(options, (res) => {
       const chunks: Buffer[] = [];
@@ -60,12 +70,13 @@ function judge(node: NodeEndpoint, base: string, status: number, text: string): 
   try {
     body = JSON.parse(text);
   } catch {
-    return `agent at ${base} answered its heartbeat with HTTP ${status} and a body that is not JSON`;
+    body = undefined;
   }
   if (status !== 200) {
-    const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
-    return typeof message === 'string' ? message : `agent answered HTTP ${status}`;
+    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+    return typeof message === 'string' ? message : `agent at ${base} answered its heartbeat with HTTP ${status}`;
   }
+  if (body === undefined) return `agent at ${base} answered its heartbeat with a body that is not JSON`;
   const { nodeId, protocolVersion } = (body ?? {}) as { nodeId?: unknown; protocolVersion?: unknown };
   if (typeof nodeId !== 'string' || typeof protocolVersion !== 'string') return `agent at ${base} answered its heartbeat without a node id and protocol version`;
   if (nodeId !== node.id) return `agent at ${node.ip}:${node.agentPort} is node ${nodeId}, not ${node.id}`;

@@ -13,7 +13,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { currentThreadId, raiseThreadNice, raiseThreadPriority } from '../thread-priority.ts';
 import { agentPortState } from './port-probe.ts';
-import { probeHeartbeat } from './watch-probe.ts';
+import { agentTls, hostOf, probeHeartbeat } from './watch-probe.ts';
 import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 
 if (isMainThread || !parentPort) {
@@ -94,15 +94,14 @@ function watch(w: Watch): void {
   if (w.done) return;
   const n = w.node;
   const sock = n.tls
-    ? tls.connect({ host: n.ip, port: n.agentPort, ...(net.isIP(n.ip) ? {} : { servername: n.ip }), ...(config.agentCa ? { ca: config.agentCa } : {}) })
+    ? tls.connect({ host: n.ip, port: n.agentPort, ...agentTls(n.ip, config.agentCa) })
     : net.connect({ host: n.ip, port: n.agentPort });
   w.sock = sock;
   // No answer in time (an agent that accepts but does not serve the stream): tried again later.
   const timer = setTimeout(() => sock.destroy(new Error('no answer')), Math.max(2_000, 2 * config.intervalMs));
   sock.once(n.tls ? 'secureConnect' : 'connect', () => {
     sock.setNoDelay(true);
-    const host = net.isIPv6(n.ip) ? `[${n.ip}]` : n.ip;
-    sock.write(`GET /heartbeat/watch?everyMs=${everyMs} HTTP/1.1\r\nHost: ${host}:${n.agentPort}\r\nAuthorization: Bearer ${n.token}\r\n\r\n`);
+    sock.write(`GET /heartbeat/watch?everyMs=${everyMs} HTTP/1.1\r\nHost: ${hostOf(n.ip)}:${n.agentPort}\r\nAuthorization: Bearer ${n.token}\r\n\r\n`);
   });
   let head = '';
   sock.on('data', (chunk: Buffer) => {
