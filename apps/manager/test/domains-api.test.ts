@@ -58,3 +58,39 @@ for (const backend of testBackends()) {
     });
   });
 }
+
+for (const backend of testBackends()) {
+  describe(`a new domain's answer on ${backend}`, () => {
+    let h: Harness;
+    before(async () => {
+      h = await startHarness(backend);
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    it('shows the domain and its run as a read finds them, nodes by ip and steps in the order given', async () => {
+      // Given out of order, and with ips whose text order is not their numeric one (the API lists by ip as text).
+      const ids: string[] = [];
+      for (const [name, ip] of [['ans-b', '127.0.0.8'], ['ans-a', '127.0.0.72'], ['ans-c', '127.0.0.100']] as const) {
+        const r = await h.call('POST', '/api/v1/nodes', { name, ip, roles: ['cdn'] });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        await h.manager.ctx.db.update(nodes).set({ status: 'normal' }).where(eq(nodes.id, r.body.node.id));
+        ids.push(r.body.node.id);
+      }
+      const r = await h.call('POST', '/api/v1/domains', { domain: 'answer.example.com', origins: [ORIGIN], nodeIds: ids });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      const { domain, pipeline } = r.body;
+      // No agent answers: the run stays at its first node's sync, and the domain and its nodes as they were written.
+      assert.deepEqual(domain, (await h.call('GET', '/api/v1/domains/answer.example.com')).body);
+      assert.deepEqual(domain.nodes.map((n: { ip: string }) => n.ip), ['127.0.0.100', '127.0.0.72', '127.0.0.8']);
+      const read = (await h.call('GET', `/api/v1/pipelines/${pipeline.id}`)).body;
+      for (const key of ['id', 'kind', 'subject', 'createdAt', 'finishedAt']) assert.deepEqual(pipeline[key], read[key], key);
+      const names = (p: { steps: { name: string; target: string | null }[] }) => p.steps.map((s) => `${s.name} ${s.target}`);
+      assert.deepEqual(names(pipeline), names(read));
+      assert.equal(pipeline.steps[2].target, '127.0.0.8', 'the steps go in the order the nodes were given');
+      assert.equal(pipeline.status, 'pending');
+      assert.ok(pipeline.steps.every((s: { status: string; attempts: number; error: unknown }) => s.status === 'pending' && s.attempts === 0 && s.error === null));
+    });
+  });
+}

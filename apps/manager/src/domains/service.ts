@@ -3,7 +3,7 @@ import type { ManagerContext } from '../context.ts';
 import { domainNodes, domains, nodes, pipelines } from '../db/schema.ts';
 import { ServiceError, invalidField } from '../errors.ts';
 import { ADD_DOMAIN, JOIN_NODE, REMOVE_DOMAIN, UPDATE_DOMAIN } from '../pipelines/definitions.ts';
-import { getPipeline, type PipelineView } from '../pipelines/service.ts';
+import { queuedView, type PipelineView } from '../pipelines/service.ts';
 import { parseOrigin } from './make-conf.ts';
 import type { DomainNodeStatus, DomainStatus } from './status.ts';
 import { cnameOf } from './steps.ts';
@@ -74,31 +74,31 @@ async function viewsOf(ctx: ManagerContext, rows: DomainRow[]): Promise<DomainVi
     .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
     .where(inArray(domainNodes.domain, rows.map((r) => r.domain)))
     .orderBy(asc(nodes.ip));
-  const byDomain = new Map<string, { nodeId: string; ip: string; status: DomainNodeStatus }[]>();
+  const byDomain = new Map<string, DomainView['nodes']>();
   for (const { domain, ...n } of all) {
     const list = byDomain.get(domain);
     if (list) list.push(n);
     else byDomain.set(domain, [n]);
   }
-  return Promise.all(
-    rows.map(async (row) => {
-      const onNodes = byDomain.get(row.domain) ?? [];
-      const cname = cnameOf(ctx, row.subDomain);
-      const serving = onNodes.some((n) => n.status === 'complete');
-      // Only a domain that serves from no node can be failing open (its address left published): asked for those only.
-      const failOpen = (row.status === 'complete' || row.status === 'normal') && onNodes.length > 0 && !serving && (await ctx.dns.store.addressesOf(cname)).length > 0;
-      return {
-        failOpen,
-        domain: row.domain,
-        origins: row.origins,
-        subDomain: row.subDomain,
-        cname,
-        status: row.status,
-        configVersion: row.configVersion,
-        nodes: onNodes,
-      };
-    }),
-  );
+  return Promise.all(rows.map((row) => viewWith(ctx, row, byDomain.get(row.domain) ?? [])));
+}
+
+/** A domain as the API shows it, given its nodes in the order the API shows them (by ip). */
+async function viewWith(ctx: ManagerContext, row: Pick<DomainRow, 'domain' | 'origins' | 'subDomain' | 'status' | 'configVersion'>, onNodes: DomainView['nodes']): Promise<DomainView> {
+  const cname = cnameOf(ctx, row.subDomain);
+  const serving = onNodes.some((n) => n.status === 'complete');
+  // Only a domain that serves from no node can be failing open (its address left published): asked for those only.
+  const failOpen = (row.status === 'complete' || row.status === 'normal') && onNodes.length > 0 && !serving && (await ctx.dns.store.addressesOf(cname)).length > 0;
+  return {
+    failOpen,
+    domain: row.domain,
+    origins: row.origins,
+    subDomain: row.subDomain,
+    cname,
+    status: row.status,
+    configVersion: row.configVersion,
+    nodes: onNodes,
+  };
 }
 
 /** Creates a domain on its nodes and starts ADD_DOMAIN. */
@@ -109,7 +109,7 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
   if (input.subDomain === undefined && !LABEL.test(subDomain)) {
     throw bad('subDomain', `"${subDomain}" (derived from the domain) is not a DNS label; give a subDomain`);
   }
-  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
+  const { run, shown } = await ctx.db.transaction(async (tx) => {
     const [existing] = await tx.select().from(domains).where(eq(domains.domain, input.domain)).for('update');
     if (existing && existing.status !== 'delete') {
       throw new ServiceError('conflict', `domain ${input.domain} exists already${existing.status === 'deleting' ? ' (being deleted)' : ''}`, { field: 'domain', status: existing.status });
@@ -117,10 +117,12 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
     const [clash] = await tx.select({ domain: domains.domain }).from(domains).where(and(eq(domains.subDomain, subDomain), ne(domains.status, 'delete')));
     if (clash) throw new ServiceError('conflict', `subDomain ${subDomain} is used by ${clash.domain}`, { field: 'subDomain', domain: clash.domain });
 
+    // `chosen` in the order the steps go (as given), `shown` in the order the API lists a domain's nodes (by ip).
     let chosen: { id: string; ip: string }[];
+    let shown: { id: string; ip: string }[];
     if (input.nodeIds) {
       const ids = [...new Set(input.nodeIds)];
-      const rows = ids.length ? await tx.select().from(nodes).where(inArray(nodes.id, ids)) : [];
+      const rows = ids.length ? await tx.select().from(nodes).where(inArray(nodes.id, ids)).orderBy(asc(nodes.ip)) : [];
       ids.forEach((id, i) => {
         const n = rows.find((r) => r.id === id);
         if (!n || n.status === 'delete') throw bad(`nodeIds.${i}`, `node ${id} does not exist`);
@@ -128,10 +130,12 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
         if (n.status !== 'normal') throw new ServiceError('conflict', `node ${id} is ${n.status}, not normal`, { field: `nodeIds.${i}`, nodeId: id, status: n.status });
       });
       chosen = ids.map((id) => rows.find((r) => r.id === id)!);
+      shown = rows;
     } else {
       // What placing the domain needs, not whole rows: every POST reads the fleet's normal nodes.
       const rows = await tx.select({ id: nodes.id, ip: nodes.ip, roles: nodes.roles }).from(nodes).where(eq(nodes.status, 'normal')).orderBy(asc(nodes.ip));
       chosen = rows.filter((r) => r.roles.includes('cdn'));
+      shown = chosen;
     }
     if (chosen.length === 0) throw new ServiceError('conflict', 'there is no normal cdn node to put the domain on', { field: 'nodeIds' });
 
@@ -142,12 +146,16 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
     await tx.execute(
       sql`insert into ${domainNodes} (domain, node_id, status) select ${input.domain}, id, 'new' from jsonb_array_elements_text(${JSON.stringify(chosen.map((n) => n.id))}::jsonb) as id`,
     );
-    const spec = ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) });
-    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
+    const run = await ctx.engine.queue(tx, ADD_DOMAIN({ domain: input.domain, nodes: chosen.map((n) => ({ id: n.id, ip: n.ip })) }));
+    return { run, shown };
   });
-  await ctx.engine.dispatch(pipelineId, spec);
-  ctx.log.info({ domain: input.domain, pipelineId }, 'domain added');
-  return { domain: await getDomain(ctx, input.domain), pipeline: await getPipeline(ctx, pipelineId) };
+  await ctx.engine.dispatch(run.id, run.spec);
+  ctx.log.info({ domain: input.domain, pipelineId: run.id }, 'domain added');
+  // What was just written, as a read would find it: the domain and its run are not read back (a run's 250 steps
+  // for a domain on 50 nodes).
+  const row = { domain: input.domain, subDomain, origins, status: 'normal' as const, configVersion: 1 };
+  const domain = await viewWith(ctx, row, shown.map((n) => ({ nodeId: n.id, ip: n.ip, status: 'new' as const })));
+  return { domain, pipeline: queuedView(run) };
 }
 
 /** A page of domains in name order. */
@@ -170,7 +178,7 @@ export async function getDomain(ctx: ManagerContext, domain: string): Promise<Do
 
 /** Starts REMOVE_DOMAIN: withdraws the domain from DNS, then deletes its configs. */
 export async function deleteDomain(ctx: ManagerContext, domain: string): Promise<{ pipeline: PipelineView }> {
-  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
+  const run = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.select().from(domains).where(eq(domains.domain, domain)).for('update');
     if (!row || row.status === 'delete') throw new ServiceError('not_found', `domain ${domain} not found`);
     const [removal] = await tx
@@ -183,12 +191,11 @@ export async function deleteDomain(ctx: ManagerContext, domain: string): Promise
       .from(domainNodes)
       .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
       .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete')));
-    const spec = REMOVE_DOMAIN({ domain, nodes: onNodes });
-    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
+    return ctx.engine.queue(tx, REMOVE_DOMAIN({ domain, nodes: onNodes }));
   });
-  await ctx.engine.dispatch(pipelineId, spec);
-  ctx.log.info({ domain, pipelineId }, 'domain removal started');
-  return { pipeline: await getPipeline(ctx, pipelineId) };
+  await ctx.engine.dispatch(run.id, run.spec);
+  ctx.log.info({ domain, pipelineId: run.id }, 'domain removal started');
+  return { pipeline: queuedView(run) };
 }
 
 /** Locks and returns a live domain (not deleted, not being deleted), or throws 404/409. */
@@ -202,7 +209,7 @@ async function liveDomainForUpdate(tx: Parameters<Parameters<ManagerContext['db'
 /** PATCH origins: a new config version is rolled out to the domain's nodes (UPDATE_DOMAIN). */
 export async function updateDomain(ctx: ManagerContext, domain: string, input: { origins: string[] }): Promise<{ domain: DomainView; pipeline: PipelineView }> {
   const origins = checkOrigins(input.origins);
-  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
+  const run = await ctx.db.transaction(async (tx) => {
     const row = await liveDomainForUpdate(tx, domain);
     await tx.update(domains).set({ origins, configVersion: row.configVersion + 1, updatedAt: new Date() }).where(eq(domains.domain, domain));
     const onNodes = await tx
@@ -211,17 +218,16 @@ export async function updateDomain(ctx: ManagerContext, domain: string, input: {
       .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
       .where(and(eq(domainNodes.domain, domain), ne(domainNodes.status, 'delete'), eq(nodes.status, 'normal')));
     // Nodes that are down get the new version from their RECOVER_NODE.
-    const spec = UPDATE_DOMAIN({ domain, nodes: onNodes });
-    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
+    return ctx.engine.queue(tx, UPDATE_DOMAIN({ domain, nodes: onNodes }));
   });
-  await ctx.engine.dispatch(pipelineId, spec);
-  ctx.log.info({ domain, pipelineId }, 'domain origins changed');
-  return { domain: await getDomain(ctx, domain), pipeline: await getPipeline(ctx, pipelineId) };
+  await ctx.engine.dispatch(run.id, run.spec);
+  ctx.log.info({ domain, pipelineId: run.id }, 'domain origins changed');
+  return { domain: await getDomain(ctx, domain), pipeline: queuedView(run) };
 }
 
 /** Puts one more node under a running domain (JOIN_NODE). */
 export async function joinNode(ctx: ManagerContext, domain: string, nodeId: string): Promise<{ pipeline: PipelineView }> {
-  const { pipelineId, spec } = await ctx.db.transaction(async (tx) => {
+  const run = await ctx.db.transaction(async (tx) => {
     await liveDomainForUpdate(tx, domain);
     const [n] = await tx.select().from(nodes).where(eq(nodes.id, nodeId));
     if (!n || n.status === 'delete') throw bad('nodeId', `node ${nodeId} does not exist`);
@@ -231,12 +237,11 @@ export async function joinNode(ctx: ManagerContext, domain: string, nodeId: stri
     if (on && on.status !== 'delete') throw new ServiceError('conflict', `node ${nodeId} serves ${domain} already`, { field: 'nodeId', status: on.status });
     if (on) await tx.update(domainNodes).set({ status: 'new', updatedAt: new Date() }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
     else await tx.insert(domainNodes).values({ domain, nodeId, status: 'new' });
-    const spec = JOIN_NODE(domain, { id: n.id, ip: n.ip });
-    return { pipelineId: await ctx.engine.enqueue(tx, spec), spec };
+    return ctx.engine.queue(tx, JOIN_NODE(domain, { id: n.id, ip: n.ip }));
   });
-  await ctx.engine.dispatch(pipelineId, spec);
-  ctx.log.info({ domain, nodeId, pipelineId }, 'node joins domain');
-  return { pipeline: await getPipeline(ctx, pipelineId) };
+  await ctx.engine.dispatch(run.id, run.spec);
+  ctx.log.info({ domain, nodeId, pipelineId: run.id }, 'node joins domain');
+  return { pipeline: queuedView(run) };
 }
 
 /** Domains by status, for /metrics. */

@@ -10,7 +10,7 @@ import { ServiceError } from '../errors.ts';
 import { afterTime, pageOfRows, PAGE_MAX, timeKey, toMs, type Page, type PageRequest } from '../http/pages.ts';
 import { ADD_NODE, REMOVE_NODE } from '../pipelines/definitions.ts';
 import { domainsOfNode } from '../domains/status.ts';
-import { getPipeline, type PipelineView } from '../pipelines/service.ts';
+import { queuedView, type PipelineView } from '../pipelines/service.ts';
 
 export interface NodeView {
   id: string;
@@ -80,7 +80,7 @@ export async function createNode(
   const ip = normalizeIp(input.ip);
   const id = newId('nod');
   const { token, secret } = newNodeToken(id);
-  const { row, pipelineId } = await ctx.db.transaction(async (tx) => {
+  const { row, run } = await ctx.db.transaction(async (tx) => {
     const clash = await tx
       .select({ id: nodes.id, name: nodes.name, ip: nodes.ip })
       .from(nodes)
@@ -104,12 +104,11 @@ export async function createNode(
         tokenHash: sha256(secret).toString('hex'),
       })
       .returning();
-    const pipelineId = await ctx.engine.enqueue(tx, ADD_NODE({ id, ip }));
-    return { row: row!, pipelineId };
+    return { row: row!, run: await ctx.engine.queue(tx, ADD_NODE({ id, ip })) };
   });
-  await ctx.engine.dispatch(pipelineId, { kind: 'ADD_NODE' });
-  ctx.log.info({ nodeId: id, ip, roles: row.roles, pipelineId }, 'node registered');
-  return { node: toNodeView(ctx, row), token, pipeline: await getPipeline(ctx, pipelineId) };
+  await ctx.engine.dispatch(run.id, run.spec);
+  ctx.log.info({ nodeId: id, ip, roles: row.roles, pipelineId: run.id }, 'node registered');
+  return { node: toNodeView(ctx, row), token, pipeline: queuedView(run) };
 }
 
 /** A page of nodes in the order they were registered. */
@@ -141,7 +140,7 @@ export async function getNode(ctx: ManagerContext, ref: string): Promise<NodeVie
 /** Starts REMOVE_NODE; a waiting ADD_NODE or pending health run of the node is cancelled. */
 export async function deleteNode(ctx: ManagerContext, ref: string): Promise<{ pipeline: PipelineView }> {
   const id = await resolveNodeRef(ctx, ref);
-  const { pipelineId, cancelled } = await ctx.db.transaction(async (tx) => {
+  const { run, cancelled } = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.select().from(nodes).where(eq(nodes.id, id)).for('update');
     if (!row) throw new ServiceError('not_found', `node ${id} not found`);
     if (row.status === 'deleting' || row.status === 'delete') {
@@ -153,13 +152,13 @@ export async function deleteNode(ctx: ManagerContext, ref: string): Promise<{ pi
       .where(and(eq(pipelines.subject, id), eq(pipelines.kind, 'REMOVE_NODE'), inArray(pipelines.status, ['pending', 'running'])));
     if (removal) throw new ServiceError('conflict', `node ${id} is being deleted (pipeline ${removal.id})`, { pipelineId: removal.id });
     const cancelled = await ctx.engine.cancelUnfinished(tx, id, ['ADD_NODE', 'FAULT_NODE', 'RECOVER_NODE'], 'node is being removed');
-    const pipelineId = await ctx.engine.enqueue(tx, REMOVE_NODE({ id, ip: row.ip }, await domainsOfNode(tx, id)));
-    return { pipelineId, cancelled };
+    const run = await ctx.engine.queue(tx, REMOVE_NODE({ id, ip: row.ip }, await domainsOfNode(tx, id)));
+    return { run, cancelled };
   });
   ctx.engine.abortLocal(cancelled);
-  await ctx.engine.dispatch(pipelineId, { kind: 'REMOVE_NODE' });
-  ctx.log.info({ nodeId: id, pipelineId, cancelled }, 'node removal started');
-  return { pipeline: await getPipeline(ctx, pipelineId) };
+  await ctx.engine.dispatch(run.id, run.spec);
+  ctx.log.info({ nodeId: id, pipelineId: run.id, cancelled }, 'node removal started');
+  return { pipeline: queuedView(run) };
 }
 
 /**

@@ -8,7 +8,7 @@ import { claimLease, renewLeases } from './leases.ts';
 import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
 import { SubjectWakers } from './wakers.ts';
-import { enqueueRuns } from './enqueue.ts';
+import { enqueueRuns, queueRuns, type QueuedRun } from './enqueue.ts';
 import { StepLog, loadSteps, type StepRow } from './step-log.ts';
 import { memoizer, runBlock, runStep, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
@@ -158,7 +158,12 @@ export class PipelineEngine {
 
   /** Inserts a run and its steps in the caller's transaction. Call dispatch(id, spec) after the transaction commits. */
   async enqueue(tx: DbOrTx, spec: PipelineSpec): Promise<string> {
-    return (await this.enqueueMany(tx, [spec]))[0]!;
+    return (await this.queue(tx, spec)).id;
+  }
+
+  /** enqueue() with the run as written, for an answer that shows it (queuedView) without reading it back. */
+  async queue(tx: DbOrTx, spec: PipelineSpec): Promise<QueuedRun> {
+    return (await queueRuns(tx, [spec]))[0]!;
   }
 
   /** enqueue() for many runs in two statements, their ids in the order of `specs`. */

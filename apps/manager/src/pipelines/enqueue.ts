@@ -6,15 +6,32 @@ import type { PipelineSpec } from './types.ts';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
+/** A run as it was written: `pending`, every step `pending` (what its 202 answer shows; see queuedView). */
+export interface QueuedRun {
+  id: string;
+  spec: PipelineSpec;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
 /**
- * Writes runs `pending` with their steps, in two statements, in the caller's transaction; their ids in the order of
- * `specs`. Nothing starts them: PipelineEngine.dispatch does, after the commit (the health watch thread writes runs
- * on its own connection and hands their ids to the manager's engine).
+ * Writes runs `pending` with their steps, in two statements, in the caller's transaction; in the order of `specs`.
+ * Nothing starts them: PipelineEngine.dispatch does, after the commit (the health watch thread writes runs on its own
+ * connection and hands their ids to the manager's engine).
  */
-export async function enqueueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<string[]> {
+export async function queueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<QueuedRun[]> {
   if (specs.length === 0) return [];
   const ids = specs.map(() => newId('pip'));
-  await tx.insert(pipelines).values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input })));
+  const rows = await tx
+    .insert(pipelines)
+    .values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input })))
+    .returning({ id: pipelines.id, createdAt: pipelines.createdAt, updatedAt: pipelines.updatedAt });
   await insertSteps(tx, specs.map((s, i) => ({ pipelineId: ids[i]!, steps: s.steps })));
-  return ids;
+  const at = new Map(rows.map((r) => [r.id, r]));
+  return specs.map((spec, i) => ({ id: ids[i]!, spec, createdAt: at.get(ids[i]!)!.createdAt, updatedAt: at.get(ids[i]!)!.updatedAt }));
+}
+
+/** queueRuns() when only the ids are wanted. */
+export async function enqueueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<string[]> {
+  return (await queueRuns(tx, specs)).map((r) => r.id);
 }

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { ServiceError } from '../errors.ts';
 import { afterTime, pageOfRows, timeKey, toMs, type Page } from '../http/pages.ts';
+import type { QueuedRun } from './enqueue.ts';
 import type { PipelineStatus, StepStatus } from './types.ts';
 
 export interface PipelineView {
@@ -43,6 +44,23 @@ async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
     updatedAt: r.updatedAt.toISOString(),
     finishedAt: r.finishedAt?.toISOString() ?? null,
   }));
+}
+
+/**
+ * A run just written (PipelineEngine.queue), as getPipeline would read it in the same transaction: `pending`, its
+ * steps `pending` with no attempt. The answers that start a run show it so, without reading its steps back.
+ */
+export function queuedView(run: QueuedRun): PipelineView {
+  return {
+    id: run.id,
+    kind: run.spec.kind,
+    subject: run.spec.subject,
+    status: 'pending',
+    steps: run.spec.steps.map((s) => ({ name: s.name, target: s.target, status: 'pending', attempts: 0, error: null })),
+    createdAt: run.createdAt.toISOString(),
+    updatedAt: run.updatedAt.toISOString(),
+    finishedAt: null,
+  };
 }
 
 export async function getPipeline(ctx: Pick<ManagerContext, 'db'>, id: string): Promise<PipelineView> {
