@@ -182,6 +182,17 @@ for (const backend of testBackends()) {
       assert.equal(rows[1]!.attempts, 2);
     });
 
+    it('runs a run it wrote from its stored steps once one of them started before its claim', async () => {
+      // The replica that wrote a run runs the steps it holds only while none started; here another replica ran the
+      // first and let go of the run before this one's claim.
+      const s = spec('s-started', ['w1', 'w2']);
+      const id = await engine.enqueue(database.db, s);
+      await database.db.execute(sql`update pipeline_steps set status = 'succeeded', attempts = 1 where pipeline_id = ${id} and idx = 0`);
+      await engine.dispatch(id, s);
+      await waitFor('run done', async () => (await status(id)) === 'succeeded');
+      assert.deepEqual(calls.filter((c) => c.startsWith('w')), ['w2']);
+    });
+
     it("takes over a run whose lease this replica holds but does not execute, while it executes others", async () => {
       // A claim can commit while its caller sees an error (the database went away at the COMMIT): the lease is this
       // replica's, and nothing here executes the run. Renewing it with the runs that do execute here kept it from

@@ -1,4 +1,5 @@
-// A run's lease is claimed in one call (ocdn_claim_lease, drizzle/0010): what the claim allows and refuses.
+// A run's lease is claimed in one call (ocdn_claim_lease, drizzle/0010, 0011): what the claim allows and refuses,
+// and whether the run is as written.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
@@ -26,19 +27,41 @@ for (const backend of testBackends()) {
 
         assert.equal(await claimLease(db, 'pip_new', 'me'), null, 'an older run on the subject is unfinished');
         assert.equal((await lease('pip_new')).status, 'pending');
-        assert.deepEqual(await claimLease(db, 'pip_old', 'me'), { kind: 'FAULT_NODE', subject: 'nod_claim' });
+        assert.deepEqual(await claimLease(db, 'pip_old', 'me'), { kind: 'FAULT_NODE', subject: 'nod_claim', fresh: true });
         assert.deepEqual(await lease('pip_old'), { lease_owner: 'me', status: 'running', live: true });
-        assert.deepEqual(await claimLease(db, 'pip_old', 'me'), { kind: 'FAULT_NODE', subject: 'nod_claim' }, 'its owner may claim it again');
+        assert.deepEqual(await claimLease(db, 'pip_old', 'me'), { kind: 'FAULT_NODE', subject: 'nod_claim', fresh: true }, 'its owner may claim it again');
         assert.equal(await claimLease(db, 'pip_old', 'other'), null, 'a live lease of another owner');
         assert.equal(await claimLease(db, 'pip_done', 'me'), null, 'a finished run');
         assert.equal(await claimLease(db, 'pip_missing', 'me'), null, 'no such run');
 
         await db.execute(sql`update pipelines set lease_until = now() - interval '1 second' where id = 'pip_old'`);
-        assert.deepEqual(await claimLease(db, 'pip_old', 'other'), { kind: 'FAULT_NODE', subject: 'nod_claim' }, 'an expired lease is taken over');
+        assert.deepEqual(await claimLease(db, 'pip_old', 'other'), { kind: 'FAULT_NODE', subject: 'nod_claim', fresh: true }, 'an expired lease is taken over');
         assert.equal((await lease('pip_old')).lease_owner, 'other');
 
         await db.execute(sql`update pipelines set status = 'succeeded', lease_owner = null, lease_until = null where id = 'pip_old'`);
-        assert.deepEqual(await claimLease(db, 'pip_new', 'me'), { kind: 'RECOVER_NODE', subject: 'nod_claim' }, 'the next run once the older one ended');
+        assert.deepEqual(await claimLease(db, 'pip_new', 'me'), { kind: 'RECOVER_NODE', subject: 'nod_claim', fresh: true }, 'the next run once the older one ended');
+      } finally {
+        await database.close();
+        await tdb.cleanup();
+      }
+    });
+
+    it('says a run is fresh only while every step of it is pending and untried', async () => {
+      const tdb = await createTestDatabase(backend);
+      const database = await tdb.open();
+      const db = database.db;
+      try {
+        await migrate(db);
+        await db.execute(sql`insert into pipelines (id, kind, subject, status, input) values ('pip_f', 'ADD_NODE', 'nod_fresh', 'pending', '{}')`);
+        await db.execute(sql`
+          insert into pipeline_steps (pipeline_id, idx, name, params, policy, status) values
+            ('pip_f', 0, 'OCDN_NODE_HEART', '{}', '{}', 'pending'), ('pip_f', 1, 'OCDN_NODE_STATUS', '{}', '{}', 'pending')`);
+        assert.equal((await claimLease(db, 'pip_f', 'me'))?.fresh, true);
+        await db.execute(sql`update pipeline_steps set attempts = 1 where pipeline_id = 'pip_f' and idx = 1`);
+        assert.equal((await claimLease(db, 'pip_f', 'me'))?.fresh, false, 'a step was tried (and set pending again by a retry)');
+        await db.execute(sql`update pipeline_steps set attempts = 0 where pipeline_id = 'pip_f'`);
+        await db.execute(sql`update pipeline_steps set status = 'succeeded' where pipeline_id = 'pip_f' and idx = 0`);
+        assert.equal((await claimLease(db, 'pip_f', 'me'))?.fresh, false, 'a step succeeded');
       } finally {
         await database.close();
         await tdb.cleanup();

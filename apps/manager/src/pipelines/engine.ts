@@ -9,12 +9,12 @@ import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
 import { SubjectWakers } from './wakers.ts';
 import { enqueueRuns, queueRuns, type QueuedRun } from './enqueue.ts';
-import { StepLog, loadSteps, type StepRow } from './step-log.ts';
+import { StepLog, loadSteps, writtenSteps, type StepRow } from './step-log.ts';
 import { memoizer, runBlock, runStep, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { HandOver, PipelineKind, PipelineSpec, StoredStepHandlers } from './types.ts';
+import type { HandOver, PipelineKind, PipelineSpec, StepSpec, StoredStepHandlers } from './types.ts';
 
 const QUEUE = 'ocdn-pipeline';
 const RENEW_MS = 3_000;
@@ -201,14 +201,14 @@ export class PipelineEngine {
    * Makes a committed run durable in the queue and starts it here. Inside a unit of work (an admin request) this
    * happens once the unit commits: the run is not visible before that.
    */
-  async dispatch(id: string, spec: { kind: PipelineKind; input?: PipelineSpec['input'] }): Promise<void> {
+  async dispatch(id: string, spec: { kind: PipelineKind; input?: PipelineSpec['input']; steps?: readonly StepSpec[] }): Promise<void> {
     if (inUnitOfWork()) {
       afterCommit(() => this.dispatch(id, spec).catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'could not queue a committed run; the orphan scan picks it up')));
       return;
     }
     // Started first: the safety net is for a replica that dies, and a run is committed already (the orphan scan
     // finds it even if the job below is never written). Under load the queue's insert waits its turn.
-    this.kick(id, runWeight(spec.kind, spec.input));
+    this.kick(id, runWeight(spec.kind, spec.input), spec.steps);
     if (this.stopped) return; // the queue is closed; the next replica's orphan scan finds the run
     await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
   }
@@ -246,10 +246,11 @@ export class PipelineEngine {
   /**
    * Starts executing a run in this process unless it already is, or queues it while the runs here hold their budget
    * (`weight`: runWeight; HEALTH_RUN is counted apart, 0 never waits). Safe to call from anywhere, any number of times.
+   * `written`: its steps as written here, run if it starts now and no step of it started (else they are read).
    */
-  kick(id: string, weight: number): void {
+  kick(id: string, weight: number, written?: readonly StepSpec[]): void {
     if (this.stopped || this.running.has(id)) return;
-    if (this.admission.offer(id, weight)) this.execute(id, weight);
+    if (this.admission.offer(id, weight)) this.execute(id, weight, written);
   }
 
   /** Runs executing here, runs waiting for room, and the domain-nodes of those executing (the metrics). */
@@ -257,8 +258,8 @@ export class PipelineEngine {
     return { executing: this.running.size, waiting: this.admission.waitingRuns, domainNodes: this.admission.domainNodes };
   }
 
-  private execute(id: string, weight: number): void {
-    const p = this.drive(id)
+  private execute(id: string, weight: number, written?: readonly StepSpec[]): void {
+    const p = this.drive(id, written)
       .catch((err: unknown) => this.opts.log.error({ err, pipelineId: id }, 'pipeline executor crashed'))
       .finally(() => {
         this.running.delete(id);
@@ -299,11 +300,11 @@ export class PipelineEngine {
     return row ?? null;
   }
 
-  private lease(id: string): Promise<{ kind: PipelineKind; subject: string } | null> {
+  private lease(id: string): Promise<{ kind: PipelineKind; subject: string; fresh: boolean } | null> {
     return claimLease(this.bulk, id, this.owner);
   }
 
-  private async drive(id: string): Promise<void> {
+  private async drive(id: string, written?: readonly StepSpec[]): Promise<void> {
     const leased = await this.lease(id);
     if (!leased) return;
     const { kind, subject } = leased;
@@ -318,7 +319,7 @@ export class PipelineEngine {
     const started = Date.now();
     let outcome: 'succeeded' | 'failed' | 'released' = 'released';
     try {
-      outcome = await this.runSteps(id, kind, subject, ac.signal, log);
+      outcome = await this.runSteps(id, kind, subject, ac.signal, log, written && leased.fresh ? writtenSteps(written) : undefined);
     } catch (err) {
       if (!(err instanceof Cancelled) && !(ac.signal.reason instanceof Cancelled)) throw err;
       log.info({ reason: String(ac.signal.reason?.message ?? err) }, 'pipeline execution stopped');
@@ -346,8 +347,9 @@ export class PipelineEngine {
     subject: string,
     signal: AbortSignal,
     log: Logger,
+    written?: StepRow[],
   ): Promise<'succeeded' | 'failed'> {
-    const steps = await loadSteps(this.db, id);
+    const steps = written ?? (await loadSteps(this.db, id));
     const run: StepRun = { id, kind, subject, signal, log, memo: memoizer() };
     let someGroupFailed = false;
     for (let i = 0; i < steps.length; ) {
