@@ -149,7 +149,12 @@ export const domainNodes = pgTable(
     dnsKept: boolean('dns_kept').notNull().default(false),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.domain, t.nodeId] }), index('domain_nodes_node').on(t.nodeId)],
+  (t) => [
+    primaryKey({ columns: [t.domain, t.nodeId] }),
+    index('domain_nodes_node').on(t.nodeId),
+    // The few addresses kept (fail open), found by domain without reading the domains' other rows (drizzle/0012).
+    index('domain_nodes_kept').on(t.domain).where(sql`dns_kept`),
+  ],
 );
 
 /**
