@@ -1,6 +1,7 @@
-import { and, eq, inArray, or } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import { GroupCommit } from '../db/group-commit.ts';
+import { rowsOf } from '../db/migrate.ts';
 import { domainNodes, nodes } from '../db/schema.ts';
 import { otherNodesOf } from '../domains/status.ts';
 import type { Logger } from '../log.ts';
@@ -24,37 +25,38 @@ type PublishResult = { permanent: true; message: string } | { permanent: false; 
 
 /**
  * The DNS changes of each domain, one at a time (publishing and fail-open withdrawals never interleave), and the
- * publishes of one domain batched: a domain's nodes reach OCDN_MODIFI_DNS together and share one read, one record
- * write and one turn of the domain's lock. One per manager.
+ * publishes batched across domains: what reaches OCDN_MODIFI_DNS while a batch is being written goes in the next one,
+ * with one read for all of its domains and nodes. One per manager.
  */
 export class DomainDns {
   private readonly tails = new Map<string, Promise<unknown>>();
-  private readonly publishers = new Map<string, GroupCommit<Publish, PublishResult>>();
+  /** Keyed by domain and node: a node published twice for a domain goes in two batches, in order. */
+  private readonly publisher = new GroupCommit<Publish, PublishResult>((batch) => this.publishBatch(batch), (r) => `${r.domain}\0${r.nodeId}`);
 
   constructor(readonly ctx: Pick<ManagerContext, 'db' | 'database' | 'dns'>) {}
 
   /** Runs `fn` after every earlier DNS change of `domain`. */
-  async serial<T>(domain: string, fn: () => Promise<T>): Promise<T> {
-    const next = (this.tails.get(domain) ?? Promise.resolve()).catch(() => {}).then(fn);
-    this.tails.set(domain, next);
+  serial<T>(domain: string, fn: () => Promise<T>): Promise<T> {
+    return this.serialMany([domain], fn);
+  }
+
+  /**
+   * Runs `fn` after every earlier DNS change of each of `domains`; later changes of any of them wait for it. The
+   * order is taken at once for all of them, so two such calls never wait for each other in a circle.
+   */
+  async serialMany<T>(domains: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const before = domains.map((d) => this.tails.get(d)).filter((p) => p !== undefined);
+    const next = Promise.all(before.map((p) => p.catch(() => {}))).then(fn);
+    for (const d of domains) this.tails.set(d, next);
     try {
       return await next;
     } finally {
-      if (this.tails.get(domain) === next) this.tails.delete(domain);
+      for (const d of domains) if (this.tails.get(d) === next) this.tails.delete(d);
     }
   }
 
-  async publish(req: Publish): Promise<PublishResult> {
-    let batcher = this.publishers.get(req.domain);
-    if (!batcher) {
-      batcher = new GroupCommit((batch) => this.serial(req.domain, () => this.publishBatch(req.domain, batch)), (r) => r.nodeId);
-      this.publishers.set(req.domain, batcher);
-    }
-    try {
-      return await batcher.write(req);
-    } finally {
-      if (batcher.idle && this.publishers.get(req.domain) === batcher) this.publishers.delete(req.domain);
-    }
+  publish(req: Publish): Promise<PublishResult> {
+    return this.publisher.write(req);
   }
 
   /** Marks an address as kept only because every node of the domain is down (fail open), or not. */
@@ -63,43 +65,79 @@ export class DomainDns {
     return this.ctx.database.bulk.update(domainNodes).set({ dnsKept: kept }).where(and(eq(domainNodes.domain, domain), eq(domainNodes.nodeId, nodeId)));
   }
 
-  private async publishBatch(domain: string, batch: Publish[]): Promise<PublishResult[]> {
+  private publishBatch(batch: Publish[]): Promise<PublishResult[]> {
+    const domains = [...new Set(batch.map((r) => r.domain))];
+    return this.serialMany(domains, async () => {
+      const rows = await publishState(this.ctx.db, batch, domains);
+      const results = new Map<Publish, PublishResult>();
+      await Promise.all(domains.map((d) => this.publishDomain(d, batch.filter((r) => r.domain === d), rows.get(d) ?? new Map(), results)));
+      return batch.map((r) => results.get(r) ?? null);
+    });
+  }
+
+  /** One domain's part of a batch, given the state of its nodes in the batch and of those kept (fail open). */
+  private async publishDomain(domain: string, reqs: Publish[], byNode: Map<string, NodeState>, results: Map<Publish, PublishResult>): Promise<void> {
     const { db, dns } = this.ctx;
-    const ids = batch.map((r) => r.nodeId);
-    // These nodes' state and the addresses kept only because every node was down (fail open), in one read.
-    const rows = await db
-      .select({ nodeId: domainNodes.nodeId, ip: nodes.ip, kept: domainNodes.dnsKept, nodeStatus: nodes.status })
-      .from(domainNodes)
-      .innerJoin(nodes, eq(nodes.id, domainNodes.nodeId))
-      .where(and(eq(domainNodes.domain, domain), or(inArray(domainNodes.nodeId, ids), eq(domainNodes.dnsKept, true))));
-    const byNode = new Map(rows.map((r) => [r.nodeId, r]));
-    const results: PublishResult[] = await Promise.all(
-      batch.map(async (r) => {
+    await Promise.all(
+      reqs.map(async (r) => {
         const me = byNode.get(r.nodeId);
         // A node that failed since the domain was planned is published by its RECOVER_NODE, not here.
         if (r.requireNormal && me?.nodeStatus !== 'normal') {
-          return { permanent: true, message: `node ${r.ip} is ${me?.nodeStatus ?? 'gone'}; it is published when it recovers` };
+          results.set(r, { permanent: true, message: `node ${r.ip} is ${me?.nodeStatus ?? 'gone'}; it is published when it recovers` });
+          return;
         }
         try {
           await dns.provider.upsert(r.name, r.ip);
-          return null;
+          results.set(r, null);
         } catch (error) {
-          return { permanent: false, error };
+          results.set(r, { permanent: false, error });
         }
       }),
     );
-    const published = batch.filter((_, i) => results[i] === null);
-    if (published.length === 0) return results;
+    const published = reqs.filter((r) => results.get(r) === null);
+    if (published.length === 0) return;
     const keptHere = published.filter((r) => byNode.get(r.nodeId)?.kept).map((r) => r.nodeId);
     if (keptHere.length) await db.update(domainNodes).set({ dnsKept: false }).where(and(eq(domainNodes.domain, domain), inArray(domainNodes.nodeId, keptHere)));
     // Kept addresses of other nodes leave now that a node serves again.
-    for (const other of rows.filter((r) => r.kept && !ids.includes(r.nodeId))) {
+    const ids = new Set(reqs.map((r) => r.nodeId));
+    for (const other of [...byNode.values()].filter((n) => n.kept && !ids.has(n.nodeId))) {
       await dns.provider.remove(published[0]!.name, other.ip);
       await this.setKept(domain, other.nodeId, false);
       published[0]!.log.info({ domain, ip: other.ip }, 'withdrew an address kept while every node was down');
     }
-    return results;
   }
+}
+
+interface NodeState {
+  nodeId: string;
+  ip: string;
+  kept: boolean;
+  nodeStatus: string;
+}
+
+/**
+ * The state of a batch's nodes under its domains, and the addresses its domains keep only because every node was
+ * down (fail open): one statement, one SQL text whatever the batch's size (the pairs and domains are JSON).
+ */
+async function publishState(db: ManagerContext['db'], batch: Publish[], domains: string[]): Promise<Map<string, Map<string, NodeState>>> {
+  const pairs = JSON.stringify(batch.map((r) => ({ d: r.domain, n: r.nodeId })));
+  // Two parts, not one `or`: each finds its rows by the primary key (domain, node) instead of reading every row.
+  const res = await db.execute(sql`
+    select dn.domain, dn.node_id as "nodeId", n.ip, dn.dns_kept as kept, n.status as "nodeStatus"
+    from jsonb_to_recordset(${pairs}::jsonb) as x(d text, n text)
+    join ${domainNodes} dn on dn.domain = x.d and dn.node_id = x.n
+    join ${nodes} n on n.id = dn.node_id
+    union all
+    select dn.domain, dn.node_id, n.ip, dn.dns_kept, n.status
+    from ${domainNodes} dn join ${nodes} n on n.id = dn.node_id
+    where dn.dns_kept and dn.domain in (select jsonb_array_elements_text(${JSON.stringify(domains)}::jsonb))`);
+  const byDomain = new Map<string, Map<string, NodeState>>();
+  for (const { domain, ...row } of rowsOf<NodeState & { domain: string }>(res)) {
+    let m = byDomain.get(domain);
+    if (!m) byDomain.set(domain, (m = new Map()));
+    m.set(row.nodeId, row);
+  }
+  return byDomain;
 }
 
 /**
