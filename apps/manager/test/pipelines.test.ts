@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../src/db/client.ts';
-import { migrate } from '../src/db/migrate.ts';
+import { migrate, rowsOf } from '../src/db/migrate.ts';
 import { nodes, pipelines, pipelineSteps } from '../src/db/schema.ts';
 import { handOver } from '../src/domains/steps.ts';
 import { createLogger } from '../src/log.ts';
@@ -180,6 +180,17 @@ for (const backend of testBackends()) {
       assert.deepEqual(calls.filter((c) => c.startsWith('f')), ['f2', 'f3']);
       const rows = await steps(id);
       assert.equal(rows[1]!.attempts, 2);
+    });
+
+    it("writes each run it starts a safety-net job in pg-boss's queue, due 15 s later", async () => {
+      const ids = await Promise.all(['sn1', 'sn2', 'sn3'].map((k) => startRun(spec(`s-${k}`, [k]))));
+      const jobs = rowsOf<{ id: string; after: number }>(
+        await database.db.execute(sql`
+          select singleton_key as id, extract(epoch from start_after - created_on)::float8 as after from pgboss.job
+          where name = 'ocdn-pipeline' and singleton_key in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`),
+      );
+      assert.deepEqual(jobs.map((j) => j.id).sort(), [...ids].sort());
+      for (const j of jobs) assert.ok(Math.abs(Number(j.after) - 15) < 1, `due ${j.after} s after it was written`);
     });
 
     it('runs a run it wrote from its stored steps once one of them started before its claim', async () => {

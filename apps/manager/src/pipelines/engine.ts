@@ -10,6 +10,7 @@ import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
 import { SubjectWakers } from './wakers.ts';
 import { enqueueRuns, queueRuns, type QueuedRun } from './enqueue.ts';
 import { StepLog, loadSteps, writtenSteps, type StepRow } from './step-log.ts';
+import { SafetyNetJobs } from './safety-net.ts';
 import { memoizer, runBlock, runStep, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
@@ -19,11 +20,9 @@ import type { HandOver, PipelineKind, PipelineSpec, StepSpec, StoredStepHandlers
 const QUEUE = 'ocdn-pipeline';
 const RENEW_MS = 3_000;
 const ORPHAN_SCAN_MS = 5_000;
-/** pg-boss looks at a run only this long after it was created: the creating replica normally finishes it first. */
-const SAFETY_NET_DELAY_S = 15;
+const SAFETY_NET_DELAY_S = 15; // pg-boss looks at a run this long after it was created (its creator finishes it first)
 
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-type DbOrTx = Db | Tx;
+type DbOrTx = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
 
 class Cancelled extends Error {}
 
@@ -59,6 +58,7 @@ export class PipelineEngine {
   /** The engine's own bookkeeping (step outcomes, leases, a run's end): commits that do not wait for the flush (Database.bulk). */
   private readonly bulk: Db;
   private readonly boss: PgBoss;
+  private readonly safetyNets: SafetyNetJobs; // the queue's jobs, many to an insert
   private readonly steps: StepLog;
   private readonly stepDeps: StepRunDeps;
   private readonly running = new Map<string, Promise<void>>();
@@ -91,6 +91,7 @@ export class PipelineEngine {
       maintenanceIntervalSeconds: 30,
     } as PgBoss.ConstructorOptions);
     this.boss.on('error', (err) => opts.log.error({ err }, 'pg-boss error'));
+    this.safetyNets = new SafetyNetJobs(this.boss, QUEUE, SAFETY_NET_DELAY_S);
     this.replicas = new ReplicaWatch(
       opts.database,
       this.owner,
@@ -210,7 +211,7 @@ export class PipelineEngine {
     // finds it even if the job below is never written). Under load the queue's insert waits its turn.
     this.kick(id, runWeight(spec.kind, spec.input), spec.steps);
     if (this.stopped) return; // the queue is closed; the next replica's orphan scan finds the run
-    await this.boss.send(QUEUE, { pipelineId: id }, { singletonKey: id, startAfter: SAFETY_NET_DELAY_S });
+    await this.safetyNets.add(id);
   }
 
   /** A failed run resumes at its failed step. Returns false when the run is not failed. */
