@@ -4,17 +4,27 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createTestDatabase, testBackends } from '../../../../test/support/db.ts';
+import type { Db } from '../db/client.ts';
 import { migrate, rowsOf } from '../db/migrate.ts';
 import { claimLease } from './leases.ts';
+
+/** Runs `fn` on a migrated database of its own. */
+async function onDatabase(backend: 'pglite' | 'postgres', fn: (db: Db) => Promise<void>): Promise<void> {
+  const tdb = await createTestDatabase(backend);
+  const database = await tdb.open();
+  try {
+    await migrate(database.db);
+    await fn(database.db);
+  } finally {
+    await database.close();
+    await tdb.cleanup();
+  }
+}
 
 for (const backend of testBackends()) {
   describe(`claiming a run's lease on ${backend}`, () => {
     it('takes a free run oldest first on its subject, never a live lease of another owner, and an expired one', async () => {
-      const tdb = await createTestDatabase(backend);
-      const database = await tdb.open();
-      const db = database.db;
-      try {
-        await migrate(db);
+      await onDatabase(backend, async (db) => {
         await db.execute(sql`
           insert into pipelines (id, kind, subject, status, input, created_at) values
             ('pip_old', 'FAULT_NODE', 'nod_claim', 'pending', '{}', now() - interval '2 seconds'),
@@ -40,18 +50,11 @@ for (const backend of testBackends()) {
 
         await db.execute(sql`update pipelines set status = 'succeeded', lease_owner = null, lease_until = null where id = 'pip_old'`);
         assert.deepEqual(await claimLease(db, 'pip_new', 'me'), { kind: 'RECOVER_NODE', subject: 'nod_claim', fresh: true }, 'the next run once the older one ended');
-      } finally {
-        await database.close();
-        await tdb.cleanup();
-      }
+      });
     });
 
     it('says a run is fresh only while every step of it is pending and untried', async () => {
-      const tdb = await createTestDatabase(backend);
-      const database = await tdb.open();
-      const db = database.db;
-      try {
-        await migrate(db);
+      await onDatabase(backend, async (db) => {
         await db.execute(sql`insert into pipelines (id, kind, subject, status, input) values ('pip_f', 'ADD_NODE', 'nod_fresh', 'pending', '{}')`);
         await db.execute(sql`
           insert into pipeline_steps (pipeline_id, idx, name, params, policy, status) values
@@ -62,10 +65,7 @@ for (const backend of testBackends()) {
         await db.execute(sql`update pipeline_steps set attempts = 0 where pipeline_id = 'pip_f'`);
         await db.execute(sql`update pipeline_steps set status = 'succeeded' where pipeline_id = 'pip_f' and idx = 0`);
         assert.equal((await claimLease(db, 'pip_f', 'me'))?.fresh, false, 'a step succeeded');
-      } finally {
-        await database.close();
-        await tdb.cleanup();
-      }
+      });
     });
   });
 }
