@@ -66,11 +66,17 @@ export class DomainDns {
   }
 
   private publishBatch(batch: Publish[]): Promise<PublishResult[]> {
-    const domains = [...new Set(batch.map((r) => r.domain))];
+    const byDomain = new Map<string, Publish[]>();
+    for (const r of batch) {
+      const list = byDomain.get(r.domain);
+      if (list) list.push(r);
+      else byDomain.set(r.domain, [r]);
+    }
+    const domains = [...byDomain.keys()];
     return this.serialMany(domains, async () => {
       const rows = await publishState(this.ctx.db, batch, domains);
       const results = new Map<Publish, PublishResult>();
-      await Promise.all(domains.map((d) => this.publishDomain(d, batch.filter((r) => r.domain === d), rows.get(d) ?? new Map(), results)));
+      await Promise.all([...byDomain].map(([d, reqs]) => this.publishDomain(d, reqs, rows.get(d) ?? new Map(), results)));
       return batch.map((r) => results.get(r) ?? null);
     });
   }

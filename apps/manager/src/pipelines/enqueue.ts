@@ -27,8 +27,8 @@ export async function queueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<Que
     .values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input })))
     .returning({ id: pipelines.id, createdAt: pipelines.createdAt, updatedAt: pipelines.updatedAt });
   await insertSteps(tx, specs.map((s, i) => ({ pipelineId: ids[i]!, steps: s.steps })));
-  const at = new Map(rows.map((r) => [r.id, r]));
-  return specs.map((spec, i) => ({ id: ids[i]!, spec, createdAt: at.get(ids[i]!)!.createdAt, updatedAt: at.get(ids[i]!)!.updatedAt }));
+  const written = new Map(rows.map((r) => [r.id, r]));
+  return specs.map((spec, i) => ({ ...written.get(ids[i]!)!, spec }));
 }
 
 /** queueRuns() when only the ids are wanted. */
