@@ -82,9 +82,11 @@ export const pipelines = pgTable(
 export const pipelineSteps = pgTable(
   'pipeline_steps',
   {
-    pipelineId: text('pipeline_id')
-      .notNull()
-      .references(() => pipelines.id, { onDelete: 'cascade' }),
+    /**
+     * The run's id. No foreign key: steps are written only with their run (queueRuns), and the key's per-row check
+     * was a third of the step insert; deleting a run deletes its steps by a trigger (migration 0013).
+     */
+    pipelineId: text('pipeline_id').notNull(),
     idx: integer('idx').notNull(),
     name: text('name').notNull(),
     target: text('target'),
