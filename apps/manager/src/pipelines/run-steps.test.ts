@@ -1,11 +1,14 @@
 // A run's steps go with it: pipeline_steps has no foreign key to pipelines (drizzle/0013: its per-row check was a
-// third of a domain's step insert), and a statement trigger deletes the steps of deleted runs instead.
+// third of a domain's step insert), and a statement trigger deletes the steps of deleted runs instead. Changes to
+// steps reach live events: the step log announces each run of a batch once (drizzle/0014), the trigger any other
+// writer's.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createTestDatabase, testBackends } from '../../../../test/support/db.ts';
 import { migrate, rowsOf } from '../db/migrate.ts';
-import { insertSteps } from './step-log.ts';
+import { waitFor } from '../../../../test/support/wait.ts';
+import { StepLog, insertSteps } from './step-log.ts';
 import { NO_RETRY, type StepSpec } from './types.ts';
 
 /** A step as stored; what its parameters say does not matter here. */
@@ -37,6 +40,42 @@ for (const backend of testBackends()) {
         // A delete that matches no run is no error and touches nothing.
         await db.execute(sql`delete from pipelines where id = 'pip_none'`);
         assert.deepEqual(await counts(), { pip_kept: 3 });
+      } finally {
+        await database.close();
+        await tdb.cleanup();
+      }
+    });
+
+    it('are announced once per run by a step-log batch, never for a run the log does not hold, and by any other writer', async () => {
+      const tdb = await createTestDatabase(backend);
+      const database = await tdb.open();
+      const db = database.db;
+      try {
+        await migrate(db);
+        await db.execute(sql`
+          insert into pipelines (id, kind, subject, status, input, lease_owner, lease_until) values
+            ('pip_a', 'ADD_DOMAIN', 'a', 'running', '{}', 'me', now() + interval '1 minute'),
+            ('pip_b', 'ADD_DOMAIN', 'b', 'running', '{}', 'me', now() + interval '1 minute'),
+            ('pip_x', 'ADD_DOMAIN', 'x', 'running', '{}', 'another', now() + interval '1 minute'),
+            ('pip_c', 'ADD_DOMAIN', 'c', 'failed', '{}', null, null)`);
+        await insertSteps(db, ['pip_a', 'pip_b', 'pip_x', 'pip_c'].map((pipelineId) => ({ pipelineId, steps: [step('OCDN_SYNC_CONF', 'a'), step('OCDN_NODE_RELOAD', 'a')] })));
+        const seen: string[] = [];
+        const unlisten = await database.listen('ocdn_events', (payload) => seen.push(payload));
+        try {
+          const log = new StepLog(db, 'me');
+          const write = (pipelineId: string, idx: number) => log.write({ pipelineId, idx, status: 'succeeded', error: null, attempt: true, finished: true });
+          // The first write commits alone; the other three wait for it and go together in a second batch.
+          assert.deepEqual(await Promise.all([write('pip_a', 0), write('pip_a', 1), write('pip_b', 0), write('pip_x', 0)]), [true, true, true, false]);
+          // Another writer (as a retry or a cancellation does): the trigger announces it.
+          await db.execute(sql`update pipeline_steps set status = 'skipped' where pipeline_id = 'pip_c' and idx = 1`);
+          // Notices arrive in commit order: once the last one is here, the batches' are too.
+          await waitFor('the other writer announced', () => seen.includes('pipeline:pip_c'), { timeoutMs: 10_000 });
+          const count = (run: string) => seen.filter((p) => p === `pipeline:${run}`).length;
+          assert.deepEqual({ a: count('pip_a'), b: count('pip_b'), x: count('pip_x'), c: count('pip_c') }, { a: 2, b: 1, x: 0, c: 1 }, seen.join(' '));
+          assert.equal(seen.at(-1), 'pipeline:pip_c');
+        } finally {
+          await unlisten();
+        }
       } finally {
         await database.close();
         await tdb.cleanup();

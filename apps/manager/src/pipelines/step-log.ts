@@ -112,7 +112,8 @@ const MAX_BATCH = 1_000;
 /**
  * Step outcomes, group-committed. Thousands of steps may finish within a few milliseconds of each other (one
  * domain onto fifty nodes, a thousand domains at once); writing each in its own transaction would make the
- * database the bottleneck. A batch is one transaction: one lock statement and one update.
+ * database the bottleneck. A batch is one transaction: one lock statement and one update, which announces the
+ * batch's runs to live events (one notice per run, not a trigger call per step).
  *
  * A write lands only while `owner` holds the run's lease. The runs' rows are locked (FOR SHARE, in id order) before
  * the update, so a cancellation that changes a lease waits for the batch or makes its writes no-ops; a subquery
@@ -148,7 +149,10 @@ export class StepLog {
   private commitOnce(writes: StepWrite[]): Promise<boolean[]> {
     const ids = [...new Set(writes.map((w) => w.pipelineId))].sort();
     return this.db.transaction(async (tx) => {
+      // This transaction announces its runs itself (update() below); the live-events trigger skips its rows.
+      const announcing = tx.execute(sql`select set_config('ocdn.steps_announced', 'on', true)`);
       const locked = await tx.execute(leasedBy(ids, this.owner));
+      await announcing;
       const held = new Set(rowsOf<{ id: string }>(locked).map((r) => r.id));
       const mine = writes.filter((w) => held.has(w.pipelineId));
       if (mine.length > 0) await this.update(tx, mine);
@@ -168,15 +172,21 @@ export class StepLog {
       inc: w.attempt ? 1 : 0,
       finished: w.finished,
     }));
+    // Each run whose steps changed is announced once (live events, drizzle/0007), as the trigger would have done
+    // once per step: it skips this transaction's rows (drizzle/0014). Every write sets a status, so every written
+    // step is a change a client may show.
     await tx.execute(sql`
-      update pipeline_steps s set
-        status = v.status,
-        error = case when v.keep_error then s.error else v.error end,
-        attempts = s.attempts + v.inc,
-        started_at = coalesce(s.started_at, now()),
-        finished_at = case when v.finished then now() else null end
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-        as v(pipeline_id text, idx int, status text, error text, keep_error boolean, inc int, finished boolean)
-      where s.pipeline_id = v.pipeline_id and s.idx = v.idx`);
+      with written as (
+        update pipeline_steps s set
+          status = v.status,
+          error = case when v.keep_error then s.error else v.error end,
+          attempts = s.attempts + v.inc,
+          started_at = coalesce(s.started_at, now()),
+          finished_at = case when v.finished then now() else null end
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+          as v(pipeline_id text, idx int, status text, error text, keep_error boolean, inc int, finished boolean)
+        where s.pipeline_id = v.pipeline_id and s.idx = v.idx
+        returning s.pipeline_id)
+      select pg_notify('ocdn_events', 'pipeline:' || pipeline_id) from (select distinct pipeline_id from written) runs`);
   }
 }
