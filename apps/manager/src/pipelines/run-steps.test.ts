@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createTestDatabase, testBackends } from '../../../../test/support/db.ts';
+import type { Database } from '../db/client.ts';
 import { migrate, rowsOf } from '../db/migrate.ts';
 import { waitFor } from '../../../../test/support/wait.ts';
 import { StepLog, insertSteps } from './step-log.ts';
@@ -14,14 +15,24 @@ import { NO_RETRY, type StepSpec } from './types.ts';
 /** A step as stored; what its parameters say does not matter here. */
 const step = (name: StepSpec['name'], target: string) => ({ name, target, group: target, params: {}, policy: NO_RETRY }) as unknown as StepSpec;
 
+/** Runs `fn` on a migrated database of its own. */
+async function onDatabase(backend: 'pglite' | 'postgres', fn: (database: Database) => Promise<void>): Promise<void> {
+  const tdb = await createTestDatabase(backend);
+  const database = await tdb.open();
+  try {
+    await migrate(database.db);
+    await fn(database);
+  } finally {
+    await database.close();
+    await tdb.cleanup();
+  }
+}
+
 for (const backend of testBackends()) {
   describe(`a run's steps on ${backend}`, () => {
     it('are deleted with their run, in one statement or several, and no other run loses any', async () => {
-      const tdb = await createTestDatabase(backend);
-      const database = await tdb.open();
-      const db = database.db;
-      try {
-        await migrate(db);
+      await onDatabase(backend, async (database) => {
+        const db = database.db;
         const ids = ['pip_gone_1', 'pip_gone_2', 'pip_kept', 'pip_gone_3'];
         await db.execute(sql`
           insert into pipelines (id, kind, subject, status, input)
@@ -40,18 +51,12 @@ for (const backend of testBackends()) {
         // A delete that matches no run is no error and touches nothing.
         await db.execute(sql`delete from pipelines where id = 'pip_none'`);
         assert.deepEqual(await counts(), { pip_kept: 3 });
-      } finally {
-        await database.close();
-        await tdb.cleanup();
-      }
+      });
     });
 
     it('are announced once per run by a step-log batch, never for a run the log does not hold, and by any other writer', async () => {
-      const tdb = await createTestDatabase(backend);
-      const database = await tdb.open();
-      const db = database.db;
-      try {
-        await migrate(db);
+      await onDatabase(backend, async (database) => {
+        const db = database.db;
         await db.execute(sql`
           insert into pipelines (id, kind, subject, status, input, lease_owner, lease_until) values
             ('pip_a', 'ADD_DOMAIN', 'a', 'running', '{}', 'me', now() + interval '1 minute'),
@@ -76,10 +81,7 @@ for (const backend of testBackends()) {
         } finally {
           await unlisten();
         }
-      } finally {
-        await database.close();
-        await tdb.cleanup();
-      }
+      });
     });
   });
 }
