@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { openDatabase, type Database } from '../../apps/manager/src/db/client.ts';
+import { migrate } from '../../apps/manager/src/db/migrate.ts';
 
 /** A database a test owns: created fresh, dropped (or thrown away) by cleanup(). */
 export interface TestDatabase {
@@ -41,4 +42,17 @@ export async function createTestDatabase(kind: 'pglite' | 'postgres'): Promise<T
       await a.end();
     },
   };
+}
+
+/** Runs `fn` on a migrated database of its own, closed and dropped afterwards. */
+export async function onMigratedDatabase(kind: 'pglite' | 'postgres', fn: (database: Database) => Promise<void>): Promise<void> {
+  const tdb = await createTestDatabase(kind);
+  const database = await tdb.open();
+  try {
+    await migrate(database.db);
+    await fn(database);
+  } finally {
+    await database.close();
+    await tdb.cleanup();
+  }
 }

@@ -3,23 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { createTestDatabase, testBackends } from '../../../../test/support/db.ts';
+import { onMigratedDatabase, testBackends } from '../../../../test/support/db.ts';
 import type { Db } from '../db/client.ts';
-import { migrate, rowsOf } from '../db/migrate.ts';
+import { rowsOf } from '../db/migrate.ts';
 import { claimLease } from './leases.ts';
 
 /** Runs `fn` on a migrated database of its own. */
-async function onDatabase(backend: 'pglite' | 'postgres', fn: (db: Db) => Promise<void>): Promise<void> {
-  const tdb = await createTestDatabase(backend);
-  const database = await tdb.open();
-  try {
-    await migrate(database.db);
-    await fn(database.db);
-  } finally {
-    await database.close();
-    await tdb.cleanup();
-  }
-}
+const onDatabase = (backend: 'pglite' | 'postgres', fn: (db: Db) => Promise<void>) => onMigratedDatabase(backend, (database) => fn(database.db));
 
 for (const backend of testBackends()) {
   describe(`claiming a run's lease on ${backend}`, () => {

@@ -5,33 +5,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { createTestDatabase, testBackends } from '../../../../test/support/db.ts';
-import type { Database } from '../db/client.ts';
-import { migrate, rowsOf } from '../db/migrate.ts';
+import { onMigratedDatabase, testBackends } from '../../../../test/support/db.ts';
 import { waitFor } from '../../../../test/support/wait.ts';
+import { rowsOf } from '../db/migrate.ts';
 import { StepLog, insertSteps } from './step-log.ts';
 import { NO_RETRY, type StepSpec } from './types.ts';
 
 /** A step as stored; what its parameters say does not matter here. */
 const step = (name: StepSpec['name'], target: string) => ({ name, target, group: target, params: {}, policy: NO_RETRY }) as unknown as StepSpec;
 
-/** Runs `fn` on a migrated database of its own. */
-async function onDatabase(backend: 'pglite' | 'postgres', fn: (database: Database) => Promise<void>): Promise<void> {
-  const tdb = await createTestDatabase(backend);
-  const database = await tdb.open();
-  try {
-    await migrate(database.db);
-    await fn(database);
-  } finally {
-    await database.close();
-    await tdb.cleanup();
-  }
-}
-
 for (const backend of testBackends()) {
   describe(`a run's steps on ${backend}`, () => {
     it('are deleted with their run, in one statement or several, and no other run loses any', async () => {
-      await onDatabase(backend, async (database) => {
+      await onMigratedDatabase(backend, async (database) => {
         const db = database.db;
         const ids = ['pip_gone_1', 'pip_gone_2', 'pip_kept', 'pip_gone_3'];
         await db.execute(sql`
@@ -55,7 +41,7 @@ for (const backend of testBackends()) {
     });
 
     it('are announced once per run by a step-log batch, never for a run the log does not hold, and by any other writer', async () => {
-      await onDatabase(backend, async (database) => {
+      await onMigratedDatabase(backend, async (database) => {
         const db = database.db;
         await db.execute(sql`
           insert into pipelines (id, kind, subject, status, input, lease_owner, lease_until) values
