@@ -36,10 +36,12 @@ for (const backend of backends) {
         const run = await sse.next('pipeline', (e) => e.event === 'pipeline' && e.data.id === created.body.pipeline.id);
         assert.equal(run.data.kind, 'ADD_NODE');
         assert.ok(Array.isArray(run.data.steps) && run.data.steps.length > 0);
-        // A step's change announces its run (the trigger of drizzle/0007): the last step, which the
-        // engine does not touch before the node's agent connects.
+        // A step's change announces its run (the trigger of drizzle/0007, inserts too since drizzle/0015): the last
+        // step, which the engine does not touch before the node's agent connects, written by another writer.
         const id = created.body.pipeline.id;
-        await h.database.db.execute(sql`update pipeline_steps set error = 'poked by the test' where pipeline_id = ${id} and idx = (select max(idx) from pipeline_steps where pipeline_id = ${id})`);
+        await h.database.db.execute(sql`
+          insert into pipeline_steps (pipeline_id, idx, status, error)
+          select id, jsonb_array_length(steps) - 1, 'pending', 'poked by the test' from pipelines where id = ${id}`);
         await sse.next('pipeline', (e) => e.event === 'pipeline' && e.data.id === id && e.data.steps.at(-1).error === 'poked by the test');
 
         const fg = await h.call('POST', '/api/v1/forwarder-groups', { name: 'ev-fg', addresses: ['127.0.0.1'] });

@@ -83,7 +83,7 @@ for (const backend of testBackends()) {
       for (const s of statuses) assert.equal(s.status, s.id === node(0).id ? 'normal' : 'fault', s.id);
       // Each node's run carries its own domains.
       const [withDomain] = await database.db.select().from(pipelines).where(and(eq(pipelines.subject, node(1).id), eq(pipelines.kind, 'FAULT_NODE')));
-      const steps = rowsOf<{ name: string }>(await database.db.execute(sql`select name from pipeline_steps where pipeline_id = ${withDomain!.id} order by idx`));
+      const steps = rowsOf<{ name: string }>(await database.db.execute(sql`select name from run_steps where pipeline_id = ${withDomain!.id} order by idx`));
       const names = steps.map((s) => s.name);
       assert.deepEqual(names, ['OCDN_NODE_STATUS', 'OCDN_DEL_DNS', 'OCDN_DOMAIN_NODE']);
       assert.equal(starter.backlog, 0);

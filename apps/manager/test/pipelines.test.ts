@@ -173,8 +173,7 @@ for (const backend of testBackends()) {
       const id = await engine.enqueue(database.db, spec('s-orphan', ['f1', 'f2', 'f3']));
       // What a replica killed in the middle of f2 leaves behind.
       await database.db.execute(sql`update pipelines set status = 'running', lease_owner = 'dead-replica', lease_until = now() - interval '1 second' where id = ${id}`);
-      await database.db.execute(sql`update pipeline_steps set status = 'succeeded', attempts = 1 where pipeline_id = ${id} and idx = 0`);
-      await database.db.execute(sql`update pipeline_steps set status = 'running', attempts = 1 where pipeline_id = ${id} and idx = 1`);
+      await database.db.execute(sql`insert into pipeline_steps (pipeline_id, idx, status, attempts) values (${id}, 0, 'succeeded', 1), (${id}, 1, 'running', 1)`);
       assert.equal(await engine.resumeOrphans() >= 1, true);
       await waitFor('resumed run done', async () => (await status(id)) === 'succeeded');
       assert.deepEqual(calls.filter((c) => c.startsWith('f')), ['f2', 'f3']);
@@ -198,7 +197,7 @@ for (const backend of testBackends()) {
       // first and let go of the run before this one's claim.
       const s = spec('s-started', ['w1', 'w2']);
       const id = await engine.enqueue(database.db, s);
-      await database.db.execute(sql`update pipeline_steps set status = 'succeeded', attempts = 1 where pipeline_id = ${id} and idx = 0`);
+      await database.db.execute(sql`insert into pipeline_steps (pipeline_id, idx, status, attempts) values (${id}, 0, 'succeeded', 1)`);
       await engine.dispatch(id, s);
       await waitFor('run done', async () => (await status(id)) === 'succeeded');
       assert.deepEqual(calls.filter((c) => c.startsWith('w')), ['w2']);

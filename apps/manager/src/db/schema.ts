@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { ApiRole, DomainNodeStatus, DomainStatus, NodeRole, NodeStatus, PipelineStatus, StepStatus, VodTaskStatus } from '@ocdn/protocol';
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, pgView, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export interface RetryPolicy {
   /** Attempts in one run of the step before it fails (1 = no retry). */
@@ -64,6 +64,12 @@ export const pipelines = pgTable(
     subject: text('subject').notNull(),
     status: text('status').$type<PipelineStatus>().notNull(),
     input: jsonb('input').$type<Record<string, unknown>>().notNull(),
+    /**
+     * The run's steps, in order (StepSpec: name, target, group, params, policy). A step's row in pipeline_steps is
+     * written when something happens to it; read every step through the view run_steps (migration 0015). Null for
+     * runs written before that migration, whose rows carry everything.
+     */
+    steps: jsonb('steps').$type<StoredStep[]>(),
     /** Replica that is executing the run, and until when its claim holds without renewal. */
     leaseOwner: text('lease_owner'),
     leaseUntil: ts('lease_until'),
@@ -78,7 +84,20 @@ export const pipelines = pgTable(
   ],
 );
 
-/** The ordered steps of a pipeline; `name` is the seed's module name. */
+/** A step as a run keeps it (pipelines.steps). */
+export interface StoredStep {
+  name: string;
+  target: string | null;
+  group?: string;
+  params: Record<string, unknown>;
+  policy: RetryPolicy;
+}
+
+/**
+ * What happened to a run's steps, one row per step once something has (its outcome, a retry, a cancellation); a
+ * step without a row is `pending`, never tried. `name` is the seed's module name. Rows of runs that keep their steps
+ * (pipelines.steps) carry the state only; the view run_steps is every step with both halves.
+ */
 export const pipelineSteps = pgTable(
   'pipeline_steps',
   {
@@ -88,16 +107,16 @@ export const pipelineSteps = pgTable(
      */
     pipelineId: text('pipeline_id').notNull(),
     idx: integer('idx').notNull(),
-    name: text('name').notNull(),
+    name: text('name'),
     target: text('target'),
     /**
      * Consecutive steps with a group form a block: each group's steps run in order, groups run side by side, and
      * one group failing does not stop the others (one node's trouble does not hold back a domain).
      */
     group: text('group'),
-    params: jsonb('params').$type<Record<string, unknown>>().notNull(),
+    params: jsonb('params').$type<Record<string, unknown>>(),
     /** How the step is retried: the seed's "(No) retry.." steps retry with backoff, others fail at once. */
-    policy: jsonb('policy').$type<RetryPolicy>().notNull(),
+    policy: jsonb('policy').$type<RetryPolicy>(),
     /** A run's statuses, or `skipped` (StepStatus). */
     status: text('status').$type<StepStatus>().notNull(),
     attempts: integer('attempts').notNull().default(0),
@@ -107,6 +126,22 @@ export const pipelineSteps = pgTable(
   },
   (t) => [primaryKey({ columns: [t.pipelineId, t.idx] })],
 );
+
+/** Every step of every run, in order, written or not (migration 0015): what the API shows and a resumed run reads. */
+export const runSteps = pgView('run_steps', {
+  pipelineId: text('pipeline_id').notNull(),
+  idx: integer('idx').notNull(),
+  name: text('name').notNull(),
+  target: text('target'),
+  group: text('group'),
+  params: jsonb('params').$type<Record<string, unknown>>().notNull(),
+  policy: jsonb('policy').$type<RetryPolicy>().notNull(),
+  status: text('status').$type<StepStatus>().notNull(),
+  attempts: integer('attempts').notNull(),
+  error: text('error'),
+  startedAt: ts('started_at'),
+  finishedAt: ts('finished_at'),
+}).existing();
 
 /** Records the built-in DNS answers (and, with rfc2136, what was sent to the primary). */
 export const dnsRecords = pgTable(

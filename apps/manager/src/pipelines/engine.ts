@@ -8,7 +8,7 @@ import { claimLease, renewLeases } from './leases.ts';
 import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
 import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
 import { SubjectWakers } from './wakers.ts';
-import { enqueueRuns, queueRuns, type QueuedRun } from './enqueue.ts';
+import { enqueueRuns, failUnfinishedSteps, queueRuns, type QueuedRun } from './enqueue.ts';
 import { StepLog, loadSteps, writtenSteps, type StepRow } from './step-log.ts';
 import { SafetyNetJobs } from './safety-net.ts';
 import { memoizer, runBlock, runStep, type StepRun, type StepRunDeps } from './step-runner.ts';
@@ -167,7 +167,7 @@ export class PipelineEngine {
     return (await queueRuns(tx, [spec]))[0]!;
   }
 
-  /** enqueue() for many runs in two statements, their ids in the order of `specs`. */
+  /** enqueue() for many runs in one statement, their ids in the order of `specs`. */
   enqueueMany(tx: DbOrTx, specs: PipelineSpec[]): Promise<string[]> {
     return enqueueRuns(tx, specs);
   }
@@ -183,12 +183,7 @@ export class PipelineEngine {
       .where(and(eq(pipelines.subject, subject), inArray(pipelines.kind, kinds), inArray(pipelines.status, ['pending', 'running'])))
       .returning({ id: pipelines.id });
     const ids = rows.map((r) => r.id);
-    if (ids.length > 0) {
-      await tx
-        .update(pipelineSteps)
-        .set({ status: 'failed', error: `cancelled: ${reason}`, finishedAt: new Date() })
-        .where(and(inArray(pipelineSteps.pipelineId, ids), inArray(pipelineSteps.status, ['pending', 'running'])));
-    }
+    if (ids.length > 0) await failUnfinishedSteps(tx, ids, `cancelled: ${reason}`);
     return ids;
   }
 

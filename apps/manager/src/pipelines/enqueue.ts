@@ -1,7 +1,7 @@
+import { and, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { pipelines } from '../db/schema.ts';
+import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
-import { insertSteps } from './step-log.ts';
 import type { PipelineSpec } from './types.ts';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -15,7 +15,8 @@ export interface QueuedRun {
 }
 
 /**
- * Writes runs `pending` with their steps, in two statements, in the caller's transaction; in the order of `specs`.
+ * Writes runs `pending` with their steps, in one statement, in the caller's transaction; in the order of `specs`. A run
+ * keeps its steps (pipelines.steps); a step's row is written when something happens to it (drizzle/0015).
  * Nothing starts them: PipelineEngine.dispatch does, after the commit (the health watch thread writes runs on its own
  * connection and hands their ids to the manager's engine).
  */
@@ -24,9 +25,8 @@ export async function queueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<Que
   const ids = specs.map(() => newId('pip'));
   const rows = await tx
     .insert(pipelines)
-    .values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input })))
+    .values(specs.map((s, i) => ({ id: ids[i]!, kind: s.kind, subject: s.subject, status: 'pending' as const, input: s.input, steps: s.steps })))
     .returning({ id: pipelines.id, createdAt: pipelines.createdAt, updatedAt: pipelines.updatedAt });
-  await insertSteps(tx, specs.map((s, i) => ({ pipelineId: ids[i]!, steps: s.steps })));
   const written = new Map(rows.map((r) => [r.id, r]));
   return specs.map((spec, i) => ({ ...written.get(ids[i]!)!, spec }));
 }
@@ -34,4 +34,21 @@ export async function queueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<Que
 /** queueRuns() when only the ids are wanted. */
 export async function enqueueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<string[]> {
   return (await queueRuns(tx, specs)).map((r) => r.id);
+}
+
+/**
+ * Ends the unfinished steps of runs `ids` `failed` with `error`, in the caller's transaction: the rows of steps that
+ * have one, and a row for each step never written (drizzle/0015).
+ */
+export async function failUnfinishedSteps(tx: Db | Tx, ids: string[], error: string): Promise<void> {
+  await tx
+    .update(pipelineSteps)
+    .set({ status: 'failed', error, finishedAt: new Date() })
+    .where(and(inArray(pipelineSteps.pipelineId, ids), inArray(pipelineSteps.status, ['pending', 'running'])));
+  await tx.execute(sql`
+    insert into pipeline_steps (pipeline_id, idx, status, error, attempts, finished_at)
+    select p.id, (e.ord - 1)::integer, 'failed', ${error}, 0, now()
+    from pipelines p cross join lateral jsonb_array_elements(p.steps) with ordinality as e(step, ord)
+    where p.id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))) and p.steps is not null
+    on conflict (pipeline_id, idx) do nothing`);
 }

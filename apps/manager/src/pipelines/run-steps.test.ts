@@ -1,29 +1,88 @@
-// A run's steps go with it: pipeline_steps has no foreign key to pipelines (drizzle/0013: its per-row check was a
-// third of a domain's step insert), and a statement trigger deletes the steps of deleted runs instead. Changes to
-// steps reach live events: the step log announces each run of a batch once (drizzle/0014), the trigger any other
-// writer's.
+// A run keeps its steps (pipelines.steps) and a step's row is written when something happens to it (drizzle/0015);
+// run_steps shows both halves. A run's step rows go with it: pipeline_steps has no foreign key to pipelines
+// (drizzle/0013: its per-row check was a third of a domain's step insert), and a statement trigger deletes the steps
+// of deleted runs instead. Changes to steps reach live events: the step log announces each run of a batch once
+// (drizzle/0014), the trigger any other writer's.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { onMigratedDatabase, testBackends } from '../../../../test/support/db.ts';
 import { waitFor } from '../../../../test/support/wait.ts';
 import { rowsOf } from '../db/migrate.ts';
-import { StepLog, insertSteps } from './step-log.ts';
+import type { Db } from '../db/client.ts';
+import { failUnfinishedSteps, queueRuns } from './enqueue.ts';
+import { StepLog, loadSteps } from './step-log.ts';
 import { NO_RETRY, type StepSpec } from './types.ts';
 
 /** A step as stored; what its parameters say does not matter here. */
 const step = (name: StepSpec['name'], target: string) => ({ name, target, group: target, params: {}, policy: NO_RETRY }) as unknown as StepSpec;
 
+/** Rows of steps something happened to, state only (as the step log writes them): [run, idx, status]. */
+async function writeRows(db: Db, rows: [string, number, string][]): Promise<void> {
+  await db.execute(sql`
+    insert into pipeline_steps (pipeline_id, idx, status, attempts)
+    select r->>0, (r->>1)::int, r->>2, 1 from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) r`);
+}
+
 for (const backend of testBackends()) {
   describe(`a run's steps on ${backend}`, () => {
+    it('are kept with the run and show pending until written; a cancellation ends every unfinished one', async () => {
+      await onMigratedDatabase(backend, async (database) => {
+        const db = database.db;
+        const steps = [step('OCDN_SYNC_CONF', 'a'), step('OCDN_NODE_RELOAD', 'a'), step('OCDN_VER_CONF', 'b')];
+        const [run] = await queueRuns(db, [{ kind: 'ADD_DOMAIN', subject: 'dom_1', input: {}, steps }]);
+        const id = run!.id;
+        const count = async () => rowsOf<{ n: number }>(await db.execute(sql`select count(*)::int as n from pipeline_steps where pipeline_id = ${id}`))[0]!.n;
+        assert.equal(await count(), 0, 'no row is written with the run');
+        const view = async () =>
+          rowsOf<{ row: string }>(await db.execute(sql`select concat_ws(' ', idx, name, target, status, attempts, coalesce(error, '-')) as row from run_steps where pipeline_id = ${id} order by idx`)).map((r) => r.row);
+        assert.deepEqual(await view(), ['0 OCDN_SYNC_CONF a pending 0 -', '1 OCDN_NODE_RELOAD a pending 0 -', '2 OCDN_VER_CONF b pending 0 -']);
+
+        await writeRows(db, [[id, 0, 'succeeded']]);
+        const loaded = await loadSteps(db, id);
+        assert.deepEqual(
+          loaded.map((r) => [r.idx, r.name, r.target, r.group, r.status, r.policy.maxAttempts]),
+          [
+            [0, 'OCDN_SYNC_CONF', 'a', 'a', 'succeeded', NO_RETRY.maxAttempts],
+            [1, 'OCDN_NODE_RELOAD', 'a', 'a', 'pending', NO_RETRY.maxAttempts],
+            [2, 'OCDN_VER_CONF', 'b', 'b', 'pending', NO_RETRY.maxAttempts],
+          ],
+        );
+
+        await writeRows(db, [[id, 1, 'running']]);
+        await failUnfinishedSteps(db, [id], 'cancelled: by the test');
+        assert.deepEqual(await view(), ['0 OCDN_SYNC_CONF a succeeded 1 -', '1 OCDN_NODE_RELOAD a failed 1 cancelled: by the test', '2 OCDN_VER_CONF b failed 0 cancelled: by the test']);
+      });
+    });
+
+    it('of a run written before its steps were kept with it are its rows, as they were', async () => {
+      await onMigratedDatabase(backend, async (database) => {
+        const db = database.db;
+        await db.execute(sql`insert into pipelines (id, kind, subject, status, input) values ('pip_old', 'ADD_DOMAIN', 'old', 'running', '{}')`);
+        await db.execute(sql`
+          insert into pipeline_steps (pipeline_id, idx, name, target, "group", params, policy, status) values
+            ('pip_old', 0, 'OCDN_SYNC_CONF', '127.0.0.2', 'n1', '{"domain":"old.example"}', ${JSON.stringify(NO_RETRY)}::jsonb, 'succeeded'),
+            ('pip_old', 1, 'OCDN_NODE_RELOAD', '127.0.0.2', 'n1', '{}', ${JSON.stringify(NO_RETRY)}::jsonb, 'pending')`);
+        const loaded = await loadSteps(db, 'pip_old');
+        assert.deepEqual(loaded.map((r) => [r.idx, r.name, r.target, r.group, r.params, r.status]), [
+          [0, 'OCDN_SYNC_CONF', '127.0.0.2', 'n1', { domain: 'old.example' }, 'succeeded'],
+          [1, 'OCDN_NODE_RELOAD', '127.0.0.2', 'n1', {}, 'pending'],
+        ]);
+        await failUnfinishedSteps(db, ['pip_old'], 'cancelled: by the test');
+        const statuses = rowsOf<{ status: string }>(await db.execute(sql`select status from run_steps where pipeline_id = 'pip_old' order by idx`));
+        assert.deepEqual(statuses.map((r) => r.status), ['succeeded', 'failed']);
+      });
+    });
+
     it('are deleted with their run, in one statement or several, and no other run loses any', async () => {
       await onMigratedDatabase(backend, async (database) => {
         const db = database.db;
         const ids = ['pip_gone_1', 'pip_gone_2', 'pip_kept', 'pip_gone_3'];
+        const steps = [step('OCDN_SYNC_CONF', 'a'), step('OCDN_NODE_RELOAD', 'a'), step('OCDN_VER_CONF', 'b')];
         await db.execute(sql`
-          insert into pipelines (id, kind, subject, status, input)
-          select id, 'ADD_DOMAIN', id, 'pending', '{}' from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) id`);
-        await insertSteps(db, ids.map((pipelineId) => ({ pipelineId, steps: [step('OCDN_SYNC_CONF', 'a'), step('OCDN_NODE_RELOAD', 'a'), step('OCDN_VER_CONF', 'b')] })));
+          insert into pipelines (id, kind, subject, status, input, steps)
+          select id, 'ADD_DOMAIN', id, 'running', '{}', ${JSON.stringify(steps)}::jsonb from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) id`);
+        await writeRows(db, ids.flatMap((id) => [0, 1, 2].map((idx): [string, number, string] => [id, idx, 'succeeded'])));
         const counts = async () =>
           Object.fromEntries(
             rowsOf<{ id: string; n: number }>(await db.execute(sql`select pipeline_id as id, count(*)::int as n from pipeline_steps group by 1 order by 1`)).map((r) => [r.id, r.n]),
@@ -43,13 +102,15 @@ for (const backend of testBackends()) {
     it('are announced once per run by a step-log batch, never for a run the log does not hold, and by any other writer', async () => {
       await onMigratedDatabase(backend, async (database) => {
         const db = database.db;
+        const steps = JSON.stringify([step('OCDN_SYNC_CONF', 'a'), step('OCDN_NODE_RELOAD', 'a')]);
         await db.execute(sql`
-          insert into pipelines (id, kind, subject, status, input, lease_owner, lease_until) values
-            ('pip_a', 'ADD_DOMAIN', 'a', 'running', '{}', 'me', now() + interval '1 minute'),
-            ('pip_b', 'ADD_DOMAIN', 'b', 'running', '{}', 'me', now() + interval '1 minute'),
-            ('pip_x', 'ADD_DOMAIN', 'x', 'running', '{}', 'another', now() + interval '1 minute'),
-            ('pip_c', 'ADD_DOMAIN', 'c', 'failed', '{}', null, null)`);
-        await insertSteps(db, ['pip_a', 'pip_b', 'pip_x', 'pip_c'].map((pipelineId) => ({ pipelineId, steps: [step('OCDN_SYNC_CONF', 'a'), step('OCDN_NODE_RELOAD', 'a')] })));
+          insert into pipelines (id, kind, subject, status, input, lease_owner, lease_until, steps) values
+            ('pip_a', 'ADD_DOMAIN', 'a', 'running', '{}', 'me', now() + interval '1 minute', ${steps}::jsonb),
+            ('pip_b', 'ADD_DOMAIN', 'b', 'running', '{}', 'me', now() + interval '1 minute', ${steps}::jsonb),
+            ('pip_x', 'ADD_DOMAIN', 'x', 'running', '{}', 'another', now() + interval '1 minute', ${steps}::jsonb),
+            ('pip_c', 'ADD_DOMAIN', 'c', 'failed', '{}', null, null, ${steps}::jsonb)`);
+        // pip_a's first step has a row (a retry was written); the batch updates it and inserts the others' rows.
+        await writeRows(db, [['pip_a', 0, 'running'], ['pip_c', 1, 'failed']]);
         const seen: string[] = [];
         const unlisten = await database.listen('ocdn_events', (payload) => seen.push(payload));
         try {
@@ -57,6 +118,11 @@ for (const backend of testBackends()) {
           const write = (pipelineId: string, idx: number) => log.write({ pipelineId, idx, status: 'succeeded', error: null, attempt: true, finished: true });
           // The first write commits alone; the other three wait for it and go together in a second batch.
           assert.deepEqual(await Promise.all([write('pip_a', 0), write('pip_a', 1), write('pip_b', 0), write('pip_x', 0)]), [true, true, true, false]);
+          // Written where a row was, inserted where none was, nothing for the run another replica holds.
+          const rows = rowsOf<{ row: string }>(await db.execute(sql`
+            select concat_ws(' ', pipeline_id, idx, status, attempts, started_at is not null, finished_at is not null) as row
+            from pipeline_steps where pipeline_id <> 'pip_c' order by pipeline_id, idx`));
+          assert.deepEqual(rows.map((r) => r.row), ['pip_a 0 succeeded 2 t t', 'pip_a 1 succeeded 1 t t', 'pip_b 0 succeeded 1 t t']);
           // Another writer (as a retry or a cancellation does): the trigger announces it.
           await db.execute(sql`update pipeline_steps set status = 'skipped' where pipeline_id = 'pip_c' and idx = 1`);
           // Notices arrive in commit order: once the last one is here, the batches' are too.

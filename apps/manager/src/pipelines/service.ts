@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
 import type { Db } from '../db/client.ts';
-import { pipelines, pipelineSteps } from '../db/schema.ts';
+import { pipelines, runSteps } from '../db/schema.ts';
 import { ServiceError } from '../errors.ts';
 import { afterTime, pageOfRows, timeKey, toMs, type Page } from '../http/pages.ts';
 import type { QueuedRun } from './enqueue.ts';
@@ -24,10 +24,10 @@ async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
   if (rows.length === 0) return [];
   // Only what the view shows: the steps' params and policies are JSON the view would parse and drop.
   const steps = await db
-    .select({ pipelineId: pipelineSteps.pipelineId, name: pipelineSteps.name, target: pipelineSteps.target, status: pipelineSteps.status, attempts: pipelineSteps.attempts, error: pipelineSteps.error })
-    .from(pipelineSteps)
-    .where(inArray(pipelineSteps.pipelineId, rows.map((r) => r.id)))
-    .orderBy(asc(pipelineSteps.pipelineId), asc(pipelineSteps.idx));
+    .select({ pipelineId: runSteps.pipelineId, name: runSteps.name, target: runSteps.target, status: runSteps.status, attempts: runSteps.attempts, error: runSteps.error })
+    .from(runSteps)
+    .where(inArray(runSteps.pipelineId, rows.map((r) => r.id)))
+    .orderBy(asc(runSteps.pipelineId), asc(runSteps.idx));
   const byId = new Map<string, PipelineView['steps']>();
   for (const s of steps) {
     let list = byId.get(s.pipelineId);

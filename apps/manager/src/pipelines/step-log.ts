@@ -3,11 +3,11 @@ import type { Db } from '../db/client.ts';
 import { isDeadlock } from '../db/errors.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { rowsOf } from '../db/migrate.ts';
-import { pipelineSteps } from '../db/schema.ts';
+import { runSteps } from '../db/schema.ts';
 import type { RetryPolicy, StepSpec } from './types.ts';
 
 /** What running a step reads of its row. */
-export type StepRow = Pick<typeof pipelineSteps.$inferSelect, 'idx' | 'name' | 'target' | 'group' | 'params' | 'policy' | 'status'>;
+export type StepRow = Pick<typeof runSteps.$inferSelect, 'idx' | 'name' | 'target' | 'group' | 'params' | 'policy' | 'status'>;
 
 /** Parsed retry policies by their JSON: a run's steps share a handful of them. */
 const policies = new Map<string, RetryPolicy>();
@@ -30,17 +30,17 @@ function policyOf(json: string): RetryPolicy {
 export async function loadSteps(db: Db, pipelineId: string): Promise<StepRow[]> {
   const rows = await db
     .select({
-      idx: pipelineSteps.idx,
-      name: pipelineSteps.name,
-      target: pipelineSteps.target,
-      group: pipelineSteps.group,
-      params: pipelineSteps.params,
-      policy: sql<string>`${pipelineSteps.policy}::text`,
-      status: pipelineSteps.status,
+      idx: runSteps.idx,
+      name: runSteps.name,
+      target: runSteps.target,
+      group: runSteps.group,
+      params: runSteps.params,
+      policy: sql<string>`${runSteps.policy}::text`,
+      status: runSteps.status,
     })
-    .from(pipelineSteps)
-    .where(eq(pipelineSteps.pipelineId, pipelineId))
-    .orderBy(asc(pipelineSteps.idx));
+    .from(runSteps)
+    .where(eq(runSteps.pipelineId, pipelineId))
+    .orderBy(asc(runSteps.idx));
   // The same domain, node id, address and step name recur on every row: each read as a string of its own.
   const strings = new Map<string, string>();
   const one = <T extends string | null>(v: T): T => {
@@ -58,26 +58,11 @@ export async function loadSteps(db: Db, pipelineId: string): Promise<StepRow[]> 
 }
 
 /**
- * The rows insertSteps writes for `steps`, as loadSteps would read them back: what a replica runs for a run it wrote
- * and claimed before any step of it started (claimLease's `fresh`), instead of reading a domain's 250-odd rows.
+ * A run's steps as loadSteps reads them before any was written: what a replica runs for a run it wrote and claimed
+ * before any step of it started (claimLease's `fresh`), instead of reading them back.
  */
 export function writtenSteps(steps: readonly StepSpec[]): StepRow[] {
   return steps.map((s, idx) => ({ idx, name: s.name, target: s.target, group: s.group ?? null, params: s.params, policy: s.policy, status: 'pending' }));
-}
-
-/**
- * Inserts runs' steps, pending, from one JSON parameter: a domain onto fifty nodes is 250 rows, and building them
- * through the query builder cost more CPU than the database spent inserting them. Many runs are one statement.
- */
-export async function insertSteps(tx: Pick<Db, 'execute'>, runs: { pipelineId: string; steps: StepSpec[] }[]): Promise<void> {
-  const rows = runs.flatMap(({ pipelineId, steps }) =>
-    steps.map((s, idx) => ({ pipelineId, idx, name: s.name, target: s.target, group: s.group ?? null, params: s.params, policy: s.policy })),
-  );
-  if (rows.length === 0) return;
-  await tx.execute(sql`
-    insert into pipeline_steps (pipeline_id, idx, name, target, "group", params, policy, status)
-    select x."pipelineId", x.idx, x.name, x.target, x."group", x.params, x.policy, 'pending'
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x("pipelineId" text, idx int, name text, target text, "group" text, params jsonb, policy jsonb)`);
 }
 
 /**
@@ -172,21 +157,32 @@ export class StepLog {
       inc: w.attempt ? 1 : 0,
       finished: w.finished,
     }));
-    // Each run whose steps changed is announced once (live events, drizzle/0007), as the trigger would have done
-    // once per step: it skips this transaction's rows (drizzle/0014). Every write sets a status, so every written
-    // step is a change a client may show.
+    // A step's row is written with its first outcome (drizzle/0015): the writes to steps that have one update it,
+    // the others insert it (state only; the run keeps the rest). The batch's runs are locked, so no other writer adds
+    // a row meanwhile. Each run whose steps changed is announced once (live events, drizzle/0007), as the trigger
+    // would have done once per step: it skips this transaction's rows (drizzle/0014). Every write sets a status, so
+    // every written step is a change a client may show.
     await tx.execute(sql`
-      with written as (
+      with v as (
+        select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+          as v(pipeline_id text, idx int, status text, error text, keep_error boolean, inc int, finished boolean)),
+      updated as (
         update pipeline_steps s set
           status = v.status,
           error = case when v.keep_error then s.error else v.error end,
           attempts = s.attempts + v.inc,
           started_at = coalesce(s.started_at, now()),
           finished_at = case when v.finished then now() else null end
-        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-          as v(pipeline_id text, idx int, status text, error text, keep_error boolean, inc int, finished boolean)
+        from v
         where s.pipeline_id = v.pipeline_id and s.idx = v.idx
-        returning s.pipeline_id)
-      select pg_notify('ocdn_events', 'pipeline:' || pipeline_id) from (select distinct pipeline_id from written) runs`);
+        returning s.pipeline_id, s.idx),
+      inserted as (
+        insert into pipeline_steps (pipeline_id, idx, status, error, attempts, started_at, finished_at)
+        select v.pipeline_id, v.idx, v.status, v.error, v.inc, now(), case when v.finished then now() end
+        from v
+        where not exists (select 1 from updated u where u.pipeline_id = v.pipeline_id and u.idx = v.idx)
+        returning pipeline_id),
+      written as (select pipeline_id from updated union select pipeline_id from inserted)
+      select pg_notify('ocdn_events', 'pipeline:' || pipeline_id) from written`);
   }
 }
