@@ -18,7 +18,18 @@ export interface PipelineView {
   finishedAt: string | null;
 }
 
-type PipelineRow = typeof pipelines.$inferSelect;
+/** A run's columns that its view shows; its steps are read through run_steps (withSteps), not as its JSON. */
+const VIEW_COLUMNS = {
+  id: pipelines.id,
+  kind: pipelines.kind,
+  subject: pipelines.subject,
+  status: pipelines.status,
+  createdAt: pipelines.createdAt,
+  updatedAt: pipelines.updatedAt,
+  finishedAt: pipelines.finishedAt,
+};
+
+type PipelineRow = { [K in keyof typeof VIEW_COLUMNS]: (typeof pipelines.$inferSelect)[K] };
 
 async function withSteps(db: Db, rows: PipelineRow[]): Promise<PipelineView[]> {
   if (rows.length === 0) return [];
@@ -64,7 +75,7 @@ export function queuedView(run: QueuedRun): PipelineView {
 }
 
 export async function getPipeline(ctx: Pick<ManagerContext, 'db'>, id: string): Promise<PipelineView> {
-  const rows = await ctx.db.select().from(pipelines).where(eq(pipelines.id, id));
+  const rows = await ctx.db.select(VIEW_COLUMNS).from(pipelines).where(eq(pipelines.id, id));
   const [view] = await withSteps(ctx.db, rows);
   if (!view) throw new ServiceError('not_found', `pipeline ${id} not found`);
   return view;
@@ -80,7 +91,7 @@ export async function listPipelines(
   if (filter.status) where.push(eq(pipelines.status, filter.status));
   if (filter.cursor) where.push(afterTime(pipelines.createdAt, pipelines.id, filter.cursor, 'desc'));
   const rows = await ctx.db
-    .select()
+    .select(VIEW_COLUMNS)
     .from(pipelines)
     .where(where.length ? and(...where) : undefined)
     .orderBy(desc(toMs(pipelines.createdAt)), desc(pipelines.id))
