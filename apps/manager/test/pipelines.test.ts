@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../src/db/client.ts';
 import { migrate, rowsOf } from '../src/db/migrate.ts';
-import { nodes, pipelines, pipelineSteps } from '../src/db/schema.ts';
+import { nodes, pipelines, runSteps } from '../src/db/schema.ts';
 import { handOver } from '../src/domains/steps.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
@@ -70,7 +70,7 @@ for (const backend of testBackends()) {
     const handedOver = new Set<string>();
 
     const status = (id: string) => runStatus(database, id);
-    const steps = (id: string) => database.db.select().from(pipelineSteps).where(eq(pipelineSteps.pipelineId, id)).orderBy(pipelineSteps.idx);
+    const steps = (id: string) => database.db.select().from(runSteps).where(eq(runSteps.pipelineId, id)).orderBy(runSteps.idx);
     const startRun = (s: PipelineSpec) => startRunOn(engine, database, s);
 
     before(async () => {
