@@ -1,5 +1,5 @@
-// A run's lease is claimed in one call (ocdn_claim_lease, drizzle/0010, 0011): what the claim allows and refuses,
-// and whether the run is as written.
+// A run's lease is claimed in one call (ocdn_claim_run, drizzle/0010, 0011, 0016): what the claim allows and refuses,
+// and whether the run is as written; and what replicas from before runs kept their steps (drizzle/0015) may claim.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
@@ -55,6 +55,23 @@ for (const backend of testBackends()) {
         await db.execute(sql`update pipeline_steps set attempts = 0 where pipeline_id = 'pip_f'`);
         await db.execute(sql`update pipeline_steps set status = 'succeeded' where pipeline_id = 'pip_f' and idx = 0`);
         assert.equal((await claimLease(db, 'pip_f', 'me'))?.fresh, false, 'a step succeeded');
+      });
+    });
+
+    it('leaves a run that keeps its steps to replicas that read them, and still gives older replicas the others', async () => {
+      await onDatabase(backend, async (db) => {
+        await db.execute(sql`
+          insert into pipelines (id, kind, subject, status, input, steps) values
+            ('pip_kept', 'ADD_NODE', 'nod_kept', 'pending', '{}', '[{"name":"OCDN_NODE_HEART","target":null,"params":{},"policy":{}}]'),
+            ('pip_rows', 'ADD_NODE', 'nod_rows', 'pending', '{}', null)`);
+        /** The call of a replica from before drizzle/0015. */
+        const olderClaim = async (id: string) =>
+          [...rowsOf<{ run_kind: string; run_fresh: boolean }>(await db.execute(sql`select run_kind, run_fresh from ocdn_claim_lease(${id}, 'older', 10000)`))];
+        assert.deepEqual(await olderClaim('pip_kept'), [], 'an older replica would find none of its steps');
+        const [kept] = rowsOf<{ lease_owner: string | null; status: string }>(await db.execute(sql`select lease_owner, status from pipelines where id = 'pip_kept'`));
+        assert.deepEqual({ ...kept }, { lease_owner: null, status: 'pending' });
+        assert.deepEqual(await claimLease(db, 'pip_kept', 'me'), { kind: 'ADD_NODE', subject: 'nod_kept', fresh: true });
+        assert.deepEqual(await olderClaim('pip_rows'), [{ run_kind: 'ADD_NODE', run_fresh: true }]);
       });
     });
   });
