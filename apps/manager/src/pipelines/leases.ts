@@ -9,10 +9,10 @@ export const LEASE_MS = 10_000;
 
 /**
  * Takes the lease of run `id` for `owner` if the run is free and no earlier run on its subject is unfinished. One
- * call (`ocdn_claim_run`, drizzle/0010, 0011 and 0016): the subject's advisory lock, then the update, which sees what
- * any claim that held the lock before it committed. `fresh`: no step of the run has started (every step pending, none
- * tried), so its steps are as they were written. Replicas from before drizzle/0015 call `ocdn_claim_lease`, which no
- * longer gives them runs that keep their steps.
+ * call (`ocdn_claim_run`: drizzle/0010 and 0011, renamed in 0016): the subject's advisory lock, then the update,
+ * which sees what any claim that held the lock before it committed. `fresh`: no step of the run has started (every
+ * step pending, none tried), so its steps are as they were written. Replicas from before drizzle/0015 call
+ * `ocdn_claim_lease`, which no longer gives them runs that keep their steps.
  */
 export async function claimLease(db: Db, id: string, owner: string): Promise<{ kind: PipelineKind; subject: string; fresh: boolean } | null> {
   const res = await db.execute(sql`select run_kind, run_subject, run_fresh from ocdn_claim_run(${id}, ${owner}, ${LEASE_MS})`);
