@@ -1,5 +1,6 @@
 import { and, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
+import { anyOfIds } from '../db/raw.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { PipelineSpec } from './types.ts';
@@ -43,12 +44,12 @@ export async function enqueueRuns(tx: Db | Tx, specs: PipelineSpec[]): Promise<s
 export async function failUnfinishedSteps(tx: Db | Tx, ids: string[], error: string): Promise<void> {
   await tx
     .update(pipelineSteps)
-    .set({ status: 'failed', error, finishedAt: new Date() })
+    .set({ status: 'failed', error, finishedAt: sql`now()` })
     .where(and(inArray(pipelineSteps.pipelineId, ids), inArray(pipelineSteps.status, ['pending', 'running'])));
   await tx.execute(sql`
     insert into pipeline_steps (pipeline_id, idx, status, error, attempts, finished_at)
     select p.id, (e.ord - 1)::integer, 'failed', ${error}, 0, now()
     from pipelines p cross join lateral jsonb_array_elements(p.steps) with ordinality as e(step, ord)
-    where p.id = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))) and p.steps is not null
+    where p.id = ${anyOfIds(ids)} and p.steps is not null
     on conflict (pipeline_id, idx) do nothing`);
 }
