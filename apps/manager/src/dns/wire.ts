@@ -43,6 +43,9 @@ interface Addresses {
   rrs: Buffer;
   count: number;
   next: number;
+  /** What is answered while addresses are withheld (see withhold()), as of `gen`. */
+  served?: Addresses;
+  gen?: number;
 }
 
 const A_RR_SIZE = 16;
@@ -61,6 +64,10 @@ export class ZoneAnswers {
   /** Glue records by the name server's wire name, for A/AAAA questions about it. */
   private readonly nsAddresses = new Map<string, { type: number; rr: Buffer }[]>();
   private readonly maxAnswers: number;
+  /** Addresses withheld from answers (IPv4, as the 32-bit number of their record's data). */
+  private readonly withheld = new Set<number>();
+  /** Moves whenever `withheld` changes: a name's `served` records are made again when theirs is older. */
+  private withheldGen = 0;
   serial = 0;
 
   constructor(private readonly opts: ZoneOptions) {
@@ -104,8 +111,11 @@ export class ZoneAnswers {
     this.soaRr = rr(this.zoneWire, TYPE.SOA, this.opts.ttl, rdata);
   }
 
-  /** Sets the addresses of one name (an empty list removes it). */
-  set(name: string, records: { value: string; ttl: number }[]): void {
+  /**
+   * Sets the addresses of one name (an empty list removes it). `change`: a change of the records (not the whole
+   * zone read again), where an address the name did not have is published again.
+   */
+  set(name: string, records: { value: string; ttl: number }[], change = true): void {
     let key: string;
     try {
       key = toWire(name).toString('latin1');
@@ -118,6 +128,12 @@ export class ZoneAnswers {
       if (data?.length === 4) rrs.push(rr(POINTER_TO_QUESTION, TYPE.A, r.ttl, data));
     }
     const had = this.names.get(key);
+    // A withheld address published again (a recovered node, verified by its run): no longer withheld.
+    if (change && this.withheld.size > 0) {
+      for (const ip of this.withheld) {
+        if (rrs.some((r) => r.readUInt32BE(12) === ip) && !(had && indexOfAddress(had, ip) >= 0)) this.release(ip);
+      }
+    }
     if (rrs.length === 0) {
       if (had) {
         this.names.delete(key);
@@ -134,7 +150,48 @@ export class ZoneAnswers {
   setAll(byName: Iterable<[string, { value: string; ttl: number }[]]>): void {
     this.names = new Map();
     this.between = new Map();
-    for (const [name, records] of byName) this.set(name, records);
+    for (const [name, records] of byName) this.set(name, records, false);
+  }
+
+  /**
+   * Leaves `ip` out of every answer until it is released or published again for a name (set()) — except where it is a name's only address (fail open, as FAULT_NODE leaves a domain's last address
+   * published). The health watch thread withholds a dead agent's address the moment it decides, so that answers stop
+   * giving it before the decision is written and FAULT_NODE's steps delete its records. True if it was not withheld.
+   */
+  withhold(ip: string): boolean {
+    const data = addressRdata(ip);
+    if (data?.length !== 4) return false;
+    const n = data.readUInt32BE(0);
+    if (this.withheld.has(n)) return false;
+    this.withheld.add(n);
+    this.withheldGen++;
+    return true;
+  }
+
+  /** Answers give `ip` again where it is published. */
+  release(ip: string | number): void {
+    const n = typeof ip === 'number' ? ip : addressRdata(ip)?.readUInt32BE(0);
+    if (n !== undefined && this.withheld.delete(n)) this.withheldGen++;
+  }
+
+  /** Addresses withheld now. */
+  get withheldCount(): number {
+    return this.withheld.size;
+  }
+
+  /** What `a` answers with the withheld addresses left out (all of them when none would be left). */
+  private served(a: Addresses): Addresses {
+    if (this.withheld.size === 0) return a;
+    if (a.gen === this.withheldGen) return a.served!;
+    const kept: Buffer[] = [];
+    for (let i = 0; i < a.count; i++) {
+      const rrOf = a.rrs.subarray(i * A_RR_SIZE, (i + 1) * A_RR_SIZE);
+      if (!this.withheld.has(rrOf.readUInt32BE(12))) kept.push(rrOf);
+    }
+    const once = Buffer.concat(kept);
+    a.served = kept.length === 0 || kept.length === a.count ? a : { rrs: Buffer.concat([once, once]), count: kept.length, next: 0 };
+    a.gen = this.withheldGen;
+    return a.served;
   }
 
   /** Counts `key` in or out of the names between it and the apex (empty non-terminals while a name is below them). */
@@ -226,7 +283,7 @@ export class ZoneAnswers {
       if (qtype === TYPE.NS) return this.reply(msg, flags, question, RCODE.NOERROR, opt, { answers: [this.nsRrs, this.opts.nameServers.length], additional: [this.glue, this.glueCount], limit });
     }
     if (addresses && wantsA) {
-      const answers = this.rotate(addresses);
+      const answers = this.rotate(this.served(addresses));
       // Asked in other case (0x20 randomisation): the owner is the name as published, as BIND gives it.
       return this.reply(msg, flags, question, RCODE.NOERROR, opt, { answers: upper ? ownedBy(key, answers, 12 + question.length) : answers, limit });
     }
@@ -296,3 +353,9 @@ export class ZoneAnswers {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Where the address `ip` (a 32-bit number) is among a name's records, or -1. */
+function indexOfAddress(a: Addresses, ip: number): number {
+  for (let i = 0; i < a.count; i++) if (a.rrs.readUInt32BE(i * A_RR_SIZE + 12) === ip) return i;
+  return -1;
+}
