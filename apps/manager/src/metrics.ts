@@ -154,6 +154,14 @@ export function createMetrics(): Metrics & { bind(sources: MetricsSources): void
       this.inc(stats?.truncated ?? 0);
     },
   });
+  new Gauge({
+    name: 'ocdn_dns_withheld_addresses',
+    help: 'Addresses the built-in DNS leaves out of its answers now: nodes just decided faulty, until their records are deleted or published again',
+    registers: [registry],
+    async collect() {
+      this.set((await dnsStats())?.withheld ?? 0);
+    },
+  });
   new Counter({
     name: 'ocdn_dns_reloads_total',
     help: "Times the built-in DNS read every record again from the database: another replica's change (this replica's own changes apply without one)",

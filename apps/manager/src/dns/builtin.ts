@@ -2,6 +2,7 @@ import type { Logger } from '../log.ts';
 import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 import type { NameServer } from './wire.ts';
 import { startAnswerer, type Answerer, type DnsIsolation } from './answerer.ts';
+import { feedBuffer } from './feed.ts';
 import { type DnsStats, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
 
 const NAMES_PER_MESSAGE = 16;
@@ -70,8 +71,23 @@ export class BuiltinDns {
     return this.child?.pid;
   }
 
+  /**
+   * Addresses to withhold from answers, written by the health watch thread straight to the answering thread (a
+   * thread's only: a process's go through withhold()). The same ring for an answering thread started again.
+   */
+  readonly withholdFeed: SharedArrayBuffer | null;
+
   constructor(private readonly opts: BuiltinDnsOptions) {
     this.zone = opts.zone.toLowerCase().replace(/\.$/, '');
+    this.withholdFeed = this.kind === 'thread' ? feedBuffer(64 * 1024) : null;
+  }
+
+  /**
+   * Leaves `ip` out of the answers until it is published again (ZoneAnswers.withhold): its node was decided faulty,
+   * and its records go in its FAULT_NODE run. Not behind the record changes this replica has in line.
+   */
+  withhold(ip: string): void {
+    this.post({ op: 'withhold', ip });
   }
 
   async start(): Promise<void> {
@@ -84,7 +100,7 @@ export class BuiltinDns {
 
   /** Starts the answerer (a process or a thread: answerer.ts) with every record, and resolves with its port once it listens. */
   private async spawn(port: number): Promise<number> {
-    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null };
+    const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null, ...(this.withholdFeed ? { withholdFeed: this.withholdFeed } : {}) };
     const child = startAnswerer(this.opts.isolation ?? 'thread', config);
     this.child = child;
     this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });

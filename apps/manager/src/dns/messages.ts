@@ -13,7 +13,21 @@ export interface WorkerConfig extends ZoneOptions {
   rtPriority: number | null;
   /** A thread's record feed (feed.ts), always given to a thread; a process takes its messages over its IPC channel. */
   feed?: SharedArrayBuffer;
+  /**
+   * A thread's second feed, from the health watch thread (nodes/watch-worker.ts): `Withhold` messages, read as they
+   * come rather than after the records in line, and written without the manager's thread.
+   */
+  withholdFeed?: SharedArrayBuffer;
 }
+
+/** Leave `ip` out of answers (ZoneAnswers.withhold): its node was just decided dead. */
+export interface Withhold {
+  op: 'withhold';
+  ip: string;
+}
+
+/** How long an address stays withheld at most when nothing publishes it again or releases it. */
+export const WITHHOLD_MAX_MS = 10 * 60_000;
 
 export type { PriorityOutcome, SettingOutcome } from '../thread-priority.ts';
 import type { PriorityOutcome } from '../thread-priority.ts';
@@ -26,12 +40,15 @@ export type ToWorker =
   | { op: 'set'; entries: [string, { value: string; ttl: number }[]][] }
   | { op: 'all'; entries: [string, { value: string; ttl: number }[]][]; serial: number }
   | { op: 'serial'; serial: number }
-  | { op: 'stats'; id: number };
+  | { op: 'stats'; id: number }
+  | Withhold;
 
 export interface DnsStats {
   byRcode: Partial<Record<RcodeName, number>>;
   truncated: number;
   dropped: number;
+  /** Addresses withheld from answers now. */
+  withheld: number;
   /** Cumulative counts per LATENCY_BUCKETS bound, then the sum of seconds and the count. */
   buckets: number[];
   sum: number;

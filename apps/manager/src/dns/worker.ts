@@ -11,7 +11,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { LATENCY_BUCKETS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type ToWorker, type WorkerConfig } from './messages.ts';
+import { LATENCY_BUCKETS, WITHHOLD_MAX_MS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type ToWorker, type Withhold, type WorkerConfig } from './messages.ts';
 import { ZoneAnswers } from './wire.ts';
 import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 import { FeedReader } from './feed.ts';
@@ -30,7 +30,7 @@ const send = (m: FromWorker) => {
   else if (process.connected) process.send!(m);
 };
 const zone = new ZoneAnswers(config);
-const stats: DnsStats = { byRcode: {}, truncated: 0, dropped: 0, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
+const stats: DnsStats = { byRcode: {}, truncated: 0, dropped: 0, withheld: 0, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
 if (!inThread) {
   // The manager gone (stopped, crashed, killed): nobody feeds the records any more, and the port must be freed.
   process.on('disconnect', () => process.exit(0));
@@ -86,13 +86,29 @@ function drain(): void {
       zone.setAll(m.entries);
       zone.setSerial(m.serial);
     } else if (m.op === 'serial') zone.setSerial(m.serial);
-    else if (m.op === 'stats') send({ op: 'stats', id: m.id, stats });
+    else if (m.op === 'stats') send({ op: 'stats', id: m.id, stats: { ...stats, withheld: zone.withheldCount } });
     pending.shift();
     if (performance.now() > until && pending.length > 0) return void setImmediate(drain);
   }
 }
 
+/** When each withheld address is given back if nothing else did (WITHHOLD_MAX_MS). */
+const withholding = new Map<string, NodeJS.Timeout>();
+
+/** Applied at once, not behind the record changes in line: a dead node's address leaves the answers now. */
+function withhold(m: Withhold): void {
+  zone.withhold(m.ip);
+  clearTimeout(withholding.get(m.ip));
+  const timer = setTimeout(() => {
+    withholding.delete(m.ip);
+    zone.release(m.ip);
+  }, WITHHOLD_MAX_MS);
+  timer.unref();
+  withholding.set(m.ip, timer);
+}
+
 const take = (m: ToWorker) => {
+  if (m.op === 'withhold') return withhold(m);
   pending.push(m);
   if (pending.length === 1) drain();
 };
@@ -100,7 +116,11 @@ if (!inThread) process.on('message', take);
 else {
   // Read every few milliseconds: nothing the manager's thread does wakes this one (feed.ts says why).
   const feed = new FeedReader(config.feed!);
-  setInterval(() => feed.read(take as (m: unknown) => void), FEED_POLL_MS);
+  const withholds = config.withholdFeed ? new FeedReader(config.withholdFeed) : null;
+  setInterval(() => {
+    withholds?.read(withhold as (m: unknown) => void);
+    feed.read(take as (m: unknown) => void);
+  }, FEED_POLL_MS);
 }
 
 function serveTcp(sock: net.Socket): void {
