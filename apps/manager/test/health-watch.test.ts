@@ -209,4 +209,59 @@ describe('health watch thread', () => {
     assert.equal((await h.call('GET', `/api/v1/nodes/${id}`)).body.status, 'fault');
     assert.equal(((await h.call('GET', `/api/v1/pipelines?kind=FAULT_NODE&subject=${id}`)).body.items as unknown[]).length, 1, 'one run');
   });
+
+  /** The built-in DNS's A answer for `name`, by dig (a process of its own: it answers while this thread is held). */
+  const digA = (h: Harness, name: string): string[] =>
+    execFileSync('dig', ['@127.0.0.1', '-p', String(h.manager.ctx.dns.server!.port), name, 'A', '+short', '+norec', '+time=1', '+tries=1'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .sort();
+
+  /** `ocdn_dns_withheld_addresses` from the manager's /metrics. */
+  const withheld = async (h: Harness) => Number(/^ocdn_dns_withheld_addresses (\S+)$/m.exec(await (await fetch(`${h.manager.url}/metrics`)).text())?.[1]);
+
+  for (const [backend, ip] of [['pglite', '127.0.0.51'], ['postgres', '127.0.0.52']] as const) {
+    it(`leaves a killed agent's address out of the built-in DNS's answers while the manager's thread is held (${backend})`, async (t) => {
+      if (backend === 'postgres' && !process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
+      if (!requireProgram(t, 'ss') || !requireProgram(t, 'dig')) return;
+      const { h, id, port, agent } = await setup(t, ip, {}, backend);
+      // Published for a name of its own, with another address: no domain, so no FAULT_NODE step deletes it — what
+      // leaves it out of the answers is the watch thread's word to the answering thread alone.
+      const name = `held-${backend}.cdn.ocdn.test`;
+      await h.manager.ctx.dns.provider.upsert(name, ip);
+      await h.manager.ctx.dns.provider.upsert(name, '127.0.0.99');
+      await waitFor('both addresses answered', () => digA(h, name).length === 2);
+      await streamOpen(h, ip, port);
+      // Held from the kill: on the embedded database nothing can be written meanwhile (it lives on this thread).
+      const t0 = Date.now();
+      agent.child.kill('SIGKILL');
+      let tookMs: number | null = null;
+      while (tookMs === null && Date.now() - t0 < 5_000) if (!digA(h, name).includes(ip)) tookMs = Date.now() - t0;
+      assert.ok(tookMs !== null, `${ip} was still answered after 5 s of the manager's thread held`);
+      await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
+      assert.deepEqual(digA(h, name), ['127.0.0.99']);
+      const listed = (await h.call('GET', '/api/v1/dns/records')).body.items as { name: string; value: string }[];
+      assert.ok(listed.some((r) => r.name === name && r.value === ip), 'still published: withheld from the answers only');
+      await waitFor('the gauge at 1', async () => (await withheld(h)) === 1); // /metrics asks the DNS twice a second at most
+      // Published again (for another name here; a recovered node's run publishes its domains'): given back.
+      await h.manager.ctx.dns.provider.upsert(`again-${backend}.cdn.ocdn.test`, ip);
+      await waitFor('answered again', () => digA(h, name).includes(ip));
+      await waitFor('the gauge at 0', async () => (await withheld(h)) === 0);
+    });
+  }
+
+  it("withholds the address of a node the manager's own checks decide, through a DNS process (OCDN_DNS_ISOLATION=process)", async (t) => {
+    if (!requireProgram(t, 'dig')) return;
+    const ip = '127.0.0.53';
+    const { h, id, agent } = await setup(t, ip, { OCDN_HEALTH_WATCH: 'off', OCDN_DNS_ISOLATION: 'process' }, 'pglite');
+    assert.ok(h.manager.ctx.dns.server!.pid, 'the DNS answers in a process of its own');
+    const name = 'process.cdn.ocdn.test';
+    await h.manager.ctx.dns.provider.upsert(name, ip);
+    await h.manager.ctx.dns.provider.upsert(name, '127.0.0.99');
+    await waitFor('both addresses answered', () => digA(h, name).length === 2);
+    agent.child.kill('SIGKILL');
+    await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
+    await waitFor('the address withheld', () => !digA(h, name).includes(ip));
+    await waitFor('the gauge at 1', async () => (await withheld(h)) === 1);
+  });
 });

@@ -302,6 +302,8 @@ export class HealthMonitor {
   private startRun(h: Health, kind: HealthRunKind, written = false): void {
     const { id, ip } = h.node;
     this.ctx.log.warn({ nodeId: id, ip, misses: h.misses, successes: h.successes }, kind === 'FAULT_NODE' ? 'node failed its heartbeats' : 'node is answering again');
+    // Out of the built-in DNS's answers at once (the watch thread did it already for a decision of its own).
+    if (kind === 'FAULT_NODE') this.ctx.dns.server?.withhold(ip);
     if (!written) this.runs.start({ id, ip }, kind);
   }
 

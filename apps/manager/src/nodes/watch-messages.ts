@@ -12,6 +12,8 @@ export interface WatchConfig {
   databaseUrl: string | null;
   nice: number | null;
   rtPriority: number | null;
+  /** The built-in DNS's ring for addresses to withhold (dns/builtin.ts), when it answers on a thread; else null. */
+  withholdFeed: SharedArrayBuffer | null;
 }
 
 export type ToWatch =

@@ -2,7 +2,8 @@
 // (`GET /heartbeat/watch`) and decides, the moment one closes and nothing answers on the agent's port any more, that
 // the node is faulty. On PostgreSQL it writes the decision (status `fault`, a FAULT_NODE run) on a connection of its
 // own and hands the run to the manager to execute; on the embedded database, which lives on the manager's thread, it
-// hands the decision over.
+// hands the decision over. Either way it first tells the built-in DNS's answering thread to leave the node's address
+// out of its answers (dns/wire.ts, withhold()): the decision's write may wait behind pipeline work, the answers not.
 //
 // Why a thread: on the manager's thread a dead agent's socket closing waited behind pipeline work — during a
 // 1,000-domain rollout the decision came 120-270 ms after the kill, against 10-20 ms at rest. This thread does
@@ -15,6 +16,8 @@ import { currentThreadId, raiseThreadNice, raiseThreadPriority } from '../thread
 import { agentPortState } from './port-probe.ts';
 import { agentTls, hostOf, probeHeartbeat } from './watch-probe.ts';
 import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
+import { FeedWriter } from '../dns/feed.ts';
+import type { Withhold } from '../dns/messages.ts';
 
 if (isMainThread || !parentPort) {
   process.stderr.write('watch-worker: started outside the manager; it is a thread of the manager\n');
@@ -52,6 +55,9 @@ const writer = config.databaseUrl
       () => lead,
     )
   : null;
+
+/** The built-in DNS's answering thread, told of a dead node's address directly (dns/worker.ts), if it is a thread. */
+const withholds = config.withholdFeed ? new FeedWriter(config.withholdFeed) : null;
 
 interface Watch {
   node: NodeEndpoint;
@@ -166,6 +172,8 @@ async function streamClosed(w: Watch): Promise<void> {
   }
   const reason = `nothing answers a connection to its port (${state})`;
   w.done = true;
+  // Out of the built-in DNS's answers now, before the decision is written or FAULT_NODE deletes its records.
+  withholds?.write({ op: 'withhold', ip: w.node.ip } satisfies Withhold);
   if (writer) writer.decide({ id: w.node.id, ip: w.node.ip }, reason);
   else send({ op: 'decided', nodeId: w.node.id, reason, run: null, boosted: boostManager() });
 }

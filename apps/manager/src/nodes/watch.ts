@@ -44,6 +44,7 @@ export class HealthWatch {
       databaseUrl: ctx.database.kind === 'postgres' ? (ctx.database.url ?? null) : null,
       nice: env.OCDN_DNS_NICE,
       rtPriority: env.OCDN_DNS_RT_PRIORITY,
+      withholdFeed: ctx.dns.server?.withholdFeed ?? null,
     };
     this.start();
   }
