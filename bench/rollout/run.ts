@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANAGER_LAUNCH_ENV, MANAGER_POSTGRES_ENV, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
@@ -54,6 +54,23 @@ async function loopLag(m: ManagerHandle): Promise<string[]> {
   return [at('p50'), at('p99'), at('max')];
 }
 
+/** Has the manager write a heap snapshot (it runs a full collection first) into `dir`; resolves with its path. */
+async function heapSnapshot(m: ManagerHandle, dir: string): Promise<string> {
+  const before = new Set(readdirSync(dir));
+  m.proc.child.kill('SIGUSR2');
+  let last = -1;
+  let file = '';
+  await waitFor('the heap snapshot written', () => {
+    file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f)) ?? '';
+    if (!file) return false;
+    const size = statSync(join(dir, file)).size;
+    const done = size > 0 && size === last; // no longer growing over one interval
+    last = size;
+    return done;
+  }, { timeoutMs: 600_000, intervalMs: 2_000 });
+  return join(dir, file);
+}
+
 /** Starts the resolver's probe (dns-probe.mjs) on its own thread; stop() gives the round trips in ms. */
 function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: string | null }> } {
   const worker = new Worker(new URL('./dns-probe.mjs', import.meta.url), { workerData: { port, everyMs: 20, nice: -15 } });
@@ -75,6 +92,9 @@ async function main(): Promise<void> {
   try {
     // BENCH_PROFILE_DIR: the manager and the first agent write V8 CPU profiles there when they stop.
     const profileArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : process.env.BENCH_PERF ? ['--perf-basic-prof'] : [];
+    // BENCH_HEAP_SNAPSHOT_DIR: the manager writes a heap snapshot there once the rollout is done (what it still holds).
+    const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+    if (snapshotDir) profileArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`);
     // BENCH_ROLLOUT_DATABASE_URL runs the manager on PostgreSQL instead of the embedded database.
     // A database of its own, made for this run and dropped after it: a run never measures what an earlier one left.
     if (process.env.BENCH_ROLLOUT_DATABASE_URL) process.env.TEST_DATABASE_URL = process.env.BENCH_ROLLOUT_DATABASE_URL;
@@ -257,6 +277,7 @@ async function main(): Promise<void> {
     const metrics = await (await m.api('/metrics')).text();
     const gauge = (name: string) => Number(new RegExp(`^ocdn_manager_${name} ([0-9.e+]+)$`, 'm').exec(metrics)?.[1] ?? NaN) / 2 ** 20;
     console.log(row(['  heap MiB', `used ${gauge('nodejs_heap_size_used_bytes').toFixed(1)}`, `total ${gauge('nodejs_heap_size_total_bytes').toFixed(1)}`, `external ${gauge('nodejs_external_memory_bytes').toFixed(1)}`]));
+    if (snapshotDir) console.log(row(['  heap snapshot', await heapSnapshot(m, snapshotDir)]));
     const ms = (xs: number[], q: number) => percentile(xs, q).toFixed(2);
     const fo = (xs: number[]) => (xs.length ? [xs.length, percentile(xs, 50), percentile(xs, 99), Math.max(...xs)] : [0, '-', '-', '-']);
     console.log(row(['failover ms:', 'kills', 'p50', 'p99', 'max', 'floor: busy p99 ≤ 1.5 × idle']));
