@@ -4,26 +4,12 @@
 // its own is not the server's answer time (a real resolver is elsewhere). Asks for the zone's SOA every `everyMs`
 // and keeps each answer's round trip; a query with no answer within a second counts as a second.
 import dgram from 'node:dgram';
-import { readlinkSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { raiseThisThread } from './raise.mjs';
 
 const { port, everyMs, nice } = workerData;
 /** How the thread was raised ('SCHED_RR 1', 'nice -15'), or null. */
-let raised = null;
-const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-try {
-  execFileSync('chrt', ['--rr', '--pid', '1', String(tid)], { stdio: 'ignore' });
-  raised = 'SCHED_RR 1';
-} catch {
-  try {
-    setPriority(tid, nice);
-    raised = `nice ${nice}`;
-  } catch {
-    // not permitted: the figures then include this thread's own waits, and the report says so
-  }
-}
+const raised = raiseThisThread(nice);
 const sock = dgram.createSocket('udp4');
 const sent = new Map();
 const times = [];

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { MANAGER_LAUNCH_ENV, MANAGER_POSTGRES_ENV, freePort, startAgentProcess, startManagerProcess, tempDir, type ManagerHandle, type Proc } from '../../test/support/procs.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
+import { queryA } from '../../test/support/dns.ts';
 import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, treeCpuSeconds, treeRssMiB } from '../lib.ts';
 
 const domainCount = Number(process.env.BENCH_ROLLOUT_DOMAINS ?? 1000);
@@ -15,22 +16,59 @@ const agentCount = Number(process.env.BENCH_ROLLOUT_AGENTS ?? 50);
 /** Agents killed (kill -9) to time failover: half while the fleet is idle, half during the rollout. */
 const victimCount = 2 * Math.max(1, Math.round(Number(process.env.BENCH_ROLLOUT_KILLS ?? 5)));
 
-/** A node the rollout does not touch (vod role: no domains go on it), killed to time failover. */
+/**
+ * A node the rollout does not touch (its domains name their nodes), killed to time failover. It carries one domain
+ * of its own, `name`, published with the first rollout agent's address too: what its death takes out of DNS.
+ */
 interface Victim {
   id: string;
+  ip: string;
+  name: string;
   proc: Proc;
 }
 
 /**
- * Kills a victim (kill -9) and resolves with the milliseconds until the manager shows its node `fault` — `seen`: the
+ * Kills a victim (kill -9) and resolves with the milliseconds until the built-in DNS stops answering its address for
+ * its domain — `dns`: the send time of the first query whose answer lacks it — and until the manager shows its node
+ * `fault` — `seen`: the
  * send time of the first GET that sees it (polled one after another; under load a GET takes a while itself, so this
  * carries the API's latency too) — and until the manager decided it — `decided`: when the transaction that writes the
  * status and starts FAULT_NODE began (its run's createdAt; the same machine's clock).
  */
-async function killAndTime(m: ManagerHandle, v: Victim): Promise<{ seen: number; decided: number }> {
+async function killAndTime(m: ManagerHandle, v: Victim, dnsPort: number): Promise<{ seen: number; decided: number; dns: number }> {
+  const dns = await watchDns(dnsPort, v);
   const t0 = performance.now();
   const wall0 = Date.now();
   await v.proc.kill9();
+  const times = await apiFault(m, v, t0, wall0);
+  return { ...times, dns: (await dns.gone) - (performance.timeOrigin + t0) };
+}
+
+/**
+ * Watches the victim's name on a thread of its own (dns-gone.mjs); resolves once its address is answered. `gone`:
+ * the send time (performance.timeOrigin + now()) of the first answer without it.
+ */
+function watchDns(port: number, v: Victim): Promise<{ gone: Promise<number> }> {
+  const worker = new Worker(new URL('./dns-gone.mjs', import.meta.url), { workerData: { port, name: v.name, ip: v.ip } });
+  return new Promise((ready, fail) => {
+    let timer: NodeJS.Timeout | undefined;
+    const gone = new Promise<number>((resolve, reject) => {
+      worker.on('message', (m: { op: 'ready' } | { op: 'gone'; at: number }) => {
+        if (m.op === 'ready') {
+          timer = setTimeout(() => reject(new Error(`${v.ip} still answered for ${v.name} 120 s after`)), 120_000);
+          ready({ gone });
+        } else resolve(m.at);
+      });
+      worker.on('error', (err) => (reject(err), fail(err)));
+    }).finally(() => {
+      clearTimeout(timer);
+      void worker.terminate();
+    });
+    gone.catch(() => {}); // seen by the caller's await
+  });
+}
+
+async function apiFault(m: ManagerHandle, v: Victim, t0: number, wall0: number): Promise<{ seen: number; decided: number }> {
   for (;;) {
     const sent = performance.now();
     if ((await m.json(`/api/v1/nodes/${v.id}`)).status === 'fault') {
@@ -140,13 +178,18 @@ async function main(): Promise<void> {
       // BENCH_AGENT_NICE: the simulated edge nodes yield this machine's CPU to the manager, as remote hosts would.
       if (process.env.BENCH_AGENT_NICE) setPriority(agents.at(-1)!.child.pid!, Number(process.env.BENCH_AGENT_NICE));
     }
+    const rolloutNodeIds = (await m.json('/api/v1/nodes?limit=1000')).items.map((n: { id: string }) => n.id);
     for (let i = 0; i < victimCount; i++) {
       const ip = `127.0.5.${i + 1}`;
       const port = await freePort(ip);
-      const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `victim-${i}`, ip, roles: ['vod'], agentPort: port }) });
-      const files = join(dir.path, `files-${i}`);
-      mkdirSync(files);
-      const proc = startAgentProcess(m.url, r.token, ip, port, { OCDN_FILES_DIR: files, OCDN_LOG_LEVEL: 'warn' });
+      const r = await m.json('/api/v1/nodes', { method: 'POST', body: JSON.stringify({ name: `victim-${i}`, ip, roles: ['cdn'], agentPort: port }) });
+      const proc = startAgentProcess(m.url, r.token, ip, port, {
+        OCDN_NGINX_CONF_DIR: join(dir.path, `victim-conf-${i}`),
+        OCDN_NGINX_CACHE_DIR: join(dir.path, `victim-cache-${i}`),
+        OCDN_NGINX_TEST_CMD: 'true',
+        OCDN_NGINX_RELOAD_CMD: 'true',
+        OCDN_LOG_LEVEL: 'warn',
+      });
       // BENCH_VICTIM_PRIORITY (`rt`, the default: SCHED_RR 1 on every thread; a nice value; or `off`): a killed agent's
       // own exit — its sockets closing — is not queued behind the rollout's load on this machine's two cores, as a dead
       // node's host is not the manager's. At normal priority a victim killed during 1,000 x 50 took up to 200 ms to
@@ -154,9 +197,16 @@ async function main(): Promise<void> {
       const victimPriority = process.env.BENCH_VICTIM_PRIORITY ?? 'rt';
       if (victimPriority === 'rt') execFileSync('chrt', ['--all-tasks', '--rr', '--pid', '1', String(proc.child.pid!)]);
       else if (victimPriority !== 'off') setPriority(proc.child.pid!, Number(victimPriority));
-      victims.push({ id: r.node.id, proc });
+      victims.push({ id: r.node.id, ip, name: `v${i}-victims-example.cdn.ocdn.test`, proc });
     }
     await waitFor('agents normal', async () => (await m!.json('/api/v1/nodes?limit=1000')).items.every((n: { status: string }) => n.status === 'normal'), { timeoutMs: 120_000, intervalMs: 250 });
+    // Each victim's own domain, on it and on the first rollout agent (so that its address can leave: FAULT_NODE
+    // leaves a domain's last address published).
+    for (const [i, v] of victims.entries()) {
+      const r = await m.json('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: `v${i}.victims.example`, origins: ['http://127.0.0.1:9'], nodeIds: [v.id, rolloutNodeIds[0]] }) });
+      await waitFor(`the victim's domain ${i}`, async () => (await m!.json(`/api/v1/pipelines/${r.pipeline.id}`)).status === 'succeeded', { timeoutMs: 60_000, intervalMs: 100 });
+      await waitFor(`${v.name} answered with both`, async () => (await queryA(dnsPort, v.name)).includes(v.ip), { timeoutMs: 10_000 });
+    }
 
     // CPU of each party over the rollout: where a 2-core machine's time goes.
     const pgNeedle = dbUrl ? `postgres ${new URL(dbUrl).pathname.slice(1)} ` : null;
@@ -182,11 +232,13 @@ async function main(): Promise<void> {
     // Failover of an idle fleet: the first half of the victims, one kill at a time, at random points of the period.
     const idleFailover: number[] = [];
     const idleDecided: number[] = [];
+    const idleGone: number[] = [];
     for (const v of victims.slice(0, victimCount / 2)) {
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000));
-      const t = await killAndTime(m, v);
+      const t = await killAndTime(m, v, dnsPort);
       idleFailover.push(t.seen);
       idleDecided.push(t.decided);
+      idleGone.push(t.dns);
     }
     const idleLag = await loopLag(m); // the idle phase with its kills (and from here on, the rollout's)
     const cpu0 = cpu();
@@ -198,13 +250,14 @@ async function main(): Promise<void> {
     let rolling = true;
     const busyFailover: number[] = [];
     const busyDecided: number[] = [];
+    const busyGone: number[] = [];
     const busyVictims = victims.slice(victimCount / 2);
     const killing = (async () => {
       const timed: Promise<unknown>[] = [];
       await new Promise((r) => setTimeout(r, 3000));
       for (const v of busyVictims) {
         if (!rolling) break;
-        timed.push(killAndTime(m!, v).then((t) => (busyFailover.push(t.seen), busyDecided.push(t.decided))));
+        timed.push(killAndTime(m!, v, dnsPort).then((t) => (busyFailover.push(t.seen), busyDecided.push(t.decided), busyGone.push(t.dns))));
         await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1000));
       }
       await Promise.all(timed);
@@ -215,7 +268,7 @@ async function main(): Promise<void> {
         while (next < domainCount) {
           const i = next++;
           const p0 = performance.now();
-          const r = await m!.json('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: `r${i}.rollout.example`, origins: ['http://127.0.0.1:9'] }) });
+          const r = await m!.json('/api/v1/domains', { method: 'POST', body: JSON.stringify({ domain: `r${i}.rollout.example`, origins: ['http://127.0.0.1:9'], nodeIds: rolloutNodeIds }) });
           postMs.push(performance.now() - p0);
           ids.push(r.pipeline.id);
         }
@@ -288,6 +341,7 @@ async function main(): Promise<void> {
     };
     failoverRows('GET', idleFailover, busyFailover); // seen by a GET
     failoverRows('decided', idleDecided, busyDecided); // FAULT_NODE's transaction began
+    failoverRows('out of DNS', idleGone, busyGone); // the address gone from the built-in DNS's answers
     // How long the manager's thread kept a 10 ms timer waiting (prom-client's monitorEventLoopDelay): what a socket
     // close, a probe's answer or an API request waits for before the manager looks at it.
     console.log(row(['loop delay ms:', 'p50', 'p99', 'max']));
