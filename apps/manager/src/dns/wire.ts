@@ -130,8 +130,9 @@ export class ZoneAnswers {
     const had = this.names.get(key);
     // A withheld address published again (a recovered node, verified by its run): no longer withheld.
     if (change && this.withheld.size > 0) {
-      for (const ip of this.withheld) {
-        if (rrs.some((r) => r.readUInt32BE(12) === ip) && !(had && indexOfAddress(had, ip) >= 0)) this.release(ip);
+      for (const r of rrs) {
+        const ip = r.readUInt32BE(12);
+        if (this.withheld.has(ip) && !(had && indexOfAddress(had, ip) >= 0)) this.release(ip);
       }
     }
     if (rrs.length === 0) {
