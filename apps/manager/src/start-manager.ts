@@ -163,8 +163,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     drift = new DriftRepair(ctx);
     drift.start();
     stops.push(async () => drift!.stop());
-    if (database.kind === 'postgres' && ctx.dns.server) {
-      // Another replica's faulty nodes out of this one's DNS answers too, at their decision's commit.
+    if (ctx.dns.server) {
+      // Another replica's faulty nodes out of this one's DNS answers too, at their decision's commit; recovered
+      // nodes back in them.
       const peers = new PeerFaults(database, ctx.dns.server, log.child({ component: 'dns' }));
       await peers.start();
       stops.push(() => peers.stop());

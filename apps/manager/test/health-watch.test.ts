@@ -63,7 +63,7 @@ describe('health watch thread', () => {
     agents.push(agent);
     const id = r.body.node.id as string;
     await waitFor('node normal', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'normal', { timeoutMs: 20_000 });
-    return { h, id, ip, port, agent, close };
+    return { h, id, ip, port, agent, close, token: r.body.token as string };
   };
 
   /**
@@ -253,7 +253,7 @@ describe('health watch thread', () => {
   it("withholds the address of a node the manager's own checks decide, through a DNS process (OCDN_DNS_ISOLATION=process)", async (t) => {
     if (!requireProgram(t, 'dig')) return;
     const ip = '127.0.0.53';
-    const { h, id, agent } = await setup(t, ip, { OCDN_HEALTH_WATCH: 'off', OCDN_DNS_ISOLATION: 'process' }, 'pglite');
+    const { h, id, agent, port, token } = await setup(t, ip, { OCDN_HEALTH_WATCH: 'off', OCDN_DNS_ISOLATION: 'process' }, 'pglite');
     assert.ok(h.manager.ctx.dns.server!.pid, 'the DNS answers in a process of its own');
     const name = 'process.cdn.ocdn.test';
     await h.manager.ctx.dns.provider.upsert(name, ip);
@@ -263,5 +263,10 @@ describe('health watch thread', () => {
     await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
     await waitFor('the address withheld', () => !digA(h, name).includes(ip));
     await waitFor('the gauge at 1', async () => (await withheld(h)) === 1);
+    // Recovered: answered again though nothing published it anew (as a name that kept it, failing open).
+    agents.push(startAgentProcess(h.manager.url, token, ip, port));
+    await waitFor('node normal again', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'normal', { timeoutMs: 20_000 });
+    await waitFor('answered again', () => digA(h, name).includes(ip));
+    await waitFor('the gauge at 0', async () => (await withheld(h)) === 0);
   });
 });

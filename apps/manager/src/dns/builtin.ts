@@ -90,6 +90,11 @@ export class BuiltinDns {
     this.post({ op: 'withhold', ip });
   }
 
+  /** Answers give `ip` again where it is published: its node recovered (a name may have kept it, failing open). */
+  release(ip: string): void {
+    this.post({ op: 'release', ip });
+  }
+
   async start(): Promise<void> {
     await this.reload();
     this.port = await this.spawn(this.opts.port);

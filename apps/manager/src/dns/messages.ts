@@ -41,7 +41,9 @@ export type ToWorker =
   | { op: 'all'; entries: [string, { value: string; ttl: number }[]][]; serial: number }
   | { op: 'serial'; serial: number }
   | { op: 'stats'; id: number }
-  | Withhold;
+  | Withhold
+  /** Answer with `ip` again where it is published: its node recovered. */
+  | { op: 'release'; ip: string };
 
 export interface DnsStats {
   byRcode: Partial<Record<RcodeName, number>>;

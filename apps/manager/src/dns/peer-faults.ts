@@ -14,8 +14,8 @@ const MAX_IDS = 1_000;
  * withhold()): the replica that decides withholds it at once, and the others learn it from the node's announcement
  * (drizzle/0007_events.sql: `node:<id>` on `ocdn_events`, at the decision's commit) rather than from FAULT_NODE's record
  * deletions, which during a rollout came 13-23 s later. A node is withheld when it is seen going from `normal` to
- * `fault`; the node statuses are read once at start and kept. PostgreSQL only: on the embedded database the one
- * replica decides everything itself.
+ * `fault`, and given back when seen going from `fault` to `normal` (on every replica, the deciding one too: a name
+ * that kept the address while the node was down is never published again); the statuses are read once at start.
  */
 export class PeerFaults {
   private readonly status = new Map<string, string>();
@@ -27,7 +27,7 @@ export class PeerFaults {
 
   constructor(
     private readonly database: Pick<Database, 'listen' | 'urgent'>,
-    private readonly dns: Pick<BuiltinDns, 'withhold'>,
+    private readonly dns: Pick<BuiltinDns, 'withhold' | 'release'>,
     private readonly log: Logger,
   ) {}
 
@@ -64,6 +64,9 @@ export class PeerFaults {
           const was = this.status.get(r.id);
           this.status.set(r.id, r.status);
           if (r.status === 'fault' && was === 'normal') this.dns.withhold(r.ip);
+          // Recovered (RECOVER_NODE's last step, after its checks): a name that kept its address while it was down
+          // (FAULT_NODE fails open) publishes nothing new, so nothing else would give it back.
+          else if (r.status === 'normal' && was === 'fault') this.dns.release(r.ip);
         }
         const found = new Set(rows.map((r) => r.id));
         for (const id of ids) if (!found.has(id)) this.status.delete(id); // deleted

@@ -109,6 +109,11 @@ function withhold(m: Withhold): void {
 
 const take = (m: ToWorker) => {
   if (m.op === 'withhold') return withhold(m);
+  if (m.op === 'release') {
+    clearTimeout(withholding.get(m.ip));
+    withholding.delete(m.ip);
+    return zone.release(m.ip);
+  }
   pending.push(m);
   if (pending.length === 1) drain();
 };
