@@ -33,8 +33,13 @@ describe('unhandled rejections', () => {
     assert.match(r.out, /still running/);
     assert.match(r.out, /a lost connection was left unhandled/);
   });
+  it('survives PostgreSQL ending the session (57P01, as pg-boss leaves it unhandled while the server shuts down)', () => {
+    const r = runWith(`Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01', severity: 'FATAL' })`);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /a lost connection was left unhandled/);
+  });
   it('ends the process on any other', () => {
-    const r = runWith(`new Error('a bug')`);
+    const r = runWith(`Object.assign(new Error('a bug'), { code: '23505' })`);
     assert.equal(r.status, 1, r.out);
     assert.doesNotMatch(r.out, /still running/);
     assert.match(r.out, /unhandled rejection/);
