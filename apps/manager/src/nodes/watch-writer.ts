@@ -4,6 +4,7 @@
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import * as schema from '../db/schema.ts';
+import { reconnectBackoff } from '../db/reconnect.ts';
 import type { Db } from '../db/client.ts';
 import { enqueueRuns } from '../pipelines/enqueue.ts';
 import { NodeRunStarter, type RunStarterContext } from './node-runs.ts';
@@ -17,7 +18,7 @@ export interface WatchWriter {
 }
 
 export function startWatchWriter(databaseUrl: string, send: (m: FromWatch) => void, log: RunStarterContext['log'], leading: () => boolean): WatchWriter {
-  const client = postgres(databaseUrl, { max: 1, onnotice: () => {}, max_lifetime: null, connection: { application_name: 'ocdn-health-watch' } });
+  const client = postgres(databaseUrl, { max: 1, onnotice: () => {}, max_lifetime: null, backoff: reconnectBackoff, connection: { application_name: 'ocdn-health-watch' } });
   /** Why each node was decided, until its run is reported. */
   const reasons = new Map<string, string>();
   /** The node of each run written, until it is reported (after the commit). */
