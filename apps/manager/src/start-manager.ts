@@ -8,7 +8,7 @@ import { afterCommit } from './db/ambient.ts';
 import { migrate } from './db/migrate.ts';
 import { parseNameServers, type ManagerEnv } from './env.ts';
 import { BuiltinDns, defaultNameServers } from './dns/builtin.ts';
-import { PeerFaults } from './dns/peer-faults.ts';
+import { NodeStatusWithholds } from './dns/status-withholds.ts';
 import { BuiltinProvider } from './dns/provider.ts';
 import { DnsRecordStore } from './dns/records.ts';
 import { Rfc2136Provider, parseServer } from './dns/rfc2136.ts';
@@ -166,9 +166,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     if (ctx.dns.server) {
       // Another replica's faulty nodes out of this one's DNS answers too, at their decision's commit; recovered
       // nodes back in them.
-      const peers = new PeerFaults(database, ctx.dns.server, log.child({ component: 'dns' }));
-      await peers.start();
-      stops.push(() => peers.stop());
+      const withholds = new NodeStatusWithholds(database, ctx.dns.server, log.child({ component: 'dns' }));
+      await withholds.start();
+      stops.push(() => withholds.stop());
     }
     health = new HealthMonitor(ctx);
     await health.start();
