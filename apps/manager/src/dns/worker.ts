@@ -30,7 +30,8 @@ const send = (m: FromWorker) => {
   else if (process.connected) process.send!(m);
 };
 const zone = new ZoneAnswers(config);
-const stats: DnsStats = { byRcode: {}, truncated: 0, dropped: 0, withheld: 0, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
+/** The counters; `withheld` is the zone's own count, added when stats are asked for. */
+const stats: Omit<DnsStats, 'withheld'> = { byRcode: {}, truncated: 0, dropped: 0, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
 if (!inThread) {
   // The manager gone (stopped, crashed, killed): nobody feeds the records any more, and the port must be freed.
   process.on('disconnect', () => process.exit(0));
