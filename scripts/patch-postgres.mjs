@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs after `npm install` (the root package's postinstall). Four bugs of postgres@3.4.x (the `postgres` driver) that
+// Runs after `npm install` (the root package's postinstall). Five bugs of postgres@3.4.x (the `postgres` driver) that
 // the manager meets, patched in place with the fixes their pull requests and reports propose (not released), and one
 // change of tuning (below them):
 //
@@ -23,6 +23,15 @@
 //    after a database restart a leader's try for its lock waited forever. Now a reserve stays first in the queue
 //    while the connection reconnects, and one that fails (the database still away) leaves the queue as it rejects
 //    — before, a rejected reserve left in it was handed the next connection that opened, which nobody held again.
+//
+// 5. A transaction whose connection closes rejects its sql.begin() (a race with the close), but its callback runs on
+//    (porsager/postgres#1186, #1216; fix proposed in #1215): statements it had queued behind a pipelined one never
+//    settled, and what it did next went to the same connection once the pool had opened it again — into whatever
+//    ran there then, another transaction included, whose work the dead one's COMMIT or ROLLBACK would then end.
+//    A manager's request or pipeline step meeting a PostgreSQL restart mid-transaction can do exactly that. Now
+//    the close is remembered: the queued statements fail with it, and every later one of that transaction (its
+//    COMMIT or ROLLBACK too) fails at once. The callback's own end, which nobody awaits any more, is not reported
+//    as an unhandled rejection.
 //
 // And one change of tuning: the driver writes a message at once when what waits reaches 1 KiB, else at the end of
 // the turn. A rollout's statements are mostly over 1 KiB, so each was a write of its own, and on a busy machine each
@@ -97,6 +106,44 @@ const PATCHES = [
     mark: 'ocdn: a rejected reserve leaves the queue',
     from: `        const query = { reserve: resolve, reject }`,
     to: `        const query = { reserve: resolve, reject: (e) => (queries.remove(query), reject(e)) } // ocdn: a rejected reserve leaves the queue`,
+  },
+  {
+    file: 'index.js',
+    mark: 'ocdn: a closed transaction is remembered',
+    from: `    const queries = Queue()
+    let savepoints = 0`,
+    to: `    const queries = Queue()
+    let closedWith = null // ocdn: a closed transaction is remembered (porsager/postgres#1186, #1215)
+    let savepoints = 0`,
+  },
+  {
+    file: 'index.js',
+    mark: 'ocdn: a closed transaction fails what waits',
+    from: `      return await Promise.race([
+        scope(connection, fn),
+        new Promise((_, reject) => connection.onclose = reject)
+      ])`,
+    to: `      const scoped = scope(connection, fn) // ocdn: a closed transaction fails what waits
+      scoped.catch(() => { /* the race below reports it; once the connection closed, nobody waits for it */ })
+      return await Promise.race([
+        scoped,
+        new Promise((_, reject) => connection.onclose = (e) => {
+          closedWith = e || Object.assign(new Error('CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' })
+          while (queries.length)
+            queries.shift().reject(closedWith)
+          reject(closedWith)
+        })
+      ])`,
+  },
+  {
+    file: 'index.js',
+    mark: 'ocdn: a closed transaction refuses its statements',
+    from: `        q.catch(e => uncaughtError || (uncaughtError = e))
+        c.queue === full`,
+    to: `        q.catch(e => uncaughtError || (uncaughtError = e))
+        if (closedWith) // ocdn: a closed transaction refuses its statements
+          return q.reject(closedWith)
+        c.queue === full`,
   },
   {
     mark: 'ocdn: a turn\'s writes leave together',

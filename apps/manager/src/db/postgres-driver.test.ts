@@ -71,4 +71,51 @@ describe('the postgres driver (patched)', { skip: process.env.TEST_DATABASE_URL 
       await sql.end({ timeout: 5 });
     }
   });
+
+  it("refuses a closed transaction's statements and its commit, rather than running them in another transaction", async () => {
+    // One connection: the transaction that dies and the one after it share it, as they do in a busy pool.
+    const sql = postgres(url, { max: 1, onnotice: () => {}, backoff: () => 0.01 });
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    const table = `ocdn_zombie_${process.pid}`;
+    try {
+      await admin.unsafe(`create table if not exists ${table} (who text)`);
+      let pid: number | undefined;
+      let resume!: () => void;
+      const paused = new Promise<void>((r) => (resume = r));
+      let late: Promise<unknown> | undefined;
+      // A: its callback awaits other work while its session is ended, then goes on.
+      const a = sql.begin(async (t) => {
+        pid = (await t`select pg_backend_pid() as pid`)[0]!.pid as number;
+        await paused;
+        late = t.unsafe(`insert into ${table} values ('A, after its session ended')`).execute();
+        await late;
+      });
+      const aEnded = a.then(() => null, (e: unknown) => e);
+      while (pid === undefined) await nextTurn();
+      await admin`select pg_terminate_backend(${pid})`;
+      assert.ok(await aEnded, 'A fails with its connection');
+      // B opens on the connection made again, writes, and waits: what A does now must not land in B.
+      let bWrote!: () => void;
+      const wrote = new Promise<void>((r) => (bWrote = r));
+      let finishB!: (fail: boolean) => void;
+      const bDecides = new Promise<boolean>((r) => (finishB = r));
+      const b = sql.begin(async (t) => {
+        await t.unsafe(`insert into ${table} values ('B')`);
+        bWrote();
+        if (await bDecides) throw new Error('B rolls back');
+      });
+      await wrote;
+      resume();
+      while (!late) await nextTurn();
+      const lateErr = (await late.then(() => null, (e: unknown) => e)) as { code?: string } | null;
+      assert.equal(lateErr?.code, 'CONNECTION_CLOSED', "A's statement after its connection closed is refused");
+      finishB(true);
+      await assert.rejects(b, /B rolls back/);
+      const rows = await admin.unsafe(`select who from ${table}`);
+      assert.deepEqual(rows.map((r) => r.who), [], 'nothing of A after its end, and nothing of B (A did not commit it)');
+    } finally {
+      await admin.unsafe(`drop table if exists ${table}`).catch(() => {});
+      await Promise.all([sql.end({ timeout: 5 }), admin.end({ timeout: 5 })]);
+    }
+  });
 });
