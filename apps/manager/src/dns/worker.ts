@@ -100,21 +100,21 @@ const withholding = new Map<string, NodeJS.Timeout>();
 function withhold(m: Withhold): void {
   zone.withhold(m.ip);
   clearTimeout(withholding.get(m.ip));
-  const timer = setTimeout(() => {
-    withholding.delete(m.ip);
-    zone.release(m.ip);
-  }, WITHHOLD_MAX_MS);
+  const timer = setTimeout(() => release(m.ip), WITHHOLD_MAX_MS);
   timer.unref();
   withholding.set(m.ip, timer);
 }
 
+/** Answers give `ip` again: its node recovered, or it was withheld for WITHHOLD_MAX_MS. */
+function release(ip: string): void {
+  clearTimeout(withholding.get(ip));
+  withholding.delete(ip);
+  zone.release(ip);
+}
+
 const take = (m: ToWorker) => {
   if (m.op === 'withhold') return withhold(m);
-  if (m.op === 'release') {
-    clearTimeout(withholding.get(m.ip));
-    withholding.delete(m.ip);
-    return zone.release(m.ip);
-  }
+  if (m.op === 'release') return release(m.ip);
   pending.push(m);
   if (pending.length === 1) drain();
 };
