@@ -175,16 +175,19 @@ function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
   };
 }
 
+/** What every pool of the manager's sets: notices unlogged, and a reconnect within a second (db/reconnect.ts). */
+const POOL = { onnotice: () => {}, backoff: reconnectBackoff } as const;
+
 function openPostgres(url: string): Database {
-  const client = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 30, backoff: reconnectBackoff, connection: PLANNER_SETTINGS });
+  const client = postgres(url, { ...POOL, max: 10, idle_timeout: 30, connection: PLANNER_SETTINGS });
   // Advisory locks live on connections of their own that are never recycled: a session lock ends with its session,
   // and the main pool closes connections when they idle or age (postgres.js's max_lifetime).
-  const locks = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 60, max_lifetime: null, keep_alive: 10, backoff: reconnectBackoff });
+  const locks = postgres(url, { ...POOL, max: 10, idle_timeout: 60, max_lifetime: null, keep_alive: 10 });
   const base = drizzlePostgres(preparedStatements(client), { schema }) as unknown as Db;
   const db = ambient(base);
-  const urgentClient = postgres(url, { max: 2, onnotice: () => {}, idle_timeout: 30, backoff: reconnectBackoff, connection: PLANNER_SETTINGS });
+  const urgentClient = postgres(url, { ...POOL, max: 2, idle_timeout: 30, connection: PLANNER_SETTINGS });
   const urgent = ambient(drizzlePostgres(preparedStatements(urgentClient), { schema }) as unknown as Db);
-  const bulkClient = postgres(url, { max: 6, onnotice: () => {}, idle_timeout: 30, backoff: reconnectBackoff, connection: { ...PLANNER_SETTINGS, ...BATCH_SETTINGS, synchronous_commit: 'off' } });
+  const bulkClient = postgres(url, { ...POOL, max: 6, idle_timeout: 30, connection: { ...PLANNER_SETTINGS, ...BATCH_SETTINGS, synchronous_commit: 'off' } });
   const bulk = ambient(drizzlePostgres(preparedStatements(bulkClient), { schema }) as unknown as Db);
   return {
     db,
