@@ -32,7 +32,7 @@ import { parsingParams } from './pipelines/types.ts';
 import { VodPlacement } from './vod/placement.ts';
 import { ForwardSync } from './forwarding/sync.ts';
 import { LiveEvents } from './events/live.ts';
-import { mallocHint, youngGenerationHint } from './malloc-hint.ts';
+import { jemallocLoaded, mallocHint, youngGenerationHint } from './malloc-hint.ts';
 
 export interface RunningManager {
   ctx: ManagerContext;
@@ -219,7 +219,9 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
       });
       log.info({ url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, database: database.kind }, 'manager listening');
     }
-    const hint = mallocHint(database.kind, process.env.MALLOC_MMAP_THRESHOLD_);
+    const jemalloc = jemallocLoaded();
+    log.info({ allocator: jemalloc ? 'jemalloc' : 'glibc' }, jemalloc ? 'memory allocator: jemalloc' : 'memory allocator: glibc (install libjemalloc2 and start with scripts/start-manager.sh or the unit for jemalloc)');
+    const hint = mallocHint(database.kind, process.env.MALLOC_MMAP_THRESHOLD_, jemalloc);
     if (hint) log.info(hint);
     const young = youngGenerationHint(database.kind, [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)]);
     if (young) log.info(young);
