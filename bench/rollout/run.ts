@@ -339,6 +339,8 @@ async function main(): Promise<void> {
       const ok = busy.length > 0 && percentile(busy, 99) <= 1.5 * percentile(idle, 99);
       console.log(row([`  ${label} busy`, ...fo(busy), busy.length < busyVictims.length ? `only ${busy.length} killed before the end` : ok ? 'met' : 'NOT met']));
     };
+    // BENCH_VERBOSE: every kill's times too, in ms (five kills make a p99 their slowest one).
+    if (process.env.BENCH_VERBOSE) console.log(JSON.stringify({ idleDecided, busyDecided, idleGone, busyGone, idleSeen: idleFailover, busySeen: busyFailover }, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v)));
     failoverRows('GET', idleFailover, busyFailover); // seen by a GET
     failoverRows('decided', idleDecided, busyDecided); // FAULT_NODE's transaction began
     failoverRows('out of DNS', idleGone, busyGone); // the address gone from the built-in DNS's answers
