@@ -9,7 +9,7 @@
 # thread, up to 38 ms; with jemalloc none).
 #
 # Without jemalloc, glibc with MALLOC_MMAP_THRESHOLD_=32768, as before. Anything already set in the environment wins;
-# OCDN_MALLOC=glibc keeps glibc.
+# OCDN_MALLOC=glibc keeps glibc. `--print-env` prints what it would set and exits (the tests start the manager so).
 set -e
 cd "$(dirname "$0")/.."
 : "${MALLOC_MMAP_THRESHOLD_:=32768}"
@@ -23,5 +23,9 @@ if [ "${OCDN_MALLOC:-jemalloc}" = jemalloc ]; then
       break
     fi
   done
+fi
+if [ "${1:-}" = --print-env ]; then
+  env | grep -E '^(MALLOC_MMAP_THRESHOLD_|LD_PRELOAD|MALLOC_CONF)='
+  exit 0
 fi
 exec node apps/manager/dist/main.js "$@"

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,17 +104,19 @@ export interface ManagerHandle {
 
 export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
-/** Where scripts/start-manager.sh looks for jemalloc (Debian's libjemalloc2 and others), the first one present. */
-const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2'].find((f) => existsSync(f));
-
 /**
  * The environment every shipped launcher gives the manager (`npm start` through scripts/start-manager.sh,
- * deploy/ocdn-manager.service): jemalloc where the system has it, glibc's threshold as the fallback. See there.
+ * deploy/ocdn-manager.service): jemalloc where the system has it, glibc's threshold as the fallback. Asked of the
+ * script itself (`--print-env`), so that it is written down once.
  */
-export const MANAGER_LAUNCH_ENV: Readonly<Record<string, string>> = {
-  MALLOC_MMAP_THRESHOLD_: '32768',
-  ...(JEMALLOC ? { LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0' } : {}),
-};
+export const MANAGER_LAUNCH_ENV: Readonly<Record<string, string>> = launchEnvOfScript();
+
+function launchEnvOfScript(): Record<string, string> {
+  const r = spawnSync('sh', [join(ROOT, 'scripts/start-manager.sh'), '--print-env'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
+  const env = Object.fromEntries(r.stdout.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  if (r.status !== 0 || !env.MALLOC_MMAP_THRESHOLD_) throw new Error(`scripts/start-manager.sh --print-env failed (${r.status}): ${r.stderr}`);
+  return env;
+}
 
 /** What README "Running in production" (and deploy/manager.env.example) advises for a manager on PostgreSQL. */
 export const MANAGER_POSTGRES_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=64' } as const;
