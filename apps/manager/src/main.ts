@@ -2,8 +2,10 @@ import { startManager } from './start-manager.ts';
 import { parseManagerEnv } from './env.ts';
 import { createLogger } from './log.ts';
 import { survivingLostConnections } from './stray-rejections.ts';
+import { applyGcFlags } from './gc-flags.ts';
 
 async function main(): Promise<void> {
+  const v8Flags = applyGcFlags(); // before the DNS and watch threads start
   let env;
   try {
     env = parseManagerEnv(process.env);
@@ -13,6 +15,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(env.OCDN_LOG_LEVEL);
   survivingLostConnections(log);
+  if (v8Flags.length > 0) log.info({ v8Flags }, "the collector's background tasks off (gc-flags.ts)");
   let manager;
   try {
     manager = await startManager(env, { log });

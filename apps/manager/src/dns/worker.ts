@@ -15,6 +15,7 @@ import { LATENCY_BUCKETS, WITHHOLD_MAX_MS, WORKER_CONFIG_ENV, type DnsStats, typ
 import { ZoneAnswers } from './wire.ts';
 import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 import { FeedReader } from './feed.ts';
+import { applyGcFlags } from '../gc-flags.ts';
 
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
@@ -33,6 +34,7 @@ const zone = new ZoneAnswers(config);
 /** The counters; `withheld` is the zone's own count, added when stats are asked for. */
 const stats: Omit<DnsStats, 'withheld'> = { byRcode: {}, truncated: 0, dropped: 0, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
 if (!inThread) {
+  applyGcFlags(); // a process of its own: the same flags as the manager's (a thread has them already)
   // The manager gone (stopped, crashed, killed): nobody feeds the records any more, and the port must be freed.
   process.on('disconnect', () => process.exit(0));
   // Ctrl-C in a terminal reaches the whole process group: the manager decides when this process ends.
