@@ -13,6 +13,7 @@ import { startManager } from '../../apps/manager/src/start-manager.ts';
 import { createTestDatabase } from '../../test/support/db.ts';
 import { MANAGER_LAUNCH_ENV, freePort, tempDir } from '../../test/support/procs.ts';
 import { jemallocLoaded } from '../../apps/manager/src/malloc-hint.ts';
+import { applyGcFlags } from '../../apps/manager/src/gc-flags.ts';
 import { ROOT_HINT, startResolverDaemon } from '../../test/support/resolvers.ts';
 import { cpuSeconds, envPairs, row } from '../lib.ts';
 
@@ -64,6 +65,8 @@ function dnsperf(port: number, file: string): { qps: number; avgMs: number; lost
 }
 
 async function main(): Promise<void> {
+  // The V8 flags the manager's main.ts sets on itself (BENCH_DNS_GC_FLAGS=off: node's defaults).
+  const v8Flags = process.env.BENCH_DNS_GC_FLAGS === 'off' ? [] : applyGcFlags();
   for (const cmd of ['named', 'dig', 'dnsperf']) need(cmd);
   const dir = tempDir('ocdn-bench-dns');
   const tdb = await createTestDatabase('pglite');
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
         console.log(`answers differ for dig ${q.join(' ')}:\n  ocdn: ${ours}\n  BIND: ${theirs}`);
       }
     }
-    console.log(`bench/dns: ${records.length} A records on ${NAMES} names; ${questions.length} questions asked of both with dig: ${mismatches === 0 ? 'same answers' : `${mismatches} differ`}; the manager on ${jemallocLoaded() ? 'jemalloc' : `glibc${THRESHOLD ? ` (MALLOC_MMAP_THRESHOLD_=${THRESHOLD})` : ''}`}`);
+    console.log(`bench/dns: ${records.length} A records on ${NAMES} names; ${questions.length} questions asked of both with dig: ${mismatches === 0 ? 'same answers' : `${mismatches} differ`}; the manager on ${jemallocLoaded() ? 'jemalloc' : `glibc${THRESHOLD ? ` (MALLOC_MMAP_THRESHOLD_=${THRESHOLD})` : ''}`}, V8 flags: ${v8Flags.join(' ') || "node's defaults"}`);
 
     const file = join(dir.path, 'queries.txt');
     writeFileSync(file, Array.from({ length: NAMES }, (_, i) => `site-${i}.${ZONE} A`).join('\n') + '\n');
