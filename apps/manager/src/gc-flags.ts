@@ -16,10 +16,14 @@ import { setFlagsFromString } from 'node:v8';
  */
 export const FOREGROUND_GC_FLAGS: readonly string[] = ['--no-parallel-scavenge', '--no-concurrent-array-buffer-sweeping'];
 
+/** Any of those flags or a single-threaded mode, either way, with V8's `-` or `_` between words. */
+const OWN_CHOICE = new RegExp(
+  `^--(no-)?(${[...FOREGROUND_GC_FLAGS.map((f) => f.replace(/^--no-/, '')), 'single-threaded', 'single-threaded-gc'].map((name) => name.replaceAll('-', '[-_]')).join('|')})(=|$)`,
+);
+
 /** The flags to set, none when node was given any of them (or a single-threaded mode) on its command line. */
 export function gcFlags(execArgv: readonly string[]): string[] {
-  const own = execArgv.some((a) => /^--(no-)?(parallel[-_]scavenge|concurrent[-_]array[-_]buffer[-_]sweeping|single[-_]threaded([-_]gc)?)(=|$)/.test(a));
-  return own ? [] : [...FOREGROUND_GC_FLAGS];
+  return execArgv.some((a) => OWN_CHOICE.test(a)) ? [] : [...FOREGROUND_GC_FLAGS];
 }
 
 /** Sets gcFlags(process.execArgv) before any thread starts; returns what it set. */
