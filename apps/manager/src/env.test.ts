@@ -45,6 +45,12 @@ describe('manager env', () => {
     assert.equal(parseManagerEnv({ OCDN_DNS_RT_PRIORITY: 'off' }).OCDN_DNS_RT_PRIORITY, null);
     for (const bad of ['0', '100', 'rr', '1.5', '-1']) assert.throws(() => parseManagerEnv({ OCDN_DNS_RT_PRIORITY: bad }), /OCDN_DNS_RT_PRIORITY/, bad);
   });
+  it('reads OCDN_DNS_ANSWERERS, more than one only with OCDN_DNS_ISOLATION=process', () => {
+    assert.equal(parseManagerEnv({}).OCDN_DNS_ANSWERERS, 1);
+    assert.equal(parseManagerEnv({ OCDN_DNS_ISOLATION: 'process', OCDN_DNS_ANSWERERS: '4' }).OCDN_DNS_ANSWERERS, 4);
+    assert.throws(() => parseManagerEnv({ OCDN_DNS_ANSWERERS: '2' }), /OCDN_DNS_ANSWERERS.*OCDN_DNS_ISOLATION=process/);
+    for (const bad of ['0', '65', 'two', '1.5']) assert.throws(() => parseManagerEnv({ OCDN_DNS_ISOLATION: 'process', OCDN_DNS_ANSWERERS: bad }), /OCDN_DNS_ANSWERERS/, bad);
+  });
   it('reads OCDN_DNS_ISOLATION as thread (default) or process', () => {
     assert.equal(parseManagerEnv({}).OCDN_DNS_ISOLATION, 'thread');
     assert.equal(parseManagerEnv({ OCDN_DNS_ISOLATION: 'process' }).OCDN_DNS_ISOLATION, 'process');

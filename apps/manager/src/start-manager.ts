@@ -117,6 +117,7 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
         nice: env.OCDN_DNS_NICE,
         rtPriority: env.OCDN_DNS_RT_PRIORITY,
         isolation: env.OCDN_DNS_ISOLATION,
+        answerers: env.OCDN_DNS_ANSWERERS,
         store,
         log: log.child({ component: 'dns' }),
       });

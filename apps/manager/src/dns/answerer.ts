@@ -1,11 +1,12 @@
 // Where the built-in DNS answers (dns/worker.ts): a process of its own or a thread of the manager's. Both take the
 // same messages (messages.ts); this file hides which one runs.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { startWorkerThread } from '../worker-thread.ts';
 import { FeedWriter, feedBuffer } from './feed.ts';
 import { WORKER_CONFIG_ENV, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
+import { answeringTogether } from './answerers.ts';
 
 /**
  * `process`: the answers survive anything the manager's heap does, at the price of a second `node` in memory
@@ -14,8 +15,10 @@ import { WORKER_CONFIG_ENV, type FromWorker, type ToWorker, type WorkerConfig } 
 export type DnsIsolation = 'process' | 'thread';
 
 export interface Answerer {
-  /** The process's id (a process), or undefined (a thread: the manager's own pid). */
+  /** The process's id (a process; the first of several), or undefined (a thread: the manager's own pid). */
   readonly pid: number | undefined;
+  /** Every answering process's id (none for a thread). */
+  readonly pids: number[];
   /** Whether messages still reach it. */
   readonly alive: boolean;
   send(m: ToWorker): void;
@@ -32,26 +35,33 @@ export interface Answerer {
  * Starts the answerer: from the sources (tsx) worker.ts, from the bundle dist/dns-worker.js beside dist/main.js. It
  * gets no environment but its configuration: no secrets.
  */
-export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig): Answerer {
+export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig, count = 1): Answerer {
   const here = import.meta.url;
   const fromSources = here.endsWith('.ts');
   if (isolation === 'thread') {
     const feed = feedBuffer();
     return inThread(startWorkerThread(here, 'worker', 'dns-worker', { ...config, feed }), new FeedWriter(feed));
   }
-  return inProcess(fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here)), fromSources, config);
+  const file = fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here));
+  if (count === 1) return inProcess(forkAnswerer(file, fromSources, config));
+  // Several: each is told to wait for the manager's sockets (answerers.ts binds and hands them over).
+  return answeringTogether(Array.from({ length: count }, () => forkAnswerer(file, fromSources, { ...config, shared: true })), config, inProcess);
 }
 
-function inProcess(file: string, fromSources: boolean, config: WorkerConfig): Answerer {
-  const child = fork(file, [], {
+function forkAnswerer(file: string, fromSources: boolean, config: WorkerConfig): ChildProcess {
+  return fork(file, [], {
     execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
     env: { PATH: process.env.PATH ?? '', [WORKER_CONFIG_ENV]: JSON.stringify(config) },
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+}
+
+function inProcess(child: ChildProcess): Answerer {
   let ended = false;
   return {
     pid: child.pid,
+    pids: child.pid === undefined ? [] : [child.pid],
     get alive() {
       return !ended && child.connected;
     },
@@ -90,6 +100,7 @@ function inThread(worker: Worker, feed: FeedWriter): Answerer {
   let ended = false;
   return {
     pid: undefined,
+    pids: [],
     get alive() {
       return !ended;
     },

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Logger } from '../log.ts';
 import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 import type { NameServer } from './wire.ts';
@@ -29,6 +30,8 @@ export interface BuiltinDnsOptions {
   rtPriority?: number | null;
   /** Where answers are given (OCDN_DNS_ISOLATION): a thread (default) or a process of its own. */
   isolation?: DnsIsolation;
+  /** Processes answering on the same port (OCDN_DNS_ANSWERERS; more than one needs `process` isolation). */
+  answerers?: number;
   store: DnsRecordStore;
   log: Logger;
   /** How often the record serial is checked for changes made by other replicas. */
@@ -71,6 +74,11 @@ export class BuiltinDns {
     return this.child?.pid;
   }
 
+  /** Every answering process's id (OCDN_DNS_ANSWERERS), while they run; none for a thread. */
+  get pids(): number[] {
+    return this.child?.pids ?? [];
+  }
+
   /**
    * Addresses to withhold from answers, written by the health watch thread straight to the answering thread (a
    * thread's only: a process's go through withhold()). The same ring for an answering thread started again.
@@ -100,13 +108,17 @@ export class BuiltinDns {
     this.port = await this.spawn(this.opts.port);
     this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.opts.log.warn({ err }, 'DNS refresh failed')), this.opts.refreshMs ?? 1000);
     this.timer.unref();
-    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, isolation: this.kind, tid: this.tid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
+    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, isolation: this.kind, answerers: this.opts.answerers ?? 1, tid: this.tid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
+    const answerers = this.opts.answerers ?? 1;
+    if (answerers > 1 && this.opts.rtPriority != null && answerers >= availableParallelism()) {
+      this.opts.log.warn({ answerers, cores: availableParallelism() }, 'OCDN_DNS_ANSWERERS is not below the number of cores and each answers at real-time priority: a query flood can hold every core and leave the manager ~5 % of each');
+    }
   }
 
   /** Starts the answerer (a process or a thread: answerer.ts) with every record, and resolves with its port once it listens. */
   private async spawn(port: number): Promise<number> {
     const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null, ...(this.withholdFeed ? { withholdFeed: this.withholdFeed } : {}) };
-    const child = startAnswerer(this.opts.isolation ?? 'thread', config);
+    const child = startAnswerer(this.opts.isolation ?? 'thread', config, this.opts.answerers ?? 1);
     this.child = child;
     this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
     let onExit = (how: string) => this.exited(child, how);

@@ -18,7 +18,15 @@ export interface WorkerConfig extends ZoneOptions {
    * come rather than after the records in line, and written without the manager's thread.
    */
   withholdFeed?: SharedArrayBuffer;
+  /**
+   * A process that answers on the manager's sockets, handed over its IPC channel (SocketHandoff), with other such
+   * processes (OCDN_DNS_ANSWERERS above 1); without it, it binds its own.
+   */
+  shared?: boolean;
 }
+
+/** The manager's sockets, each sent with a message of its own to every answering process that shares them. */
+export type SocketHandoff = { op: 'udp-socket' } | { op: 'tcp-server' };
 
 /** Leave `ip` out of answers (ZoneAnswers.withhold): its node was just decided dead. */
 export interface Withhold {
@@ -58,5 +66,10 @@ export interface DnsStats {
 }
 
 /** `tid`: the answering thread's id (a process's main thread: its pid). */
-export type FromWorker = { op: 'listening'; port: number; tid: number; priority: PriorityOutcome } | { op: 'failed'; message: string } | { op: 'stats'; id: number; stats: DnsStats };
+export type FromWorker =
+  | { op: 'listening'; port: number; tid: number; priority: PriorityOutcome }
+  | { op: 'failed'; message: string }
+  | { op: 'stats'; id: number; stats: DnsStats }
+  /** A process started with `shared`: it listens for the manager's sockets (SocketHandoff) now. */
+  | { op: 'ready' };
 

@@ -11,11 +11,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { LATENCY_BUCKETS, WITHHOLD_MAX_MS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type ToWorker, type Withhold, type WorkerConfig } from './messages.ts';
+import { LATENCY_BUCKETS, WITHHOLD_MAX_MS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type SocketHandoff, type ToWorker, type Withhold, type WorkerConfig } from './messages.ts';
 import { ZoneAnswers } from './wire.ts';
 import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 import { FeedReader } from './feed.ts';
 import { applyGcFlags } from '../gc-flags.ts';
+import { listenDns } from './listen.ts';
 
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
@@ -120,7 +121,7 @@ const take = (m: ToWorker) => {
   pending.push(m);
   if (pending.length === 1) drain();
 };
-if (!inThread) process.on('message', take);
+if (!inThread) process.on('message', (m: ToWorker | SocketHandoff) => m.op !== 'udp-socket' && m.op !== 'tcp-server' && take(m));
 else {
   // Read every few milliseconds: nothing the manager's thread does wakes this one (feed.ts says why).
   const feed = new FeedReader(config.feed!);
@@ -153,49 +154,44 @@ function serveTcp(sock: net.Socket): void {
   });
 }
 
-/**
- * UDP and TCP on one port. Asked for any free port (0), the kernel picks one for UDP that TCP may have in use: then
- * both are given up and another is tried.
- */
-async function listen(): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await listenOnce();
-    } catch (err) {
-      if (config.port !== 0 || attempt >= 20 || !(err as Error).message.includes('EADDRINUSE')) throw err;
-    }
-  }
-}
-
-async function listenOnce(): Promise<number> {
-  const udp = dgram.createSocket({ type: net.isIPv6(config.host) ? 'udp6' : 'udp4' });
+/** Answers on the sockets: its own (listenDns), or the manager's, shared with other answering processes. */
+function serve(udp: dgram.Socket, tcp: net.Server): void {
   udp.on('message', (msg, rinfo) => {
     const reply = answer(msg, true);
     if (reply) udp.send(reply, rinfo.port, rinfo.address);
   });
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(config.port, config.host, () => resolve());
-  }).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`built-in DNS cannot listen on ${config.host}:${config.port}/udp (${err.code}); set OCDN_DNS_HOST/OCDN_DNS_PORT`);
-  });
   udp.on('error', () => {}); // a send to a vanished client; the socket stays up
-  try {
-    // Room for bursts: the kernel caps this at net.core.rmem_max.
-    udp.setRecvBufferSize(4 * 1024 * 1024);
-  } catch {
-    // kept at the system's default
-  }
-  const bound = udp.address().port;
-  const tcp = net.createServer(serveTcp);
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(bound, config.host, () => resolve());
-  }).catch((err: NodeJS.ErrnoException) => {
-    udp.close();
-    throw new Error(`built-in DNS cannot listen on ${config.host}:${bound}/tcp (${err.code}); set OCDN_DNS_HOST/OCDN_DNS_PORT`);
+  tcp.on('connection', serveTcp);
+}
+
+/**
+ * The sockets the manager bound for every answering process (OCDN_DNS_ANSWERERS above 1), handed over the IPC
+ * channel, each with a message of its own: their file descriptors are this process's copies, so it ending closes
+ * nothing the others answer on.
+ */
+function sharedSockets(): Promise<number> {
+  return new Promise((resolve) => {
+    let udp: dgram.Socket | undefined;
+    let tcp: net.Server | undefined;
+    const got = (m: SocketHandoff, handle: unknown) => {
+      if (m?.op === 'udp-socket') udp = handle as dgram.Socket;
+      else if (m?.op === 'tcp-server') tcp = handle as net.Server;
+      else return;
+      if (!udp || !tcp) return;
+      process.off('message', got);
+      serve(udp, tcp);
+      resolve(udp.address().port);
+    };
+    process.on('message', got);
+    send({ op: 'ready' });
   });
-  return bound;
+}
+
+async function listen(): Promise<number> {
+  if (config.shared) return sharedSockets();
+  const { udp, tcp, port } = await listenDns(config.host, config.port);
+  serve(udp, tcp);
+  return port;
 }
 
 /** The answering thread's id (this thread's, or this process's main thread's). */
