@@ -123,7 +123,7 @@ async function main(): Promise<void> {
         console.log(`answers differ for dig ${q.join(' ')}:\n  ocdn: ${ours}\n  BIND: ${theirs}`);
       }
     }
-    console.log(`bench/dns: ${records.length} A records on ${NAMES} names; ${questions.length} questions asked of both with dig: ${mismatches === 0 ? 'same answers' : `${mismatches} differ`}; the manager on ${jemallocLoaded() ? 'jemalloc' : `glibc${THRESHOLD ? ` (MALLOC_MMAP_THRESHOLD_=${THRESHOLD})` : ''}`}, V8 flags: ${v8Flags.join(' ') || "node's defaults"}`);
+    console.log(`bench/dns: ${records.length} A records on ${NAMES} names; ${questions.length} questions asked of both with dig: ${mismatches === 0 ? 'same answers' : `${mismatches} differ`}; the manager on ${jemallocLoaded() ? 'jemalloc' : `glibc${THRESHOLD ? ` (MALLOC_MMAP_THRESHOLD_=${THRESHOLD})` : ''}`}, V8 flags: ${v8Flags.join(' ') || "node's defaults"}; answering: ${env.OCDN_DNS_ISOLATION === 'thread' ? 'a thread' : `${env.OCDN_DNS_ANSWERERS} process(es)`}`);
 
     const file = join(dir.path, 'queries.txt');
     writeFileSync(file, Array.from({ length: NAMES }, (_, i) => `site-${i}.${ZONE} A`).join('\n') + '\n');
@@ -131,9 +131,8 @@ async function main(): Promise<void> {
     console.log(row(['round', 'server', 'queries/s', 'avg latency ms', 'lost', 'server CPU s'], 10));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const server of round % 2 ? (['ocdn', 'bind'] as const) : (['bind', 'ocdn'] as const)) {
-        // ocdn: this process (the manager, with the DNS thread) and its DNS process if it has one; BIND: named.
-        const dnsPid = m.ctx.dns.server!.pid;
-        const pids = server === 'ocdn' ? [process.pid, ...(dnsPid ? [dnsPid] : [])] : [bind.child.pid!];
+        // ocdn: this process (the manager, with the DNS thread) and its DNS processes if it has them; BIND: named.
+        const pids = server === 'ocdn' ? [process.pid, ...m.ctx.dns.server!.pids] : [bind.child.pid!];
         const cpu = () => pids.reduce((a, p) => a + cpuSeconds(p), 0);
         const c0 = cpu();
         const r = dnsperf(server === 'ocdn' ? ourPort : bindPort, file);
