@@ -220,11 +220,17 @@ describe('health watch thread', () => {
   /** `ocdn_dns_withheld_addresses` from the manager's /metrics. */
   const withheld = async (h: Harness) => Number(/^ocdn_dns_withheld_addresses (\S+)$/m.exec(await (await fetch(`${h.manager.url}/metrics`)).text())?.[1]);
 
-  for (const [backend, ip] of [['pglite', '127.0.0.51'], ['postgres', '127.0.0.52']] as const) {
-    it(`leaves a killed agent's address out of the built-in DNS's answers while the manager's thread is held (${backend})`, async (t) => {
+  const answeringSetups = [
+    ['pglite', '127.0.0.51', 'a thread', {}],
+    ['postgres', '127.0.0.52', 'a thread', {}],
+    // Processes: the watch thread's word goes over each one's Unix socket (dns/withhold-link.ts).
+    ['pglite', '127.0.0.55', 'two processes', { OCDN_DNS_ISOLATION: 'process', OCDN_DNS_ANSWERERS: '2' }],
+  ] as const;
+  for (const [backend, ip, answering, env] of answeringSetups) {
+    it(`leaves a killed agent's address out of the built-in DNS's answers while the manager's thread is held (${backend}, ${answering})`, async (t) => {
       if (backend === 'postgres' && !process.env.TEST_DATABASE_URL) return t.skip('needs TEST_DATABASE_URL (PostgreSQL)');
       if (!requireProgram(t, 'ss') || !requireProgram(t, 'dig')) return;
-      const { h, id, port, agent } = await setup(t, ip, {}, backend);
+      const { h, id, port, agent } = await setup(t, ip, env, backend);
       // Published for a name of its own, with another address: no domain, so no FAULT_NODE step deletes it — what
       // leaves it out of the answers is the watch thread's word to the answering thread alone.
       const name = `held-${backend}.cdn.ocdn.test`;
@@ -238,6 +244,8 @@ describe('health watch thread', () => {
       let tookMs: number | null = null;
       while (tookMs === null && Date.now() - t0 < 5_000) if (!digA(h, name).includes(ip)) tookMs = Date.now() - t0;
       assert.ok(tookMs !== null, `${ip} was still answered after 5 s of the manager's thread held`);
+      // Still held: every answerer left it out (with two processes, either may take a query).
+      for (let i = 0; i < 12; i++) assert.ok(!digA(h, name).includes(ip), `${ip} answered again, query ${i}`);
       await waitFor('node fault', async () => (await h.call('GET', `/api/v1/nodes/${id}`)).body.status === 'fault');
       assert.deepEqual(digA(h, name), ['127.0.0.99']);
       const listed = (await h.call('GET', '/api/v1/dns/records')).body.items as { name: string; value: string }[];

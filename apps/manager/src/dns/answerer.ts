@@ -35,7 +35,7 @@ export interface Answerer {
  * Starts the answerer: from the sources (tsx) worker.ts, from the bundle dist/dns-worker.js beside dist/main.js. It
  * gets no environment but its configuration: no secrets.
  */
-export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig, count = 1): Answerer {
+export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig, count = 1, withholdSockets: readonly string[] = []): Answerer {
   const here = import.meta.url;
   const fromSources = here.endsWith('.ts');
   if (isolation === 'thread') {
@@ -43,9 +43,10 @@ export function startAnswerer(isolation: DnsIsolation, config: WorkerConfig, cou
     return inThread(startWorkerThread(here, 'worker', 'dns-worker', { ...config, feed }), new FeedWriter(feed));
   }
   const file = fileURLToPath(new URL(fromSources ? './worker.ts' : './dns-worker.js', here));
-  if (count === 1) return inProcess(forkAnswerer(file, fromSources, config));
+  const own = (i: number): WorkerConfig => ({ ...config, ...(withholdSockets[i] ? { withholdSocket: withholdSockets[i] } : {}) });
+  if (count === 1) return inProcess(forkAnswerer(file, fromSources, own(0)));
   // Several: each is told to wait for the manager's sockets (answerers.ts binds and hands them over).
-  return answeringTogether(Array.from({ length: count }, () => forkAnswerer(file, fromSources, { ...config, shared: true })), config, inProcess);
+  return answeringTogether(Array.from({ length: count }, (_, i) => forkAnswerer(file, fromSources, { ...own(i), shared: true })), config, inProcess);
 }
 
 function forkAnswerer(file: string, fromSources: boolean, config: WorkerConfig): ChildProcess {

@@ -1,9 +1,12 @@
-import { availableParallelism } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 import type { NameServer } from './wire.ts';
 import { startAnswerer, type Answerer, type DnsIsolation } from './answerer.ts';
 import { feedBuffer } from './feed.ts';
+import { MAX_SOCKET_PATH, removeWithholdDir } from './withhold-link.ts';
 import { type DnsStats, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
 
 const NAMES_PER_MESSAGE = 16;
@@ -81,13 +84,27 @@ export class BuiltinDns {
 
   /**
    * Addresses to withhold from answers, written by the health watch thread straight to the answering thread (a
-   * thread's only: a process's go through withhold()). The same ring for an answering thread started again.
+   * thread's; processes have withholdSockets). The same ring for an answering thread started again.
    */
   readonly withholdFeed: SharedArrayBuffer | null;
+
+  /**
+   * The same for processes: each one's Unix socket, which the health watch thread connects to (withhold-link.ts),
+   * in a directory of this manager's own; empty for a thread, or where the paths would be too long.
+   */
+  readonly withholdSockets: string[] = [];
+  private readonly withholdDir: string | undefined;
 
   constructor(private readonly opts: BuiltinDnsOptions) {
     this.zone = opts.zone.toLowerCase().replace(/\.$/, '');
     this.withholdFeed = this.kind === 'thread' ? feedBuffer(64 * 1024) : null;
+    if (this.kind === 'process') {
+      const dir = mkdtempSync(join(tmpdir(), 'ocdn-dns-')); // mode 0700: only this user connects
+      const paths = Array.from({ length: opts.answerers ?? 1 }, (_, i) => join(dir, `withhold-${i}.sock`));
+      this.withholdDir = dir;
+      if (paths.every((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH)) this.withholdSockets = paths;
+      else opts.log.warn({ dir }, "the DNS processes' withhold sockets would have too long a path (set TMPDIR shorter): a dead node's address leaves the answers only once the manager's thread gets to it");
+    }
   }
 
   /**
@@ -118,7 +135,7 @@ export class BuiltinDns {
   /** Starts the answerer (a process or a thread: answerer.ts) with every record, and resolves with its port once it listens. */
   private async spawn(port: number): Promise<number> {
     const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null, ...(this.withholdFeed ? { withholdFeed: this.withholdFeed } : {}) };
-    const child = startAnswerer(this.opts.isolation ?? 'thread', config, this.opts.answerers ?? 1);
+    const child = startAnswerer(this.opts.isolation ?? 'thread', config, this.opts.answerers ?? 1, this.withholdSockets);
     this.child = child;
     this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
     let onExit = (how: string) => this.exited(child, how);
@@ -181,6 +198,7 @@ export class BuiltinDns {
     const child = this.child;
     this.child = undefined;
     await child?.stop();
+    if (this.withholdDir) removeWithholdDir(this.withholdDir);
   }
 
   /** The answerer's counters (queries by rcode, answer times); null when it is not running. */

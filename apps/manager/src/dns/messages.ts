@@ -23,6 +23,8 @@ export interface WorkerConfig extends ZoneOptions {
    * processes (OCDN_DNS_ANSWERERS above 1); without it, it binds its own.
    */
   shared?: boolean;
+  /** A process's Unix socket for the health watch thread's withholds (withhold-link.ts), if it has one. */
+  withholdSocket?: string;
 }
 
 /** The manager's sockets, each sent with a message of its own to every answering process that shares them. */

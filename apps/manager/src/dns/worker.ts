@@ -17,6 +17,7 @@ import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 import { FeedReader } from './feed.ts';
 import { applyGcFlags } from '../gc-flags.ts';
 import { listenDns } from './listen.ts';
+import { listenWithholds } from './withhold-link.ts';
 
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
@@ -199,7 +200,14 @@ const tid = currentThreadId();
 // Answers wait for no pipeline work (thread-priority.ts); OCDN_DNS_NICE and OCDN_DNS_RT_PRIORITY.
 const priority = raiseThreadPriority(tid, config.nice, config.rtPriority);
 
-listen().then(
-  (p) => send({ op: 'listening', port: p, tid, priority }),
+// A process's link from the health watch thread (withhold-link.ts); without it, withholds come over the IPC channel.
+const linked = config.withholdSocket
+  ? listenWithholds(config.withholdSocket, withhold).catch((err: Error) => {
+      process.stderr.write(`dns-worker: no withhold socket at ${config.withholdSocket} (${err.message}); withholds come from the manager's thread\n`);
+    })
+  : undefined;
+
+Promise.all([listen(), linked]).then(
+  ([p]) => send({ op: 'listening', port: p, tid, priority }),
   (err: Error) => send({ op: 'failed', message: err.message }),
 );

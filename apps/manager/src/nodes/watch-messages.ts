@@ -14,6 +14,8 @@ export interface WatchConfig {
   rtPriority: number | null;
   /** The built-in DNS's ring for addresses to withhold (dns/builtin.ts), when it answers on a thread; else null. */
   withholdFeed: SharedArrayBuffer | null;
+  /** Its answering processes' withhold sockets (dns/withhold-link.ts), when it answers from processes; else empty. */
+  withholdSockets: string[];
 }
 
 export type ToWatch =

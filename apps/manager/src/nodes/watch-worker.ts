@@ -17,6 +17,7 @@ import { agentPortState } from './port-probe.ts';
 import { agentTls, hostOf, probeHeartbeat } from './watch-probe.ts';
 import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 import { FeedWriter } from '../dns/feed.ts';
+import { WithholdLinks } from '../dns/withhold-link.ts';
 import type { Withhold } from '../dns/messages.ts';
 
 if (isMainThread || !parentPort) {
@@ -57,7 +58,7 @@ const writer = config.databaseUrl
   : null;
 
 /** The built-in DNS's answering thread, told of a dead node's address directly (dns/worker.ts), if it is a thread. */
-const withholds = config.withholdFeed ? new FeedWriter(config.withholdFeed) : null;
+const withholds = config.withholdFeed ? new FeedWriter(config.withholdFeed) : config.withholdSockets.length > 0 ? new WithholdLinks(config.withholdSockets) : null;
 
 interface Watch {
   node: NodeEndpoint;

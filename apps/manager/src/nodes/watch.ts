@@ -45,6 +45,7 @@ export class HealthWatch {
       nice: env.OCDN_DNS_NICE,
       rtPriority: env.OCDN_DNS_RT_PRIORITY,
       withholdFeed: ctx.dns.server?.withholdFeed ?? null,
+      withholdSockets: ctx.dns.server?.withholdSockets ?? [],
     };
     this.start();
   }
