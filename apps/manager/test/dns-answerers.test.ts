@@ -3,34 +3,18 @@
 // they end with the manager.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { requireProgram } from '../../../test/support/programs.ts';
 import { freePort, startManagerProcess, tempDir } from '../../../test/support/procs.ts';
 import { waitFor } from '../../../test/support/wait.ts';
+import { childrenOf, processGone } from '../../../test/support/proc-tree.ts';
 import { schedOf } from '../../../test/support/sched.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 const run = promisify(execFile);
 const ZONE = 'cdn.ocdn.test';
 
-/** Processes whose parent is `parent` and whose command line mentions `word`. */
-function childrenOf(parent: number, word: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(word);
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
-
-const gone = (pid: number) => !existsSync(`/proc/${pid}/stat`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
 
 describe('built-in DNS answered by two processes on one port (OCDN_DNS_ANSWERERS=2)', () => {
   let h: Harness;
@@ -102,7 +86,7 @@ describe('built-in DNS answered by two processes on one port (OCDN_DNS_ANSWERERS
     process.kill(old[1]!, 'SIGKILL');
     // Listening again: the new pair's first process reported its thread (exited() cleared the old one's).
     await waitFor('two new processes listening', () => server.tid !== undefined && !old.includes(server.tid) && server.pids.length === 2 && server.pids.every((p) => !old.includes(p)), { timeoutMs: 15_000 });
-    await waitFor('the other one ended', () => gone(old[0]!), { timeoutMs: 5_000 });
+    await waitFor('the other one ended', () => processGone(old[0]!), { timeoutMs: 5_000 });
     assert.equal(server.port, port);
     for (const pid of server.pids) {
       await withStopped(pid, () => waitFor(`answers without ${pid}`, async () => (await answer(`killed.${ZONE}`)) === '127.0.0.23', { timeoutMs: 10_000 }));
@@ -122,7 +106,7 @@ describe('built-in DNS answered by two processes on one port (OCDN_DNS_ANSWERERS
         return found.length === 2 ? found : null;
       });
       await m.proc.kill9();
-      await waitFor('both DNS processes to end', () => pids.every(gone), { timeoutMs: 10_000 });
+      await waitFor('both DNS processes to end', () => pids.every(processGone), { timeoutMs: 10_000 });
     } finally {
       await m.proc.stop();
       dir.remove();

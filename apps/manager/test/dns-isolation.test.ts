@@ -2,12 +2,12 @@
 // setup: its priority, its restart after a failure, and what is left when the manager is killed.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { requireProgram } from '../../../test/support/programs.ts';
 import { freePort, startManagerProcess, tempDir } from '../../../test/support/procs.ts';
 import { waitFor } from '../../../test/support/wait.ts';
+import { childrenOf, processGone } from '../../../test/support/proc-tree.ts';
 import type { BuiltinDns } from '../src/dns/builtin.ts';
 import type { ToWorker } from '../src/dns/messages.ts';
 import { startHarness, type Harness } from './harness.ts';
@@ -16,19 +16,6 @@ import { schedOf } from '../../../test/support/sched.ts';
 const run = promisify(execFile);
 const ZONE = 'cdn.ocdn.test';
 
-/** Children of `parent` whose command line mentions `word`. */
-function childrenOf(parent: number, word: string): string[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(word);
-      } catch {
-        return false; // gone meanwhile
-      }
-    });
-}
 
 for (const isolation of ['thread', 'process'] as const) {
   describe(`built-in DNS answering from a ${isolation} (OCDN_DNS_ISOLATION=${isolation})`, () => {
@@ -92,7 +79,7 @@ for (const isolation of ['thread', 'process'] as const) {
             return found.length ? found : null;
           });
           await m.proc.kill9();
-          await waitFor('the DNS process to end', () => !existsSync(`/proc/${dnsPid}/stat`) || readFileSync(`/proc/${dnsPid}/stat`, 'utf8').includes(') Z '), { timeoutMs: 10_000 });
+          await waitFor('the DNS process to end', () => processGone(dnsPid!), { timeoutMs: 10_000 });
         } finally {
           await m.proc.stop();
           dir.remove();
