@@ -1,7 +1,7 @@
 // bench/rollout: N domains onto M agents whose nginx commands only record the call (real agent processes, real
 // manager, embedded database). Reports the time until every ADD_DOMAIN succeeded and the reloads per node.
 import { execFileSync } from 'node:child_process';
-import { setPriority } from 'node:os';
+import { availableParallelism, setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -121,6 +121,23 @@ function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: st
   };
 }
 
+/** A stall detector pinned to each CPU (stalls.mjs); take() gives the stalls each saw since the last take, merged. */
+function stallWatch(): { take(): Promise<{ stalls: number[]; raised: boolean }>; stop(): Promise<void> } {
+  const workers = Array.from({ length: availableParallelism() }, (_, cpu) => new Worker(new URL('./stalls.mjs', import.meta.url), { workerData: { cpu } }));
+  const takeOne = (w: Worker) =>
+    new Promise<{ stalls: number[]; raised: boolean }>((resolve) => {
+      w.once('message', resolve);
+      w.postMessage('take');
+    });
+  return {
+    async take() {
+      const all = await Promise.all(workers.map(takeOne));
+      return { stalls: all.flatMap((a) => a.stalls), raised: all.every((a) => a.raised) };
+    },
+    stop: async () => void (await Promise.all(workers.map((w) => w.terminate()))),
+  };
+}
+
 async function main(): Promise<void> {
   const dir = tempDir('bench-rollout');
   let m: ManagerHandle | undefined;
@@ -220,6 +237,8 @@ async function main(): Promise<void> {
     // The fleet at rest first: what fifty idle agents and the manager cost (heartbeats, health checks).
     const idle0 = cpu();
     await loopLag(m); // from here on, the idle phase's
+    const stalls = stallWatch();
+    await stalls.take();
     const idleT0 = performance.now();
     const idleProbe = dnsProbe(dnsPort);
     await new Promise((r) => setTimeout(r, 5_000));
@@ -241,6 +260,7 @@ async function main(): Promise<void> {
       idleGone.push(t.dns);
     }
     const idleLag = await loopLag(m); // the idle phase with its kills (and from here on, the rollout's)
+    const idleStalls = await stalls.take();
     const cpu0 = cpu();
     const t0 = performance.now();
     const busyProbe = dnsProbe(dnsPort);
@@ -293,6 +313,8 @@ async function main(): Promise<void> {
     rolling = false;
     await killing;
     const busyProbed = await busyProbe.stop();
+    const busyStalls = await stalls.take();
+    await stalls.stop();
     const busyDns = busyProbed.times;
     const cpu1 = cpu();
     const reloads = recs.map((r) => readdirSync(r).length);
@@ -353,6 +375,11 @@ async function main(): Promise<void> {
     console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
     const dnsReloads = /^ocdn_dns_reloads_total ([0-9]+)$/m.exec(metrics)?.[1] ?? '?';
     console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met', `records reloaded ${dnsReloads}×`]));
+    // What no thread of this machine could have avoided: a CPU not running at all (a virtual one the host held).
+    console.log(row(['CPU stalls ms:', '>10 ms', 'max', 'sum', busyStalls.raised ? 'a thread per CPU at SCHED_RR 99' : 'watch NOT raised (its own waits count)']));
+    const stallRow = (label: string, xs: number[]) => console.log(row([label, xs.length, xs.length ? Math.max(...xs).toFixed(1) : '-', xs.reduce((a, b) => a + b, 0).toFixed(0)]));
+    stallRow('  idle', idleStalls.stalls);
+    stallRow('  during rollout', busyStalls.stalls);
   } finally {
     await Promise.all([...agents, ...victims.map((v) => v.proc)].map((a) => a.stop()));
     await m?.proc.stop(60_000); // a profiled manager writes its profile on the way out
