@@ -15,9 +15,7 @@ import { answeringTogether } from './answerers.ts';
 export type DnsIsolation = 'process' | 'thread';
 
 export interface Answerer {
-  /** The process's id (a process; the first of several), or undefined (a thread: the manager's own pid). */
-  readonly pid: number | undefined;
-  /** Every answering process's id (none for a thread). */
+  /** Every answering process's id (none for a thread: it runs in the manager's process). */
   readonly pids: number[];
   /** Whether messages still reach it. */
   readonly alive: boolean;
@@ -61,7 +59,6 @@ function forkAnswerer(file: string, fromSources: boolean, config: WorkerConfig):
 function inProcess(child: ChildProcess): Answerer {
   let ended = false;
   return {
-    pid: child.pid,
     pids: child.pid === undefined ? [] : [child.pid],
     get alive() {
       return !ended && child.connected;
@@ -100,7 +97,6 @@ function inProcess(child: ChildProcess): Answerer {
 function inThread(worker: Worker, feed: FeedWriter): Answerer {
   let ended = false;
   return {
-    pid: undefined,
     pids: [],
     get alive() {
       return !ended;

@@ -46,9 +46,6 @@ export function answeringTogether(children: ChildProcess[], config: WorkerConfig
   );
   let ended: Promise<void> | undefined;
   return {
-    get pid() {
-      return members[0]!.pid;
-    },
     get pids() {
       return members.flatMap((m) => m.pids);
     },
@@ -107,7 +104,7 @@ async function handOver(children: ChildProcess[], config: WorkerConfig): Promise
 }
 
 /** Every process's counters as one's; each withholds the same addresses. */
-export function sumStats(all: DnsStats[]): DnsStats {
+function sumStats(all: DnsStats[]): DnsStats {
   const total: DnsStats = { byRcode: {}, truncated: 0, dropped: 0, withheld: 0, buckets: all[0]!.buckets.map(() => 0), sum: 0, count: 0 };
   for (const s of all) {
     for (const [rcode, n] of Object.entries(s.byRcode) as [keyof DnsStats['byRcode'], number][]) total.byRcode[rcode] = (total.byRcode[rcode] ?? 0) + n;

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
@@ -6,7 +6,7 @@ import type { DnsRecord, DnsRecordStore, RecordChange } from './records.ts';
 import type { NameServer } from './wire.ts';
 import { startAnswerer, type Answerer, type DnsIsolation } from './answerer.ts';
 import { feedBuffer } from './feed.ts';
-import { MAX_SOCKET_PATH, removeWithholdDir } from './withhold-link.ts';
+import { MAX_SOCKET_PATH } from './withhold-link.ts';
 import { type DnsStats, type FromWorker, type ToWorker, type WorkerConfig } from './messages.ts';
 
 const NAMES_PER_MESSAGE = 16;
@@ -72,9 +72,9 @@ export class BuiltinDns {
 
   /** The answering thread's id (a process: its pid), once it listens. */
   tid: number | undefined;
-  /** The answering process's id, while it runs (undefined for a thread). */
+  /** The (first) answering process's id, while it runs (undefined for a thread). */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.pids[0];
   }
 
   /** Every answering process's id (OCDN_DNS_ANSWERERS), while they run; none for a thread. */
@@ -92,19 +92,29 @@ export class BuiltinDns {
    * The same for processes: each one's Unix socket, which the health watch thread connects to (withhold-link.ts),
    * in a directory of this manager's own; empty for a thread, or where the paths would be too long.
    */
-  readonly withholdSockets: string[] = [];
-  private readonly withholdDir: string | undefined;
+  withholdSockets: string[] = [];
+  private withholdDir: string | undefined;
+  /** Processes answering on the port (OCDN_DNS_ANSWERERS). */
+  private readonly answerers: number;
 
   constructor(private readonly opts: BuiltinDnsOptions) {
     this.zone = opts.zone.toLowerCase().replace(/\.$/, '');
     this.withholdFeed = this.kind === 'thread' ? feedBuffer(64 * 1024) : null;
-    if (this.kind === 'process') {
-      const dir = mkdtempSync(join(tmpdir(), 'ocdn-dns-')); // mode 0700: only this user connects
-      const paths = Array.from({ length: opts.answerers ?? 1 }, (_, i) => join(dir, `withhold-${i}.sock`));
-      this.withholdDir = dir;
-      if (paths.every((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH)) this.withholdSockets = paths;
-      else opts.log.warn({ dir }, "the DNS processes' withhold sockets would have too long a path (set TMPDIR shorter): a dead node's address leaves the answers only once the manager's thread gets to it");
-    }
+    this.answerers = opts.answerers ?? 1;
+  }
+
+  /** The processes' withhold sockets (withholdSockets), in a directory made for them: mode 0700, only this user connects. */
+  private makeWithholdSockets(): void {
+    const dir = mkdtempSync(join(tmpdir(), 'ocdn-dns-'));
+    this.withholdDir = dir;
+    const paths = Array.from({ length: this.answerers }, (_, i) => join(dir, `withhold-${i}.sock`));
+    if (paths.every((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH)) this.withholdSockets = paths;
+    else this.opts.log.warn({ dir }, "the DNS processes' withhold sockets would have too long a path (set TMPDIR shorter): a dead node's address leaves the answers only once the manager's thread gets to it");
+  }
+
+  private removeWithholdSockets(): void {
+    if (this.withholdDir) rmSync(this.withholdDir, { recursive: true, force: true });
+    this.withholdDir = undefined;
   }
 
   /**
@@ -122,20 +132,25 @@ export class BuiltinDns {
 
   async start(): Promise<void> {
     await this.reload();
-    this.port = await this.spawn(this.opts.port);
+    if (this.kind === 'process') this.makeWithholdSockets();
+    try {
+      this.port = await this.spawn(this.opts.port);
+    } catch (err) {
+      this.removeWithholdSockets(); // nobody calls stop() for a start that failed
+      throw err;
+    }
     this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.opts.log.warn({ err }, 'DNS refresh failed')), this.opts.refreshMs ?? 1000);
     this.timer.unref();
-    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, isolation: this.kind, answerers: this.opts.answerers ?? 1, tid: this.tid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
-    const answerers = this.opts.answerers ?? 1;
-    if (answerers > 1 && this.opts.rtPriority != null && answerers >= availableParallelism()) {
-      this.opts.log.warn({ answerers, cores: availableParallelism() }, 'OCDN_DNS_ANSWERERS is not below the number of cores and each answers at real-time priority: a query flood can hold every core and leave the manager ~5 % of each');
+    this.opts.log.info({ zone: this.zone, host: this.opts.host, port: this.port, isolation: this.kind, answerers: this.answerers, tid: this.tid, nameServers: this.opts.nameServers.map((n) => n.name) }, 'built-in DNS listening');
+    if (this.answerers > 1 && this.opts.rtPriority != null && this.answerers >= availableParallelism()) {
+      this.opts.log.warn({ answerers: this.answerers, cores: availableParallelism() }, 'OCDN_DNS_ANSWERERS is not below the number of cores and each answers at real-time priority: a query flood can hold every core and leave the manager ~5 % of each');
     }
   }
 
   /** Starts the answerer (a process or a thread: answerer.ts) with every record, and resolves with its port once it listens. */
   private async spawn(port: number): Promise<number> {
     const config: WorkerConfig = { zone: this.zone, ttl: this.opts.ttl, nameServers: this.opts.nameServers, maxAnswers: this.opts.maxAnswers, host: this.opts.host, port, nice: this.opts.nice ?? null, rtPriority: this.opts.rtPriority ?? null, ...(this.withholdFeed ? { withholdFeed: this.withholdFeed } : {}) };
-    const child = startAnswerer(this.opts.isolation ?? 'thread', config, this.opts.answerers ?? 1, this.withholdSockets);
+    const child = startAnswerer(this.opts.isolation ?? 'thread', config, this.answerers, this.withholdSockets);
     this.child = child;
     this.post({ op: 'all', entries: [...this.byName].map(([name, list]) => [name, list.map((r) => ({ value: r.value, ttl: r.ttl }))]), serial: this.serial });
     let onExit = (how: string) => this.exited(child, how);
@@ -198,7 +213,7 @@ export class BuiltinDns {
     const child = this.child;
     this.child = undefined;
     await child?.stop();
-    if (this.withholdDir) removeWithholdDir(this.withholdDir);
+    this.removeWithholdSockets();
   }
 
   /** The answerer's counters (queries by rcode, answer times); null when it is not running. */

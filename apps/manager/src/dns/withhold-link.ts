@@ -4,7 +4,7 @@
 // Each process listens on a Unix socket of its own in a directory only the manager's user can enter; the watch
 // thread connects to each and writes one JSON line per address. The manager's thread still sends the same withhold
 // over the IPC channel when it starts FAULT_NODE, so a link that is down delays an address, never keeps it.
-import { rmSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Withhold } from './messages.ts';
 
@@ -92,9 +92,4 @@ export class WithholdLinks {
     });
     sock.unref();
   }
-}
-
-/** Removes the directory of the links' sockets (the manager stopping). */
-export function removeWithholdDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }
