@@ -3,6 +3,8 @@
 // they end with the manager.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { requireProgram } from '../../../test/support/programs.ts';
@@ -11,6 +13,7 @@ import { waitFor } from '../../../test/support/wait.ts';
 import { childrenOf, processGone } from '../../../test/support/proc-tree.ts';
 import { schedOf } from '../../../test/support/sched.ts';
 import { startHarness, type Harness } from './harness.ts';
+import { WORKER_CONFIG_ENV, type WorkerConfig } from '../src/dns/messages.ts';
 
 const run = promisify(execFile);
 const ZONE = 'cdn.ocdn.test';
@@ -105,8 +108,13 @@ describe('built-in DNS answered by two processes on one port (OCDN_DNS_ANSWERERS
         const found = childrenOf(m.proc.child.pid!, 'dns-worker');
         return found.length === 2 ? found : null;
       });
+      // Their withhold sockets' directory, from their configuration: the manager killed cannot remove it, they do.
+      const config = readFileSync(`/proc/${pids[0]}/environ`, 'utf8').split('\0').find((e) => e.startsWith(`${WORKER_CONFIG_ENV}=`))!;
+      const socketDir = dirname((JSON.parse(config.slice(WORKER_CONFIG_ENV.length + 1)) as WorkerConfig).withholdSocket!);
+      assert.ok(existsSync(socketDir));
       await m.proc.kill9();
       await waitFor('both DNS processes to end', () => pids.every(processGone), { timeoutMs: 10_000 });
+      await waitFor('their withhold sockets removed', () => !existsSync(socketDir), { timeoutMs: 5_000 });
     } finally {
       await m.proc.stop();
       dir.remove();

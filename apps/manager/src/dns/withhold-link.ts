@@ -4,7 +4,8 @@
 // Each process listens on a Unix socket of its own in a directory only the manager's user can enter; the watch
 // thread connects to each and writes one JSON line per address. The manager's thread still sends the same withhold
 // over the IPC channel when it starts FAULT_NODE, so a link that is down delays an address, never keeps it.
-import { unlinkSync } from 'node:fs';
+import { rmdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import net from 'node:net';
 import type { Withhold } from './messages.ts';
 
@@ -41,6 +42,20 @@ export function listenWithholds(path: string, withhold: (m: Withhold) => void): 
       resolve(server);
     });
   });
+}
+
+/**
+ * Removes a process's socket and, once the last is gone, their directory (the manager made it for them alone): the
+ * process that removes its socket last finds the directory empty, whatever the order.
+ */
+export function removeWithholdSocket(path: string): void {
+  for (const remove of [() => unlinkSync(path), () => rmdirSync(dirname(path))]) {
+    try {
+      remove();
+    } catch {
+      // gone already, or other processes' sockets still in it
+    }
+  }
 }
 
 function parseWithhold(line: string): Withhold | null {

@@ -17,7 +17,7 @@ import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 import { FeedReader } from './feed.ts';
 import { applyGcFlags } from '../gc-flags.ts';
 import { listenDns } from './listen.ts';
-import { listenWithholds } from './withhold-link.ts';
+import { listenWithholds, removeWithholdSocket } from './withhold-link.ts';
 
 /** Started as a thread (OCDN_DNS_ISOLATION=thread) rather than a process of its own. */
 const inThread = !isMainThread;
@@ -38,7 +38,10 @@ const stats: Omit<DnsStats, 'withheld'> = { byRcode: {}, truncated: 0, dropped: 
 if (!inThread) {
   applyGcFlags(); // a process of its own: the same flags as the manager's (a thread has them already)
   // The manager gone (stopped, crashed, killed): nobody feeds the records any more, and the port must be freed.
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => {
+    if (config.withholdSocket) removeWithholdSocket(config.withholdSocket); // a manager killed cannot clean up
+    process.exit(0);
+  });
   // Ctrl-C in a terminal reaches the whole process group: the manager decides when this process ends.
   process.on('SIGINT', () => {});
 }
