@@ -9,15 +9,23 @@ interface Driver {
 
 /**
  * Runs one statement, written out with `$n` parameters, on the driver under `db` — the database, or a transaction
- * (inside a unit of work, the unit's). For the few statements that run with every request: drizzle's query building
- * (SQL chunks walked, every value checked for what kind of entity it is) costs more than such a statement itself.
- * The result is the driver's own; callers here want none.
+ * (inside a unit of work, the unit's) — and returns its rows as the driver gives them. For the statements that run
+ * with every request or every run: drizzle's query building (SQL chunks walked, every value checked for what kind of
+ * entity it is) costs more than such a statement itself — 90–760 µs a statement in a rollout, where the statement
+ * took less. Name the columns as the caller wants them (`sub_domain as "subDomain"`) and keep to types both drivers
+ * give alike: text, integers, booleans, json (parsed); not timestamps (postgres.js under drizzle gives their text,
+ * PGlite a Date) — select `extract(epoch from t) * 1000` instead.
  */
-export async function rawStatement(db: Db, text: string, params: unknown[]): Promise<void> {
+export async function rawRows<T extends object>(db: Pick<Db, 'execute'>, text: string, params: unknown[]): Promise<T[]> {
   const driver = (db as unknown as { session?: { client?: Driver } }).session?.client;
-  if (driver?.unsafe) await driver.unsafe(text, params, { prepare: true });
-  else if (driver?.query) await driver.query(text, params);
-  else throw new Error('rawStatement: the database under drizzle is neither postgres.js nor PGlite');
+  if (driver?.unsafe) return (await driver.unsafe(text, params, { prepare: true })) as T[];
+  if (driver?.query) return ((await driver.query(text, params)) as { rows: T[] }).rows;
+  throw new Error('rawRows: the database under drizzle is neither postgres.js nor PGlite');
+}
+
+/** rawRows for a statement whose rows nobody wants. */
+export async function rawStatement(db: Pick<Db, 'execute'>, text: string, params: unknown[]): Promise<void> {
+  await rawRows(db, text, params);
 }
 
 /**
