@@ -1,6 +1,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { GroupCommit } from '../db/group-commit.ts';
 import type { Db } from '../db/client.ts';
+import { rawRows } from '../db/raw.ts';
 import { after, decodeCursor, pageOfRows, PAGE_MAX, type Page, type PageRequest } from '../http/pages.ts';
 import { rowsOf } from '../db/migrate.ts';
 import { dnsRecords, settings } from '../db/schema.ts';
@@ -110,7 +111,8 @@ export class DnsRecordStore {
 
   /** The addresses published for one name. */
   async addressesOf(name: string): Promise<string[]> {
-    const rows = await this.db.select({ value: dnsRecords.value }).from(dnsRecords).where(and(eq(dnsRecords.name, name), eq(dnsRecords.type, 'A')));
+    // Asked with every domain a POST answers: written out (db/raw.ts).
+    const rows = await rawRows<{ value: string }>(this.db, "select value from dns_records where name = $1 and type = 'A'", [name]);
     return rows.map((r) => r.value).sort();
   }
 
