@@ -3,6 +3,7 @@ import type { DomainNodeStatus, DomainStatus } from '@ocdn/protocol';
 import type { CoreContext, ManagerContext } from '../context.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { rowsOf } from '../db/migrate.ts';
+import { rawRows } from '../db/raw.ts';
 import { domainNodes, domains, nodes } from '../db/schema.ts';
 
 export type { DomainNodeStatus, DomainStatus };
@@ -14,7 +15,8 @@ export type { DomainNodeStatus, DomainStatus };
  */
 export async function OCDN_DOMAIN_STATUS(ctx: CoreContext, domain: string, status: DomainStatus, opts: { nodes?: boolean } = {}): Promise<{ nodeId: string; ip: string }[]> {
   // A step's write, redone with its step should PostgreSQL lose it (Database.bulk).
-  const rows = await ctx.database.bulk.update(domains).set({ status, updatedAt: new Date() }).where(eq(domains.domain, domain)).returning({ domain: domains.domain });
+  // Twice per run: written out (db/raw.ts).
+  const rows = await rawRows(ctx.database.bulk, 'update domains set status = $1, updated_at = now() where domain = $2 returning domain', [status, domain]);
   if (rows.length === 0) throw new Error(`domain ${domain} does not exist`);
   if (opts.nodes === false) return [];
   return ctx.db

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import type { CoreContext, ManagerContext } from '../context.ts';
+import { rawRows } from '../db/raw.ts';
 import { domains, nodes } from '../db/schema.ts';
 import { DomainDns, OCDN_DEL_DNS, OCDN_MODIFI_DNS } from '../dns/publish.ts';
 import { RpcError } from '../hub/connection.ts';
@@ -10,10 +11,12 @@ import { DomainNodeWrites, OCDN_DOMAIN_NODE, OCDN_DOMAIN_STATUS } from './status
 
 type DomainStepName = Exclude<keyof StepHandlers, 'OCDN_NODE_HEART' | 'OCDN_NODE_STATUS'>;
 
-type DomainRow = typeof domains.$inferSelect;
+/** What the steps use of a domain's row. */
+type DomainRow = Pick<typeof domains.$inferSelect, 'domain' | 'subDomain' | 'origins' | 'configVersion'>;
 
+/** Read once per execution of a run (three times per domain in a rollout): written out (db/raw.ts). */
 async function loadDomain(ctx: CoreContext, domain: string): Promise<DomainRow> {
-  const [row] = await ctx.db.select().from(domains).where(eq(domains.domain, domain));
+  const [row] = await rawRows<DomainRow>(ctx.db, 'select domain, sub_domain as "subDomain", origins, config_version as "configVersion" from domains where domain = $1', [domain]);
   if (!row) throw new PermanentStepError(`domain ${domain} does not exist`);
   return row;
 }

@@ -1,5 +1,4 @@
 import { sql } from 'drizzle-orm';
-import { pipelines } from '../db/schema.ts';
 import type { PipelineKind } from './types.ts';
 
 /**
@@ -24,11 +23,17 @@ export function runWeight(kind: PipelineKind, input: { nodeIds?: unknown } | nul
   return Array.isArray(input?.nodeIds) ? Math.max(1, input.nodeIds.length) : 1;
 }
 
-/** runWeight in SQL, for the reads that kick runs found in the table. */
-export const WEIGHT_SQL = sql<number>`case when ${pipelines.kind} in (${sql.join([...DOMAIN_KINDS].map((k) => sql`${k}`), sql`, `)})
-  then greatest(1, coalesce(jsonb_array_length(case when jsonb_typeof(${pipelines.input}->'nodeIds') = 'array' then ${pipelines.input}->'nodeIds' end), 1))
-  when ${pipelines.kind} in (${sql.join([...HEALTH_KINDS].map((k) => sql`${k}`), sql`, `)}) then ${HEALTH_RUN}
-  else 0 end`.mapWith(Number);
+const kindList = (kinds: ReadonlySet<PipelineKind>) => [...kinds].map((k) => `'${k}'`).join(', ');
+
+/**
+ * runWeight in SQL over a row of `pipelines`, for the reads that kick runs found in the table; written out (the kinds
+ * are this file's constants) for the statements that are (db/raw.ts).
+ */
+export const WEIGHT_SQL_TEXT = `case when kind in (${kindList(DOMAIN_KINDS)})
+  then greatest(1, coalesce(jsonb_array_length(case when jsonb_typeof(input->'nodeIds') = 'array' then input->'nodeIds' end), 1))
+  when kind in (${kindList(HEALTH_KINDS)}) then ${HEALTH_RUN}
+  else 0 end`;
+export const WEIGHT_SQL = sql.raw(WEIGHT_SQL_TEXT).mapWith(Number);
 
 /**
  * Which runs a replica executes now and which wait their turn. Each executing run holds its steps and one chain per

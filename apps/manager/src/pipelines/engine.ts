@@ -6,7 +6,8 @@ import { afterCommit, inUnitOfWork } from '../db/ambient.ts';
 import type { Database, Db } from '../db/client.ts';
 import { claimLease, renewLeases } from './leases.ts';
 import { LIVE_SUFFIX, ReplicaWatch } from './replicas.ts';
-import { RunAdmission, WEIGHT_SQL, runWeight } from './admission.ts';
+import { RunAdmission, WEIGHT_SQL, WEIGHT_SQL_TEXT, runWeight } from './admission.ts';
+import { rawRows } from '../db/raw.ts';
 import { SubjectWakers } from './wakers.ts';
 import { enqueueRuns, failUnfinishedSteps, queueRuns, type QueuedRun } from './enqueue.ts';
 import { StepLog, loadSteps, writtenSteps, type StepRow } from './step-log.ts';
@@ -383,13 +384,13 @@ export class PipelineEngine {
   }
 
   private async kickNext(subject: string): Promise<void> {
-    const [next] = await this.db
-      .select({ id: pipelines.id, weight: WEIGHT_SQL })
-      .from(pipelines)
-      .where(and(eq(pipelines.subject, subject), inArray(pipelines.status, ['pending', 'running'])))
-      .orderBy(asc(pipelines.createdAt), asc(pipelines.id))
-      .limit(1);
+    // After every run: written out (db/raw.ts).
+    const [next] = await rawRows<{ id: string; weight: number }>(this.db, KICK_NEXT, [subject]);
     if (next) this.kick(next.id, next.weight);
   }
 
 }
+
+/** The oldest unfinished run on a subject: the one to start when the run before it ends. */
+const KICK_NEXT = `select id, ${WEIGHT_SQL_TEXT} as weight from pipelines
+  where subject = $1 and status in ('pending', 'running') order by created_at, id limit 1`;

@@ -1,7 +1,7 @@
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { rowsOf } from '../db/migrate.ts';
-import { pipelines } from '../db/schema.ts';
+import { anyOfIds } from '../db/raw.ts';
 import type { PipelineKind } from './types.ts';
 
 /** How long a claim on a run holds without renewal; the executor renews every few seconds. */
@@ -32,7 +32,7 @@ export async function renewLeases(db: Db, owner: string, ids: string[]): Promise
   if (ids.length === 0) return new Set();
   const res = await db.execute<{ id: string }>(
     sql`update pipelines set lease_until = now() + ${`${LEASE_MS} milliseconds`}::interval
-        where id in (select id from pipelines where ${inArray(pipelines.id, ids)} and lease_owner = ${owner} and status = 'running' order by id for update)
+        where id in (select id from pipelines where id = ${anyOfIds(ids)} and lease_owner = ${owner} and status = 'running' order by id for update)
         returning id`,
   );
   return new Set(rowsOf<{ id: string }>(res).map((r) => r.id));
