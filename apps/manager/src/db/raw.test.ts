@@ -6,7 +6,7 @@ import { onMigratedDatabase, testBackends } from '../../../../test/support/db.ts
 import { ambient, unitOfWork } from './ambient.ts';
 import { sql } from 'drizzle-orm';
 import { rowsOf } from './migrate.ts';
-import { anyOfIds, rawRows, rawStatement } from './raw.ts';
+import { anyOfIds, anyOfIdsAt, rawRows, rawStatement } from './raw.ts';
 
 interface Probe {
   id: string;
@@ -17,7 +17,7 @@ interface Probe {
 }
 
 const PROBE = `select id, n, flag, tags, (extract(epoch from at) * 1000)::float8 as ms from raw_probe
-  where id = any(array(select jsonb_array_elements_text($1::jsonb))) order by id`;
+  where id = ${anyOfIdsAt(1)} order by id`;
 
 for (const backend of testBackends()) {
   describe(`rawRows on ${backend}`, () => {

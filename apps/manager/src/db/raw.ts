@@ -37,3 +37,8 @@ export async function rawStatement(db: Pick<Db, 'execute'>, text: string, params
 export function anyOfIds(ids: readonly string[]): SQL {
   return sql`any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)))`;
 }
+
+/** anyOfIds for a statement written out: `id = ${anyOfIdsAt(1)}` with `JSON.stringify(ids)` as parameter $1. */
+export function anyOfIdsAt(param: number): string {
+  return `any(array(select jsonb_array_elements_text($${param}::jsonb)))`;
+}

@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import { GroupCommit } from '../db/group-commit.ts';
 import type { Db } from '../db/client.ts';
 import { rawRows } from '../db/raw.ts';

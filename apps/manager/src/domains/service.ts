@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { ManagerContext } from '../context.ts';
-import { rawRows, rawStatement } from '../db/raw.ts';
+import { anyOfIdsAt, rawRows, rawStatement } from '../db/raw.ts';
 import { domainNodes, domains, nodes, pipelines } from '../db/schema.ts';
 import { ServiceError, invalidField } from '../errors.ts';
 import { ADD_DOMAIN, JOIN_NODE, REMOVE_DOMAIN, UPDATE_DOMAIN } from '../pipelines/definitions.ts';
@@ -129,7 +129,7 @@ export async function createDomain(ctx: ManagerContext, input: CreateDomainInput
       const rows = ids.length
         ? await rawRows<{ id: string; ip: string; roles: string[]; status: string }>(
             tx,
-            'select id, ip, roles, status from nodes where id = any(array(select jsonb_array_elements_text($1::jsonb))) order by ip',
+            `select id, ip, roles, status from nodes where id = ${anyOfIdsAt(1)} order by ip`,
             [JSON.stringify(ids)],
           )
         : [];

@@ -1,7 +1,7 @@
 import { and, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { anyOfIds, rawRows } from '../db/raw.ts';
-import { pipelines, pipelineSteps } from '../db/schema.ts';
+import { pipelineSteps } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import type { PipelineSpec } from './types.ts';
 
