@@ -11,6 +11,19 @@ function procStat(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
+/**
+ * One thread's time on a core and waiting on the run queue for one, in seconds (`/proc/<pid>/task/<tid>/schedstat`,
+ * kept in nanoseconds; a process's main thread is named by its pid). What a busy machine costs a thread that has work.
+ */
+export function threadSchedSeconds(pid: number, tid = pid): { run: number; wait: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { run: run! / 1e9, wait: wait! / 1e9 };
+  } catch {
+    return { run: 0, wait: 0 }; // gone meanwhile, or a kernel without schedstats
+  }
+}
+
 /** CPU seconds (user + system) a process has used, from /proc. USER_HZ is 100 on Linux. */
 export function cpuSeconds(pid: number): number {
   let f: string[];

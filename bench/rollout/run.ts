@@ -9,7 +9,7 @@ import { MANAGER_LAUNCH_ENV, MANAGER_POSTGRES_ENV, freePort, startAgentProcess, 
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { queryA } from '../../test/support/dns.ts';
-import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, treeCpuSeconds, treeRssMiB } from '../lib.ts';
+import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, threadSchedSeconds, treeCpuSeconds, treeRssMiB } from '../lib.ts';
 
 const domainCount = Number(process.env.BENCH_ROLLOUT_DOMAINS ?? 1000);
 const agentCount = Number(process.env.BENCH_ROLLOUT_AGENTS ?? 50);
@@ -233,6 +233,8 @@ async function main(): Promise<void> {
       agentsB: agents.reduce((a, p, i) => a + (i % 2 ? cpuSeconds(p.child.pid!) : 0), 0),
       commands: agents.reduce((a, p) => a + childCpuSeconds(p.child.pid!), 0),
       postgres: pgNeedle ? cpuSecondsOf(pgNeedle) : 0,
+      // The manager's main thread (the API, the hub, the engine; PGlite on the embedded database).
+      managerThread: threadSchedSeconds(m!.proc.child.pid!),
     });
     // The fleet at rest first: what fifty idle agents and the manager cost (heartbeats, health checks).
     const idle0 = cpu();
@@ -335,6 +337,12 @@ async function main(): Promise<void> {
     console.log(row(['idle CPU:', pct(idle1.manager, idle0.manager), pct(idle1.agents, idle0.agents), '', pct(idle1.postgres, idle0.postgres)]));
     const perDomainNodeMs = (x: number) => ((x * 1000) / (domainCount * agentCount)).toFixed(2);
     console.log(row(['CPU ms per domain-node:', perDomainNodeMs(cpu1.manager - cpu0.manager), perDomainNodeMs(cpu1.agents - cpu0.agents)]));
+    // How much of the rollout the manager's thread had work but no core: on a slow day, or with the agents' load on
+    // the same two cores, this is what its latencies (failover on the embedded database, the API) are made of.
+    const onCore = cpu1.managerThread.run - cpu0.managerThread.run;
+    const queued = cpu1.managerThread.wait - cpu0.managerThread.wait;
+    console.log(row(['main thread s:', 'on a core', 'waiting for one', 'waiting share'])); // the manager's
+    console.log(row(['  rollout', onCore, queued, `${((queued / (onCore + queued)) * 100).toFixed(0)}%`]));
     if (abBundle || abArgs || Object.keys(abEnv).length) {
       const b = cpu1.agentsB - cpu0.agentsB;
       const a = cpu1.agents - cpu0.agents - b;
