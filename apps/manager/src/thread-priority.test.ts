@@ -43,17 +43,17 @@ describe('raising the manager thread for a health decision', () => {
       return other.stop().then(() => {});
     });
     const raised = new Raised(tid);
-    assert.equal(raiseThreadNice(tid, own - 5), true);
+    assert.equal(raiseThreadNice(tid, own - 5), own, 'raised: answers the value before');
     assert.equal(threadNice(tid), own - 5);
     assert.equal(await other.nice(), own, "the process's other threads keep theirs");
-    assert.equal(raiseThreadNice(tid, own - 5), true, 'raised already: runs at it');
-    assert.equal(raiseThreadNice(tid, own - 2), false, 'never lowered by a raise');
+    assert.equal(raiseThreadNice(tid, own - 5), own - 5, 'raised already: runs at it');
+    assert.equal(raiseThreadNice(tid, own - 2), null, 'never lowered by a raise');
     assert.equal(threadNice(tid), own - 5);
 
     let writeA!: () => void;
     let writeB!: () => void;
-    raised.lowerAfter(new Promise<void>((r) => (writeA = r)));
-    raised.lowerAfter(new Promise<void>((r) => (writeB = r)));
+    raised.lowerAfter(new Promise<void>((r) => (writeA = r)), own);
+    raised.lowerAfter(new Promise<void>((r) => (writeB = r)), own - 5); // the second raise found the first's value
     writeA();
     await new Promise((r) => setImmediate(r));
     assert.equal(threadNice(tid), own - 5, 'still raised while a second decision is being written');
@@ -67,9 +67,26 @@ describe('raising the manager thread for a health decision', () => {
     const own = threadNice(tid)!;
     t.after(() => setPriority(own));
     const raised = new Raised(tid, 50);
-    raiseThreadNice(tid, own - 3);
-    raised.lowerAfter(new Promise(() => {}));
+    raised.lowerAfter(new Promise(() => {}), raiseThreadNice(tid, own - 3)!);
     assert.equal(threadNice(tid), own - 3);
     await waitFor('own nice value back', async () => threadNice(tid) === own, { timeoutMs: 2_000, intervalMs: 5 });
+  });
+
+  it('puts back the value the thread had before the raise, not the one it had at start', async (t) => {
+    if (!mayRaise(t)) return;
+    const tid = currentThreadId();
+    const own = threadNice(tid)!;
+    t.after(() => setPriority(own));
+    const raised = new Raised(tid); // made at start, as the manager's is
+    setPriority(own - 2); // an operator's renice of the running manager
+    const before = raiseThreadNice(tid, own - 5);
+    assert.equal(before, own - 2);
+    let write!: () => void;
+    raised.lowerAfter(new Promise<void>((r) => (write = r)), before!);
+    assert.equal(threadNice(tid), own - 5);
+    write();
+    await waitFor('the renice back', async () => threadNice(tid) === own - 2, { timeoutMs: 2_000, intervalMs: 5 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(threadNice(tid), own - 2, 'not lowered further, to the value at start');
   });
 });

@@ -64,48 +64,50 @@ export function threadNice(tid: number): number | null {
 
 /**
  * Raises thread `tid` (another thread of this process) to nice value `nice` for a moment of urgent work; its own
- * code puts it back (Raised.lowerAfter). Whether it runs at `nice` now: raised here, or already (raised for other work
- * a moment ago); false when it runs at a higher priority of its own, or without CAP_SYS_NICE.
+ * code puts it back (Raised.lowerAfter). When it runs at `nice` now, the nice value it had before: raised here (its
+ * value until now), or already at `nice` (raised for other work a moment ago, or set so); null when it runs at a
+ * higher priority of its own, or without CAP_SYS_NICE.
  */
-export function raiseThreadNice(tid: number, nice: number): boolean {
+export function raiseThreadNice(tid: number, nice: number): number | null {
   const now = threadNice(tid);
-  if (now === null) return false;
-  if (now === nice) return true;
-  if (now < nice) return false;
+  if (now === null || now < nice) return null;
+  if (now === nice) return now;
   try {
     setPriority(tid, nice);
-    return true;
+    return now;
   } catch {
-    return false;
+    return null;
   }
 }
 
 /**
- * The raised thread's side: puts its own nice value (read when this is made) back once the urgent work each raise
- * was for has settled, or after `capMs` at most — never left raised by work that does not end.
+ * The raised thread's side: puts back the nice value it had before the first of overlapping raises once the urgent
+ * work each was for has settled, or after `capMs` at most — never left raised by work that does not end. The value
+ * before is the raise's (raiseThreadNice), not the one the thread had at start: an operator's `renice` of the manager
+ * after its start is not undone by the next health decision.
  */
 export class Raised {
-  private readonly own: number | null;
   private pending = 0;
+  /** The nice value to put back once nothing raised is pending. */
+  private before: number | null = null;
 
   constructor(
     private readonly tid: number,
     private readonly capMs = 2_000,
-  ) {
-    this.own = threadNice(tid);
-  }
+  ) {}
 
-  lowerAfter(work: Promise<unknown>): void {
-    this.pending++;
+  /** `before`: what raiseThreadNice answered for this raise (the thread's nice value before it). */
+  lowerAfter(work: Promise<unknown>, before: number): void {
+    if (this.pending++ === 0) this.before = before;
     let timer: NodeJS.Timeout | undefined;
     const cap = new Promise((resolve) => (timer = setTimeout(resolve, this.capMs).unref()));
     void Promise.race([work, cap])
       .catch(() => {})
       .finally(() => {
         clearTimeout(timer);
-        if (--this.pending > 0 || this.own === null || threadNice(this.tid) === this.own) return;
+        if (--this.pending > 0 || this.before === null || threadNice(this.tid) === this.before) return;
         try {
-          setPriority(this.tid, this.own); // lowering needs no privilege
+          setPriority(this.tid, this.before); // lowering needs no privilege
         } catch {
           // the thread is gone
         }

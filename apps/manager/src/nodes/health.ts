@@ -228,10 +228,10 @@ export class HealthMonitor {
    * The watch thread found the agent's heartbeat stream closed and its port refusing connections. It wrote the
    * decision itself (PostgreSQL: the run is executed here) or leaves it to this monitor (the embedded database).
    */
-  private watched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null; boosted: boolean }): void {
+  private watched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null; raisedFrom: number | null }): void {
     this.judgeWatched(m);
     // Its write (if any) under way: this thread's priority goes back once it is written.
-    if (m.boosted) this.watch?.lowerAfter(this.runs.settled());
+    if (m.raisedFrom !== null) this.watch?.lowerAfter(this.runs.settled(), m.raisedFrom);
   }
 
   private judgeWatched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }): void {

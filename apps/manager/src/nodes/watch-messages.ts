@@ -49,9 +49,10 @@ export type FromWatch =
       run: { id: string; kind: 'FAULT_NODE' } | null;
       /**
        * The thread raised the manager's thread to its own nice value for the write (the embedded database, which
-       * lives there): the manager puts it back once the decision is written.
+       * lives there): the nice value it had before, which the manager puts back once the decision is written; null
+       * when it was not raised.
        */
-      boosted: boolean;
+      raisedFrom: number | null;
     }
   /**
    * Probes done since the last batch: answered as the node (`ok`), not (`failed`, with why), or not made because the

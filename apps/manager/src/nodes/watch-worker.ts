@@ -176,7 +176,7 @@ async function streamClosed(w: Watch): Promise<void> {
   // Out of the built-in DNS's answers now, before the decision is written or FAULT_NODE deletes its records.
   withholds?.write({ op: 'withhold', ip: w.node.ip } satisfies Withhold);
   if (writer) writer.decide({ id: w.node.id, ip: w.node.ip }, reason);
-  else send({ op: 'decided', nodeId: w.node.id, reason, run: null, boosted: boostManager() });
+  else send({ op: 'decided', nodeId: w.node.id, reason, run: null, raisedFrom: boostManager() });
 }
 
 /**
@@ -184,11 +184,11 @@ async function streamClosed(w: Watch): Promise<void> {
  * thread waits for a core as long as it computes (during a 1,000 x 50 rollout it spent a third of its time waiting on
  * the run queue, and a decision waited up to 850 ms). For the write it runs at this thread's nice value; the manager
  * puts its own back once the decision is written (watch.ts). Only the manager's thread: the process's other threads,
- * and the rest of the machine, keep theirs. Whether it runs raised now (not when the nice value is `off`, or
- * without CAP_SYS_NICE).
+ * and the rest of the machine, keep theirs. When it runs raised now, the nice value it had before (null when the nice
+ * value is `off`, or without CAP_SYS_NICE).
  */
-function boostManager(): boolean {
-  return config.nice !== null && raiseThreadNice(process.pid, config.nice); // the manager's thread is named by the pid
+function boostManager(): number | null {
+  return config.nice === null ? null : raiseThreadNice(process.pid, config.nice); // the manager's thread is named by the pid
 }
 
 function setNodes(list: NodeEndpoint[]): void {

@@ -37,7 +37,7 @@ export function startWatchWriter(databaseUrl: string, send: (m: FromWatch) => vo
           const nodeId = subjects.get(id);
           subjects.delete(id);
           if (nodeId === undefined) return;
-          send({ op: 'decided', nodeId, reason: reasons.get(nodeId) ?? '', run: { id, kind: spec.kind as 'FAULT_NODE' }, boosted: false });
+          send({ op: 'decided', nodeId, reason: reasons.get(nodeId) ?? '', run: { id, kind: spec.kind as 'FAULT_NODE' }, raisedFrom: null });
           reasons.delete(nodeId);
         },
       },

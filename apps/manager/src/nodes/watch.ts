@@ -30,7 +30,7 @@ export class HealthWatch {
   /** Probes to ask for at the end of this turn (one message for a tick's slice): watched nodes by id, others whole. */
   private toProbe: { ids: string[]; nodes: NodeEndpoint[] } = { ids: [], nodes: [] };
   private probeTimeoutMs = 0;
-  /** This (the manager's) thread, when the watch thread raised it for a decision (`boosted`). */
+  /** This (the manager's) thread, when the watch thread raised it for a decision (`raisedFrom`). */
   private readonly raised = new Raised(process.pid);
 
   constructor(
@@ -102,11 +102,11 @@ export class HealthWatch {
   }
 
   /**
-   * The watch thread raised this thread's priority for a decision (`boosted`): put back once `written` settles (the
-   * decision is in the database), or after two seconds at most.
+   * The watch thread raised this thread's priority for a decision (from nice value `before`): put back once `written`
+   * settles (the decision is in the database), or after two seconds at most.
    */
-  lowerAfter(written: Promise<unknown>): void {
-    this.raised.lowerAfter(written);
+  lowerAfter(written: Promise<unknown>, before: number): void {
+    this.raised.lowerAfter(written, before);
   }
 
   async stop(): Promise<void> {
