@@ -227,10 +227,14 @@ export class VodPlacement {
     const now = Date.now();
     const { meta, order } = await this.metaAndOrder();
     const all = await this.vodNodes();
+    // The queue before the servers' files: a worker renames its file into place and then reports the task done, so a
+    // task read as not done yet still counts as queued, and one read as done has its file in the listings that follow.
+    // Listed first, a file that landed between the listing and the queue's read was on no server and in no task, and
+    // got a second task (seen in CI: two done tasks for one file).
+    const queue = await queuedTasks(this.ctx);
     const views = await this.look(all, (n) => n.roles.includes('vod'));
     const vods = all.filter((n) => n.roles.includes('vod')).map((n) => views.get(n.id)!);
     const sources = all.filter((n) => n.roles.includes('vod-source')).map((n) => views.get(n.id)!);
-    const queue = await queuedTasks(this.ctx);
     const plan = planTasks({
       order,
       unranked: () => unrankedOnSources(meta.ranks, sources),
