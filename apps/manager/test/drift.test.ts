@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eq } from 'drizzle-orm';
 import { domains, nodes } from '../src/db/schema.ts';
-import type { DriftRepair } from '../src/domains/drift.ts';
 import { freePort, startAgentProcess, tempDir, type Proc } from '../../../test/support/procs.ts';
 import { testBackends } from '../../../test/support/db.ts';
 import { waitFor } from '../../../test/support/wait.ts';

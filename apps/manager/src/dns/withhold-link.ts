@@ -73,7 +73,7 @@ export class WithholdLinks {
   private stopped = false;
 
   constructor(
-    private readonly paths: readonly string[],
+    paths: readonly string[],
     private readonly retryMs = 250,
   ) {
     for (const p of paths) this.connect(p);

@@ -11,7 +11,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { LATENCY_BUCKETS, WITHHOLD_MAX_MS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type PriorityOutcome, type SocketHandoff, type ToWorker, type Withhold, type WorkerConfig } from './messages.ts';
+import { LATENCY_BUCKETS, WITHHOLD_MAX_MS, WORKER_CONFIG_ENV, type DnsStats, type FromWorker, type SocketHandoff, type ToWorker, type Withhold, type WorkerConfig } from './messages.ts';
 import { ZoneAnswers } from './wire.ts';
 import { currentThreadId, raiseThreadPriority } from '../thread-priority.ts';
 import { FeedReader } from './feed.ts';

@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { ManagerContext } from '../context.ts';
 import { ErrorBody } from '../http/errors.ts';
 import { IdParam } from '../http/fields.ts';
-import { NodeBody, NodeCreateBody, PipelineBody, listOf } from '../http/schemas.ts';
+import { NodeBody, NodeCreateBody, PipelineBody } from '../http/schemas.ts';
 import type { AppEnv } from '../http/app-env.ts';
 import { PageQuery, pageOf } from '../http/pages.ts';
 import { secured } from '../http/access.ts';
