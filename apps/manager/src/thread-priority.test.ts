@@ -72,6 +72,26 @@ describe('raising the manager thread for a health decision', () => {
     await waitFor('own nice value back', async () => threadNice(tid) === own, { timeoutMs: 2_000, intervalMs: 5 });
   });
 
+  it('is not raised again by a raise that found it raised, once that earlier raise was put back', async (t) => {
+    if (!mayRaise(t)) return;
+    const tid = currentThreadId();
+    const own = threadNice(tid)!;
+    t.after(() => setPriority(own));
+    const raised = new Raised(tid);
+    let writeA!: () => void;
+    raised.lowerAfter(new Promise<void>((r) => (writeA = r)), raiseThreadNice(tid, own - 5)!);
+    const second = raiseThreadNice(tid, own - 5); // the watch thread decides again before the first is written
+    assert.equal(second, own - 5);
+    writeA(); // ... and the first is put back before the manager's thread takes the second decision
+    await waitFor('own nice value back', async () => threadNice(tid) === own, { timeoutMs: 2_000, intervalMs: 5 });
+    let writeB!: () => void;
+    raised.lowerAfter(new Promise<void>((r) => (writeB = r)), second!);
+    writeB();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(threadNice(tid), own, 'left at its own value, not raised by the late message');
+  });
+
   it('puts back the value the thread had before the raise, not the one it had at start', async (t) => {
     if (!mayRaise(t)) return;
     const tid = currentThreadId();

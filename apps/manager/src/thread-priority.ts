@@ -98,7 +98,14 @@ export class Raised {
 
   /** `before`: what raiseThreadNice answered for this raise (the thread's nice value before it). */
   lowerAfter(work: Promise<unknown>, before: number): void {
-    if (this.pending++ === 0) this.before = before;
+    if (this.pending === 0) {
+      // A raise that found the thread raised already (`before` is the raised value) whose message comes after that
+      // earlier raise was put back: the thread no longer runs raised, and "putting back" `before` would raise it.
+      const now = threadNice(this.tid);
+      if (now !== null && now > before) return;
+      this.before = before;
+    }
+    this.pending++;
     let timer: NodeJS.Timeout | undefined;
     const cap = new Promise((resolve) => (timer = setTimeout(resolve, this.capMs).unref()));
     void Promise.race([work, cap])
