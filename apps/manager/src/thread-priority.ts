@@ -88,8 +88,8 @@ export function raiseThreadNice(tid: number, nice: number): number | null {
  */
 export class Raised {
   private pending = 0;
-  /** The nice value to put back once nothing raised is pending. */
-  private before: number | null = null;
+  /** The nice value to put back once nothing raised is pending (set by the first raise of a series). */
+  private before = 0;
 
   constructor(
     private readonly tid: number,
@@ -112,7 +112,7 @@ export class Raised {
       .catch(() => {})
       .finally(() => {
         clearTimeout(timer);
-        if (--this.pending > 0 || this.before === null || threadNice(this.tid) === this.before) return;
+        if (--this.pending > 0) return;
         try {
           setPriority(this.tid, this.before); // lowering needs no privilege
         } catch {

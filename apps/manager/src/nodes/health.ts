@@ -10,6 +10,7 @@ import { Leader } from '../db/leader.ts';
 import { conclusiveFault, countCheck, type HealthCount } from './hysteresis.ts';
 import { NodeRunStarter, type HealthRunKind } from './node-runs.ts';
 import { HealthWatch } from './watch.ts';
+import type { Decided } from './watch-messages.ts';
 
 const HEALTH_LOCK = 7_242_002;
 /** How much later than due a heartbeat may be before its socket counts as silent. */
@@ -228,13 +229,13 @@ export class HealthMonitor {
    * The watch thread found the agent's heartbeat stream closed and its port refusing connections. It wrote the
    * decision itself (PostgreSQL: the run is executed here) or leaves it to this monitor (the embedded database).
    */
-  private watched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null; raisedFrom: number | null }): void {
+  private watched(m: Decided): void {
     this.judgeWatched(m);
     // Its write (if any) under way: this thread's priority goes back once it is written.
     if (m.raisedFrom !== null) this.watch?.lowerAfter(this.runs.settled(), m.raisedFrom);
   }
 
-  private judgeWatched(m: { nodeId: string; reason: string; run: { id: string; kind: 'FAULT_NODE' } | null }): void {
+  private judgeWatched(m: Decided): void {
     if (m.run) {
       const { id, kind } = m.run;
       this.ctx.engine.dispatch(id, { kind }).catch((err: unknown) => this.ctx.log.error({ err, pipelineId: id }, `could not start ${kind}`));

@@ -65,3 +65,6 @@ export type FromWatch =
 
 /** What a node's watch depends on: a node whose key changed is watched anew. */
 export const endpointKey = (n: NodeEndpoint): string => `${n.ip} ${n.agentPort} ${n.tls} ${n.token}`;
+
+/** A decision the watch thread hands to the manager's health monitor. */
+export type Decided = Extract<FromWatch, { op: 'decided' }>;

@@ -4,9 +4,7 @@ import type { ManagerContext } from '../context.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { Raised } from '../thread-priority.ts';
 import { startWorkerThread } from '../worker-thread.ts';
-import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
-
-type Decided = Extract<FromWatch, { op: 'decided' }>;
+import { endpointKey, type Decided, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 
 /**
  * The manager's side of the health watch thread (watch-worker.ts, OCDN_HEALTH_WATCH=thread): tells it which nodes
