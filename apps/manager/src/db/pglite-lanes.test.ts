@@ -89,3 +89,59 @@ describe('the embedded database\'s urgent lane', () => {
     assert.equal(lanes.waiting, 0);
   });
 });
+
+describe('the lanes between operations', () => {
+  it('start an urgent operation asked for between two, before the next turn of the event loop', async () => {
+    const lanes = new Lanes();
+    const order: string[] = [];
+    let urgent: Promise<unknown> | undefined;
+    const first = lanes.run(false, async () => {
+      // due before the next operation's turn (scheduled when this one ends)
+      setImmediate(() => order.push('turn'));
+      order.push('n0');
+    });
+    const second = lanes.run(false, async () => order.push('n1'));
+    void first.then(() => (urgent = lanes.run(true, async () => order.push('urgent'))));
+    await Promise.all([first, second]);
+    await urgent;
+    assert.deepEqual(order, ['n0', 'urgent', 'turn', 'n1']);
+    assert.equal(lanes.waiting, 0);
+  });
+
+  it('call their hook as each operation ends, where an urgent operation it asks for goes next', async () => {
+    const lanes = new Lanes();
+    const order: string[] = [];
+    let asked = false;
+    const urgents: Promise<unknown>[] = [];
+    const remove = lanes.between(() => {
+      order.push('hook');
+      if (asked) return;
+      asked = true;
+      queueMicrotask(() => urgents.push(lanes.run(true, async () => order.push('urgent'))));
+    });
+    const normal = [0, 1].map((i) =>
+      lanes.run(false, async () => {
+        order.push(`n${i}`);
+      }),
+    );
+    await Promise.all(normal);
+    await Promise.all(urgents);
+    assert.deepEqual(order, ['n0', 'hook', 'urgent', 'hook', 'n1', 'hook']);
+    remove();
+    await lanes.run(false, async () => order.push('n2'));
+    assert.equal(order.at(-1), 'n2', 'a hook removed is not called');
+  });
+
+  it('keep going when a hook throws, and the operation keeps its own outcome', async () => {
+    const lanes = new Lanes();
+    lanes.between(() => {
+      throw new Error('hook failed on purpose');
+    });
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    const results = await Promise.all([lanes.run(false, async () => 1), lanes.run(false, async () => 2)]);
+    assert.deepEqual(results, [1, 2]);
+    const warning = await warned;
+    assert.equal(warning.name, 'LanesHookWarning');
+    assert.match(warning.message, /hook failed on purpose/);
+  });
+});

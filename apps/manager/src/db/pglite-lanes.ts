@@ -13,18 +13,33 @@ const OPS: readonly Op[] = ['query', 'exec', 'transaction'];
  * that, the same rollout took half the time and half the manager's CPU.
  */
 export class Lanes {
-  private busy = false;
+  /** An operation is under way. */
+  private running = false;
+  /** The next operation's turn is scheduled (startNext, on the next turn of the event loop). */
+  private scheduled = false;
   private readonly urgent: (() => void)[] = [];
   private readonly normal: (() => void)[] = [];
+  private readonly hooks = new Set<() => void>();
 
   run<T>(urgent: boolean, fn: () => Promise<T>): Promise<T> {
     const turn = new Promise<void>((go) => {
-      if (!this.busy) {
-        this.busy = true;
+      // An urgent operation goes at once whenever none is under way, even while the next one's turn is scheduled.
+      if (!this.running && (urgent || !this.scheduled)) {
+        this.running = true;
         go();
       } else (urgent ? this.urgent : this.normal).push(go);
     });
     return turn.then(fn).finally(() => this.next());
+  }
+
+  /**
+   * Calls `hook` each time an operation ends, before anything else runs: an urgent operation it asks for (in the
+   * microtasks it queues) starts there, ahead of the code the operation's answer sets going and the rest of the turn.
+   * It is called often and must be cheap, and it reports its own errors. Returns a function that removes it.
+   */
+  between(hook: () => void): () => void {
+    this.hooks.add(hook);
+    return () => this.hooks.delete(hook);
   }
 
   /** Operations waiting for their turn (for tests). */
@@ -33,19 +48,35 @@ export class Lanes {
   }
 
   private next(): void {
+    this.running = false;
     // On the next turn of the event loop, not in this microtask: PGlite answers synchronously, so a queue of
     // operations handed on from one to the next ran as one chain of microtasks, and sockets, timers and HTTP requests
     // waited until the whole queue (refilled by the steps it finished) was empty.
-    if (this.waiting > 0) setImmediate(this.startNext);
-    else this.busy = false;
+    if (this.waiting > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.startNext);
+    }
+    for (const hook of this.hooks) {
+      try {
+        hook();
+      } catch (err) {
+        // Not the operation's error, nor a reason to stop: a hook reports its own failures (this is the last resort).
+        process.emitWarning(`a hook between operations failed: ${err instanceof Error ? err.stack : String(err)}`, 'LanesHookWarning');
+      }
+    }
   }
 
   /**
    * The next operation is picked when its turn comes, not when it was scheduled: an urgent one asked for in between
-   * (a node found dead, in the same turn's I/O) goes first instead of a turn later, behind a normal one.
+   * (a node found dead, in the same turn's I/O) has gone first already, or goes now instead of a turn later.
    */
   private readonly startNext = (): void => {
-    (this.urgent.shift() ?? this.normal.shift())!();
+    this.scheduled = false;
+    if (this.running) return; // an urgent one went meanwhile; its end schedules the next
+    const go = this.urgent.shift() ?? this.normal.shift();
+    if (!go) return;
+    this.running = true;
+    go();
   };
 }
 
