@@ -7,7 +7,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { preparedPglite } from './pglite-prepared.ts';
-import { withUrgentLane } from './pglite-lanes.ts';
+import { Lanes, withUrgentLane } from './pglite-lanes.ts';
 import { ambient } from './ambient.ts';
 import { keepFileSizes } from './pglite-sizes.ts';
 import { preparedStatements } from './prepared.ts';
@@ -42,6 +42,12 @@ export interface Database {
    */
   bulk: Db;
   kind: 'pglite' | 'postgres';
+  /**
+   * PGlite: calls `hook` each time an operation of its one connection ends, before the code its answer sets going
+   * (Lanes.between in db/pglite-lanes.ts) — where an urgent write it asks for starts at once. Returns a function that
+   * removes it. Absent on PostgreSQL, whose urgent writes have connections of their own.
+   */
+  betweenOperations?: (hook: () => void) => () => void;
   /** PostgreSQL's connection string (for a thread that opens a connection of its own); undefined on PGlite. */
   url?: string;
   /** For pg-boss: either its own connection string (PostgreSQL) or an executor on our connection (PGlite). */
@@ -145,13 +151,15 @@ async function pgliteModule(size: string): Promise<PGliteOptions['wasmModule']> 
 function openPglite(pg: PGlite, onClose: () => Promise<void>): Database {
   const orm = (client: PGlite) => ambient(drizzlePglite(client, { schema }) as unknown as Db);
   // withUrgentLane puts pg's own methods behind the gate too: both clients share it.
-  const urgent = orm(withUrgentLane(pg));
+  const lanes = new Lanes();
+  const urgent = orm(withUrgentLane(pg, lanes));
   const db = orm(pg);
   return {
     db,
     urgent,
     bulk: db,
     kind: 'pglite',
+    betweenOperations: (hook) => lanes.between(hook),
     boss: {
       db: {
         async executeSql(text, values) {

@@ -2,6 +2,7 @@
 // Imported by both: no side effects.
 import type { PriorityOutcome } from '../thread-priority.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
+import type { MessagePort } from 'node:worker_threads';
 
 export interface WatchConfig {
   /** The heartbeat period the agents' streams are asked for (OCDN_HEARTBEAT_INTERVAL_MS). */
@@ -16,6 +17,19 @@ export interface WatchConfig {
   withholdFeed: SharedArrayBuffer | null;
   /** Its answering processes' withhold sockets (dns/withhold-link.ts), when it answers from processes; else empty. */
   withholdSockets: string[];
+  /** The embedded database: where decisions go (below); null on PostgreSQL, where the thread writes them. */
+  handover: Handover | null;
+}
+
+/**
+ * The embedded database's decisions go on a port of their own, and `waiting` (an Int32 counter) is raised after each
+ * one is posted: the manager's thread looks at it whenever an operation of the database ends and takes what waits
+ * with receiveMessageOnPort, at once, instead of when the event loop next reads its messages — after the turn under
+ * way, a stretch of pipeline work during a rollout. The port's own messages take the rest (an idle database).
+ */
+export interface Handover {
+  port: MessagePort;
+  waiting: SharedArrayBuffer;
 }
 
 export type ToWatch =

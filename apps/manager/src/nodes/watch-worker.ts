@@ -15,7 +15,7 @@ import type { NodeEndpoint } from '../hub/traffic.ts';
 import { currentThreadId, raiseThreadNice, raiseThreadPriority } from '../thread-priority.ts';
 import { agentPortState } from './port-probe.ts';
 import { agentTls, hostOf, probeHeartbeat } from './watch-probe.ts';
-import { endpointKey, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
+import { endpointKey, type Decided, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
 import { FeedWriter } from '../dns/feed.ts';
 import { WithholdLinks } from '../dns/withhold-link.ts';
 import type { Withhold } from '../dns/messages.ts';
@@ -56,6 +56,9 @@ const writer = config.databaseUrl
       () => lead,
     )
   : null;
+
+/** The embedded database: where decisions go (watch-messages.ts, Handover). */
+const handover = config.handover && { port: config.handover.port, waiting: new Int32Array(config.handover.waiting) };
 
 /** The built-in DNS's answering thread, told of a dead node's address directly (dns/worker.ts), if it is a thread. */
 const withholds = config.withholdFeed ? new FeedWriter(config.withholdFeed) : config.withholdSockets.length > 0 ? new WithholdLinks(config.withholdSockets) : null;
@@ -176,7 +179,14 @@ async function streamClosed(w: Watch): Promise<void> {
   // Out of the built-in DNS's answers now, before the decision is written or FAULT_NODE deletes its records.
   withholds?.write({ op: 'withhold', ip: w.node.ip } satisfies Withhold);
   if (writer) writer.decide({ id: w.node.id, ip: w.node.ip }, reason);
-  else send({ op: 'decided', nodeId: w.node.id, reason, run: null, raisedFrom: boostManager() });
+  else handOver({ op: 'decided', nodeId: w.node.id, reason, run: null, raisedFrom: boostManager() });
+}
+
+/** A decision for the manager to write (the embedded database): on its port, then the counter raised (Handover). */
+function handOver(m: Decided): void {
+  if (!handover) return send(m);
+  handover.port.postMessage(m);
+  Atomics.add(handover.waiting, 0, 1);
 }
 
 /**

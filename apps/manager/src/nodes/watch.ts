@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { ManagerContext } from '../context.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { Raised } from '../thread-priority.ts';
@@ -30,6 +30,9 @@ export class HealthWatch {
   private probeTimeoutMs = 0;
   /** This (the manager's) thread, when the watch thread raised it for a decision (`raisedFrom`). */
   private readonly raised = new Raised(process.pid);
+  /** The embedded database: the running thread's decisions (watch-messages.ts, Handover), taken by takeDecisions(). */
+  private decisions: { port: MessagePort; waiting: Int32Array } | undefined;
+  private readonly unhook: (() => void) | undefined;
 
   constructor(
     private readonly ctx: ManagerContext,
@@ -44,8 +47,27 @@ export class HealthWatch {
       rtPriority: env.OCDN_DNS_RT_PRIORITY,
       withholdFeed: ctx.dns.server?.withholdFeed ?? null,
       withholdSockets: ctx.dns.server?.withholdSockets ?? [],
+      handover: null,
     };
+    this.unhook = ctx.database.betweenOperations?.(() => this.takeDecisions());
     this.start();
+  }
+
+  /** The thread has handed a decision over that this thread has not taken yet (for tests). */
+  get handedOver(): boolean {
+    return this.decisions !== undefined && Atomics.load(this.decisions.waiting, 0) !== 0;
+  }
+
+  /** The decisions the thread has handed over and the port's messages have not delivered yet, if any: now. */
+  private takeDecisions(): void {
+    const d = this.decisions;
+    if (!d || Atomics.load(d.waiting, 0) === 0) return;
+    Atomics.store(d.waiting, 0, 0); // before reading: one posted from now on raises it again
+    this.receiveDecisions(d.port);
+  }
+
+  private receiveDecisions(port: MessagePort): void {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) this.onDecided(m.message as Decided);
   }
 
   /**
@@ -109,6 +131,7 @@ export class HealthWatch {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unhook?.();
     clearTimeout(this.restart);
     for (const id of [...this.probing.keys()]) this.probed(id, undefined);
     await this.worker?.terminate();
@@ -119,7 +142,8 @@ export class HealthWatch {
   }
 
   private start(): void {
-    const worker = startWorkerThread(import.meta.url, 'watch-worker', 'watch-worker', this.config);
+    const { port, handover } = this.handover();
+    const worker = startWorkerThread(import.meta.url, 'watch-worker', 'watch-worker', { ...this.config, handover }, port ? [port] : []);
     this.worker = worker;
     worker.unref();
     const { log } = this.ctx;
@@ -141,6 +165,7 @@ export class HealthWatch {
     });
     worker.on('error', (err) => log.error({ err }, 'the health watch thread failed'));
     worker.once('exit', (code) => {
+      this.closeDecisions();
       if (this.stopped || this.worker !== worker) return;
       this.worker = undefined;
       this.tid = undefined;
@@ -152,5 +177,25 @@ export class HealthWatch {
     });
     this.send({ op: 'lead', held: this.held });
     this.send({ op: 'nodes', nodes: [...this.nodes.values()].map((n) => n.node) });
+  }
+
+  /** On the embedded database, a new channel for a thread's decisions: the thread's end (`port`) and its config. */
+  private handover(): { port: MessagePort | undefined; handover: WatchConfig['handover'] } {
+    if (!this.unhook) return { port: undefined, handover: null };
+    const { port1, port2 } = new MessageChannel();
+    const waiting = new SharedArrayBuffer(4);
+    this.decisions = { port: port1, waiting: new Int32Array(waiting) };
+    port1.on('message', (m: Decided) => this.onDecided(m));
+    port1.unref();
+    return { port: port2, handover: { port: port2, waiting } };
+  }
+
+  /** The thread ended: what it handed over is taken, and its channel closed. */
+  private closeDecisions(): void {
+    const d = this.decisions;
+    if (!d) return;
+    this.decisions = undefined;
+    if (!this.stopped) this.receiveDecisions(d.port);
+    d.port.close();
   }
 }
