@@ -10,7 +10,7 @@ import { RunAdmission, WEIGHT_SQL, WEIGHT_SQL_TEXT, runWeight } from './admissio
 import { rawRows } from '../db/raw.ts';
 import { SubjectWakers } from './wakers.ts';
 import { enqueueRuns, failUnfinishedSteps, queueRuns, type QueuedRun } from './enqueue.ts';
-import { StepLog, loadSteps, writtenSteps, type StepRow } from './step-log.ts';
+import { MAX_BATCH, StepLog, loadSteps, writtenSteps, type StepRow } from './step-log.ts';
 import { SafetyNetJobs } from './safety-net.ts';
 import { memoizer, runBlock, runStep, type StepRun, type StepRunDeps } from './step-runner.ts';
 import { pipelines, pipelineSteps } from '../db/schema.ts';
@@ -76,7 +76,7 @@ export class PipelineEngine {
     this.db = opts.database.db;
     this.bulk = opts.database.bulk;
     this.admission = new RunAdmission(opts.maxDomainNodes ?? 50_000, opts.maxHealthRuns ?? 200);
-    this.steps = new StepLog(this.bulk, this.owner);
+    this.steps = new StepLog(this.bulk, this.owner, MAX_BATCH[opts.database.kind]);
     this.stepDeps = {
       handlers: opts.handlers,
       steps: this.steps,

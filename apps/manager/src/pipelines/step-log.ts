@@ -84,8 +84,13 @@ export interface StepWrite {
   finished: boolean;
 }
 
-/** Writes per statement. */
-const MAX_BATCH = 1_000;
+/**
+ * Writes per statement, by database. On the embedded database a batch runs on the manager's thread, and a health
+ * decision that arrives meanwhile waits for it to end (db/pglite-lanes.ts): 1,000 writes held the thread 20–40 ms
+ * during a rollout, 250 about a quarter of that. Smaller batches cost the embedded database's rollout ~10 % more of
+ * the manager's CPU (docs/benchmarks.md); on PostgreSQL a batch runs in the database's own process and stays large.
+ */
+export const MAX_BATCH = { postgres: 1_000, pglite: 250 } as const;
 
 /**
  * Step outcomes, group-committed. Thousands of steps may finish within a few milliseconds of each other (one
@@ -103,8 +108,9 @@ export class StepLog {
   constructor(
     private readonly db: Db,
     private readonly owner: string,
+    maxBatch: number = MAX_BATCH.postgres,
   ) {
-    this.log = new GroupCommit((writes) => this.commit(writes), (w) => `${w.pipelineId}#${w.idx}`, MAX_BATCH);
+    this.log = new GroupCommit((writes) => this.commit(writes), (w) => `${w.pipelineId}#${w.idx}`, maxBatch);
   }
 
   /** Resolves true once the write is committed, false when the run is no longer held by this owner. */
