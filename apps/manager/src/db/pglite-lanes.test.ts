@@ -108,6 +108,25 @@ describe('the lanes between operations', () => {
     assert.equal(lanes.waiting, 0);
   });
 
+  it('start an operation asked for once another ended on a later turn of the event loop, even with none waiting', async () => {
+    const lanes = new Lanes();
+    const order: string[] = [];
+    const chained = await lanes.run(false, async () => {
+      setImmediate(() => order.push('turn'));
+      order.push('a');
+    }).then(() => lanes.run(false, async () => order.push('b')));
+    assert.equal(chained, 3);
+    assert.deepEqual(order, ['a', 'turn', 'b']);
+    // an idle lane with no operation since the last turn lets one go at once
+    await new Promise((r) => setImmediate(r));
+    let started = false;
+    const now = lanes.run(false, async () => (started = true));
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(started, true);
+    await now;
+  });
+
   it('call their hook as each operation ends, where an urgent operation it asks for goes next', async () => {
     const lanes = new Lanes();
     const order: string[] = [];
