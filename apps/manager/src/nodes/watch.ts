@@ -4,7 +4,7 @@ import type { ManagerContext } from '../context.ts';
 import type { NodeEndpoint } from '../hub/traffic.ts';
 import { Raised } from '../thread-priority.ts';
 import { startWorkerThread } from '../worker-thread.ts';
-import { endpointKey, type Decided, type FromWatch, type ToWatch, type WatchConfig } from './watch-messages.ts';
+import { endpointKey, type Decided, type FromWatch, type Handover, type ToWatch, type WatchConfig } from './watch-messages.ts';
 
 /**
  * The manager's side of the health watch thread (watch-worker.ts, OCDN_HEALTH_WATCH=thread): tells it which nodes
@@ -13,7 +13,8 @@ import { endpointKey, type Decided, type FromWatch, type ToWatch, type WatchConf
  */
 export class HealthWatch {
   private worker: Worker | undefined;
-  private readonly config: WatchConfig;
+  /** What each start of the thread is told, but for its channel (handover(), made per start). */
+  private readonly config: Omit<WatchConfig, 'handover'>;
   /** What the thread was told to watch: each node's endpoint key (watch-messages.ts), by id. */
   private nodes = new Map<string, { node: NodeEndpoint; key: string }>();
   private held = false;
@@ -47,7 +48,6 @@ export class HealthWatch {
       rtPriority: env.OCDN_DNS_RT_PRIORITY,
       withholdFeed: ctx.dns.server?.withholdFeed ?? null,
       withholdSockets: ctx.dns.server?.withholdSockets ?? [],
-      handover: null,
     };
     this.unhook = ctx.database.betweenOperations?.(() => this.takeDecisions());
     this.start();
@@ -142,8 +142,8 @@ export class HealthWatch {
   }
 
   private start(): void {
-    const { port, handover } = this.handover();
-    const worker = startWorkerThread(import.meta.url, 'watch-worker', 'watch-worker', { ...this.config, handover }, port ? [port] : []);
+    const handover = this.handover();
+    const worker = startWorkerThread(import.meta.url, 'watch-worker', 'watch-worker', { ...this.config, handover } satisfies WatchConfig, handover ? [handover.port] : []);
     this.worker = worker;
     worker.unref();
     const { log } = this.ctx;
@@ -179,15 +179,15 @@ export class HealthWatch {
     this.send({ op: 'nodes', nodes: [...this.nodes.values()].map((n) => n.node) });
   }
 
-  /** On the embedded database, a new channel for a thread's decisions: the thread's end (`port`) and its config. */
-  private handover(): { port: MessagePort | undefined; handover: WatchConfig['handover'] } {
-    if (!this.unhook) return { port: undefined, handover: null };
+  /** On the embedded database, a new channel for a thread's decisions: the thread's end of it (null elsewhere). */
+  private handover(): Handover | null {
+    if (!this.unhook) return null;
     const { port1, port2 } = new MessageChannel();
     const waiting = new SharedArrayBuffer(4);
     this.decisions = { port: port1, waiting: new Int32Array(waiting) };
     port1.on('message', (m: Decided) => this.onDecided(m));
     port1.unref();
-    return { port: port2, handover: { port: port2, waiting } };
+    return { port: port2, waiting };
   }
 
   /** The thread ended: what it handed over is taken, and its channel closed. */

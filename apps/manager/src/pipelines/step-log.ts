@@ -87,8 +87,8 @@ export interface StepWrite {
 /**
  * Writes per statement, by database. On the embedded database a batch runs on the manager's thread, and a health
  * decision that arrives meanwhile waits for it to end (db/pglite-lanes.ts): 1,000 writes held the thread 20–40 ms
- * during a rollout, 250 about a quarter of that. Smaller batches cost the embedded database's rollout ~10 % more of
- * the manager's CPU (docs/benchmarks.md); on PostgreSQL a batch runs in the database's own process and stays large.
+ * during a rollout, 250 about a quarter of that, for a manager CPU per domain-node within the spread of runs on this
+ * code (docs/benchmarks.md). On PostgreSQL a batch runs in the database's own process and stays large.
  */
 export const MAX_BATCH = { postgres: 1_000, pglite: 250 } as const;
 
