@@ -175,12 +175,13 @@ export const domains = pgTable(
 export const domainNodes = pgTable(
   'domain_nodes',
   {
-    domain: text('domain')
-      .notNull()
-      .references(() => domains.domain, { onDelete: 'cascade' }),
-    nodeId: text('node_id')
-      .notNull()
-      .references(() => nodes.id),
+    /**
+     * The domain and the node. No foreign keys: statement triggers check both once per statement, lock what they
+     * refer to as the keys did, and delete a domain's rows with it (migration 0017); the keys' per-row checks were most
+     * of a domain's 50-row insert on the embedded database. A missing domain or node fails with SQLSTATE 23503.
+     */
+    domain: text('domain').notNull(),
+    nodeId: text('node_id').notNull(),
     status: text('status').$type<DomainNodeStatus>().notNull(),
     /** The node's address stays published only because every node of the domain was down (fail open). */
     dnsKept: boolean('dns_kept').notNull().default(false),
