@@ -1,7 +1,7 @@
 // bench/rollout: N domains onto M agents whose nginx commands only record the call (real agent processes, real
 // manager, embedded database). Reports the time until every ADD_DOMAIN succeeded and the reloads per node.
 import { execFileSync } from 'node:child_process';
-import { availableParallelism, setPriority } from 'node:os';
+import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { MANAGER_LAUNCH_ENV, MANAGER_POSTGRES_ENV, freePort, startAgentProcess, 
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { queryA } from '../../test/support/dns.ts';
+import { stallWatch } from './stalls.ts';
 import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, threadSchedSeconds, treeCpuSeconds, treeRssMiB } from '../lib.ts';
 
 const domainCount = Number(process.env.BENCH_ROLLOUT_DOMAINS ?? 1000);
@@ -118,23 +119,6 @@ function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: st
         worker.once('message', resolve);
         worker.postMessage('stop');
       }),
-  };
-}
-
-/** A stall detector pinned to each CPU (stalls.mjs); take() gives the stalls each saw since the last take, merged. */
-function stallWatch(): { take(): Promise<{ stalls: number[]; raised: boolean }>; stop(): Promise<void> } {
-  const workers = Array.from({ length: availableParallelism() }, (_, cpu) => new Worker(new URL('./stalls.mjs', import.meta.url), { workerData: { cpu } }));
-  const takeOne = (w: Worker) =>
-    new Promise<{ stalls: number[]; raised: boolean }>((resolve) => {
-      w.once('message', resolve);
-      w.postMessage('take');
-    });
-  return {
-    async take() {
-      const all = await Promise.all(workers.map(takeOne));
-      return { stalls: all.flatMap((a) => a.stalls), raised: all.every((a) => a.raised) };
-    },
-    stop: async () => void (await Promise.all(workers.map((w) => w.terminate()))),
   };
 }
 
@@ -384,7 +368,7 @@ async function main(): Promise<void> {
     const dnsReloads = /^ocdn_dns_reloads_total ([0-9]+)$/m.exec(metrics)?.[1] ?? '?';
     console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met', `records reloaded ${dnsReloads}×`]));
     // What no thread of this machine could have avoided: a CPU not running at all (a virtual one the host held).
-    console.log(row(['CPU stalls ms:', '>10 ms', 'max', 'sum', busyStalls.raised ? 'a thread per CPU at SCHED_RR 99' : 'watch NOT raised (its own waits count)']));
+    console.log(row(['CPU stalls ms:', '>10 ms', 'max', 'sum', busyStalls.raised ? 'cyclictest, a thread per CPU at SCHED_RR 99' : 'cyclictest NOT at SCHED_RR 99 (or not installed: rt-tests)']));
     const stallRow = (label: string, xs: number[]) => console.log(row([label, xs.length, xs.length ? Math.max(...xs).toFixed(1) : '-', xs.reduce((a, b) => a + b, 0).toFixed(0)]));
     stallRow('  idle', idleStalls.stalls);
     stallRow('  during rollout', busyStalls.stalls);
