@@ -5,7 +5,8 @@
 -- statement's rows (a transition table): the referenced domains and nodes are locked FOR KEY SHARE as the keys'
 -- checks lock them, and a row whose domain or node is missing fails the statement with the same SQLSTATE (23503). A
 -- domain deleted still takes its nodes' rows with it (the cascade), and a node that a domain is on cannot be deleted.
--- Keys are never changed: an update of one is refused, which the keys' NO ACTION allowed only when nothing referred.
+-- A key changed is checked as the keys checked it: a row's new domain or node must exist, and a domain or node that a
+-- row refers to keeps its key (NO ACTION). Those checks run per row, on the rare update that changes a key.
 ALTER TABLE domain_nodes DROP CONSTRAINT domain_nodes_domain_domains_domain_fk;
 --> statement-breakpoint
 ALTER TABLE domain_nodes DROP CONSTRAINT domain_nodes_node_id_nodes_id_fk;
@@ -57,13 +58,35 @@ END $$;
 --> statement-breakpoint
 CREATE TRIGGER nodes_delete_check AFTER DELETE ON nodes REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION ocdn_nodes_deleted();
 --> statement-breakpoint
-CREATE FUNCTION ocdn_key_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ocdn_domain_nodes_rekeyed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'the key of a row of table "%" is not changed', TG_TABLE_NAME USING ERRCODE = 'foreign_key_violation';
+  PERFORM 1 FROM domains d WHERE d.domain = NEW.domain FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'update on table "domain_nodes" refers to domain % that does not exist', NEW.domain USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  PERFORM 1 FROM nodes n WHERE n.id = NEW.node_id FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'update on table "domain_nodes" refers to node % that does not exist', NEW.node_id USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  RETURN NULL;
 END $$;
 --> statement-breakpoint
-CREATE TRIGGER domains_key_unchanged BEFORE UPDATE ON domains FOR EACH ROW WHEN (OLD.domain IS DISTINCT FROM NEW.domain) EXECUTE FUNCTION ocdn_key_unchanged();
+CREATE TRIGGER domain_nodes_rekeyed AFTER UPDATE ON domain_nodes FOR EACH ROW
+  WHEN (OLD.domain IS DISTINCT FROM NEW.domain OR OLD.node_id IS DISTINCT FROM NEW.node_id)
+  EXECUTE FUNCTION ocdn_domain_nodes_rekeyed();
 --> statement-breakpoint
-CREATE TRIGGER nodes_key_unchanged BEFORE UPDATE ON nodes FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION ocdn_key_unchanged();
+CREATE FUNCTION ocdn_referenced_rekeyed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'domains' THEN
+    IF EXISTS (SELECT 1 FROM domain_nodes dn WHERE dn.domain = OLD.domain) THEN
+      RAISE EXCEPTION 'domain % is still referred to from table "domain_nodes"', OLD.domain USING ERRCODE = 'foreign_key_violation';
+    END IF;
+  ELSIF EXISTS (SELECT 1 FROM domain_nodes dn WHERE dn.node_id = OLD.id) THEN
+    RAISE EXCEPTION 'node % is still referred to from table "domain_nodes"', OLD.id USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  RETURN NULL;
+END $$;
 --> statement-breakpoint
-CREATE TRIGGER domain_nodes_key_unchanged BEFORE UPDATE ON domain_nodes FOR EACH ROW WHEN (OLD.domain IS DISTINCT FROM NEW.domain OR OLD.node_id IS DISTINCT FROM NEW.node_id) EXECUTE FUNCTION ocdn_key_unchanged();
+CREATE TRIGGER domains_rekeyed AFTER UPDATE ON domains FOR EACH ROW WHEN (OLD.domain IS DISTINCT FROM NEW.domain) EXECUTE FUNCTION ocdn_referenced_rekeyed();
+--> statement-breakpoint
+CREATE TRIGGER nodes_rekeyed AFTER UPDATE ON nodes FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION ocdn_referenced_rekeyed();
