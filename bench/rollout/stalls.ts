@@ -6,7 +6,7 @@
 // It is a process of its own, not a worker thread of the benchmark's: as such threads (bench/rollout/stalls.mjs
 // before) they froze every other thread of the machine for ~950 ms once in each run's idle phase — this kernel's
 // real-time runtime per second — and the manager's event-loop delay showed it.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /** Stalls over 10 ms seen since the last take, in ms; `raised`: cyclictest ran at its real-time priority. */
 export interface Stalls {
@@ -15,11 +15,6 @@ export interface Stalls {
 }
 
 const SPIKE_US = 10_000;
-
-/** True when cyclictest can be run (rt-tests installed). */
-export function cyclictestAvailable(): boolean {
-  return spawnSync('cyclictest', ['--help'], { stdio: 'ignore' }).error === undefined;
-}
 
 /** The spikes cyclictest printed as it ended (`T: 0 Spike: 12345: TS: ...`, in µs), in ms. */
 export function parseSpikes(output: string): number[] {
