@@ -70,6 +70,8 @@ export const pipelines = pgTable(
      * runs written before that migration, whose rows carry everything.
      */
     steps: jsonb('steps').$type<StoredStep[]>(),
+    /** The run's distinct retry policies, which its steps name by their place here ("p"; migration 0018). */
+    policies: jsonb('policies').$type<RetryPolicy[]>(),
     /** Replica that is executing the run, and until when its claim holds without renewal. */
     leaseOwner: text('lease_owner'),
     leaseUntil: ts('lease_until'),
@@ -90,7 +92,9 @@ export interface StoredStep {
   target: string | null;
   group?: string;
   params: Record<string, unknown>;
-  policy: RetryPolicy;
+  /** Written by replicas before migration 0018; since then `p`, the policy's place in pipelines.policies. */
+  policy?: RetryPolicy;
+  p?: number;
 }
 
 /**

@@ -9,10 +9,11 @@ import { sql } from 'drizzle-orm';
 import { onMigratedDatabase, testBackends } from '../../../../test/support/db.ts';
 import { waitFor } from '../../../../test/support/wait.ts';
 import { rowsOf } from '../db/migrate.ts';
+import { anyOfIds } from '../db/raw.ts';
 import type { Db } from '../db/client.ts';
 import { failUnfinishedSteps, queueRuns } from './enqueue.ts';
 import { StepLog, loadSteps } from './step-log.ts';
-import { NO_RETRY, type StepSpec } from './types.ts';
+import { NO_RETRY, RETRY, type StepSpec } from './types.ts';
 
 /** A step as stored; what its parameters say does not matter here. */
 const step = (name: StepSpec['name'], target: string) => ({ name, target, group: target, params: {}, policy: NO_RETRY }) as unknown as StepSpec;
@@ -52,6 +53,45 @@ for (const backend of testBackends()) {
         await writeRows(db, [[id, 1, 'running']]);
         await failUnfinishedSteps(db, [id], 'cancelled: by the test');
         assert.deepEqual(await view(), ['0 OCDN_SYNC_CONF a succeeded 1 -', '1 OCDN_NODE_RELOAD a failed 1 cancelled: by the test', '2 OCDN_VER_CONF b failed 0 cancelled: by the test']);
+      });
+    });
+
+    it('name their retry policy by its place in the run\'s policies, and one that carries its own reads the same', async () => {
+      await onMigratedDatabase(backend, async (database) => {
+        const db = database.db;
+        const slow = { ...RETRY }; // equal to RETRY, another object: counted once
+        const steps = [
+          { ...step('OCDN_SYNC_CONF', 'a'), policy: NO_RETRY },
+          { ...step('OCDN_NODE_RELOAD', 'a'), policy: RETRY },
+          { ...step('OCDN_VER_CONF', 'a'), policy: slow },
+          { ...step('OCDN_SYNC_CONF', 'b'), target: null, group: undefined, policy: NO_RETRY },
+        ] as StepSpec[];
+        const queued = await queueRuns(db, [
+          { kind: 'ADD_DOMAIN', subject: 'one', input: {}, steps },
+          { kind: 'ADD_DOMAIN', subject: 'two', input: {}, steps: steps.slice(1) },
+        ]);
+        const [one] = await queueRuns(db, [{ kind: 'ADD_DOMAIN', subject: 'alone', input: {}, steps }]);
+        const stored = rowsOf<{ id: string; steps: Record<string, unknown>[]; policies: unknown[] }>(
+          await db.execute(sql`select id, steps, policies from pipelines where id = ${anyOfIds([...queued.map((r) => r.id), one!.id])}`),
+        );
+        assert.equal(stored.length, 3);
+        for (const run of stored) {
+          // Each distinct policy once, and no step carries one of its own.
+          assert.equal(run.policies.length, 2, JSON.stringify(run.policies));
+          assert.ok(run.steps.every((s) => !('policy' in s) && typeof s.p === 'number'), JSON.stringify(run.steps));
+        }
+        const expected = (specs: StepSpec[]) => specs.map((s, idx) => [idx, s.name, s.target, s.group ?? null, s.params, s.policy]);
+        const read = async (id: string) => (await loadSteps(db, id)).map((r) => [r.idx, r.name, r.target, r.group, r.params, r.policy]);
+        assert.deepEqual(await read(queued[0]!.id), expected(steps));
+        assert.deepEqual(await read(queued[1]!.id), expected(steps.slice(1)));
+        assert.deepEqual(await read(one!.id), expected(steps));
+
+        // A run written by a replica of the code before: every step carries its policy, the run has no policies.
+        await db.execute(sql`insert into pipelines (id, kind, subject, status, input, steps) values ('pip_before', 'ADD_DOMAIN', 'before', 'pending', '{}', ${JSON.stringify(steps)}::jsonb)`);
+        assert.deepEqual(await read('pip_before'), expected(steps));
+        // What the API shows of either is the same.
+        const shown = async (id: string) => rowsOf<{ row: string }>(await db.execute(sql`select concat_ws(' ', idx, name, policy::text) as row from run_steps where pipeline_id = ${id} order by idx`)).map((r) => r.row);
+        assert.deepEqual(await shown('pip_before'), await shown(one!.id));
       });
     });
 
