@@ -56,7 +56,7 @@ interface WrittenRow {
  * repeated two policies in its 253 steps, a quarter of their JSON (72 KB, now 54 KB). Written out key by key: copies
  * of the steps without their policy, given to JSON.stringify, took twice its time.
  */
-export function storedSteps(steps: readonly StepSpec[]): { steps: string; policies: string } {
+function storedSteps(steps: readonly StepSpec[]): { steps: string; policies: string } {
   const policies: RetryPolicy[] = [];
   const byObject = new Map<RetryPolicy, number>();
   const byJson = new Map<string, number>();
