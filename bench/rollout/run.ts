@@ -9,6 +9,7 @@ import { MANAGER_LAUNCH_ENV, MANAGER_POSTGRES_ENV, freePort, startAgentProcess, 
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { queryA } from '../../test/support/dns.ts';
+import { apiProbe, dnsProbe } from './probes.ts';
 import { stallWatch } from './stalls.ts';
 import { childCpuSeconds, cpuSeconds, cpuSecondsOf, envPairs, percentile, row, rssMiB, threadSchedSeconds, treeCpuSeconds, treeRssMiB } from '../lib.ts';
 
@@ -108,18 +109,6 @@ async function heapSnapshot(m: ManagerHandle, dir: string): Promise<string> {
     return done;
   }, { timeoutMs: 600_000, intervalMs: 2_000 });
   return join(dir, file);
-}
-
-/** Starts the resolver's probe (dns-probe.mjs) on its own thread; stop() gives the round trips in ms. */
-function dnsProbe(port: number): { stop(): Promise<{ times: number[]; raised: string | null }> } {
-  const worker = new Worker(new URL('./dns-probe.mjs', import.meta.url), { workerData: { port, everyMs: 20, nice: -15 } });
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        worker.once('message', resolve);
-        worker.postMessage('stop');
-      }),
-  };
 }
 
 async function main(): Promise<void> {
@@ -227,8 +216,11 @@ async function main(): Promise<void> {
     await stalls.take();
     const idleT0 = performance.now();
     const idleProbe = dnsProbe(dnsPort);
+    const nodePath = `/api/v1/nodes/${rolloutNodeIds[0]}`; // a node the rollout is adding domains onto
+    const idleApi = apiProbe(m.url, nodePath, m.adminToken);
     await new Promise((r) => setTimeout(r, 5_000));
     const idleDns = (await idleProbe.stop()).times;
+    const idleApiProbed = await idleApi.stop();
     const idle1 = cpu();
     const rssIdle = { manager: treeRssMiB(m.proc.child.pid!), agent: Math.max(...agents.map((a) => rssMiB(a.child.pid!))) };
     const halfRss = (b: number) => Math.max(...agents.filter((_, i) => i % 2 === b).map((a) => rssMiB(a.child.pid!)));
@@ -250,6 +242,7 @@ async function main(): Promise<void> {
     const cpu0 = cpu();
     const t0 = performance.now();
     const busyProbe = dnsProbe(dnsPort);
+    const busyApi = apiProbe(m.url, nodePath, m.adminToken);
     const ids: string[] = [];
     const postMs: number[] = [];
     // Failover under load: the other half, killed during the rollout (from 3 s in, one every 2 s or so).
@@ -299,6 +292,7 @@ async function main(): Promise<void> {
     rolling = false;
     await killing;
     const busyProbed = await busyProbe.stop();
+    const busyApiProbed = await busyApi.stop();
     const busyStalls = await stalls.take();
     await stalls.stop();
     const busyDns = busyProbed.times;
@@ -367,6 +361,11 @@ async function main(): Promise<void> {
     console.log(row(['  idle', idleDns.length, ms(idleDns, 50), ms(idleDns, 99), Math.max(...idleDns).toFixed(2)]));
     const dnsReloads = /^ocdn_dns_reloads_total ([0-9]+)$/m.exec(metrics)?.[1] ?? '?';
     console.log(row(['  during rollout', busyDns.length, ms(busyDns, 50), ms(busyDns, 99), Math.max(...busyDns).toFixed(2), percentile(busyDns, 99) <= 5 ? 'met' : 'NOT met', `records reloaded ${dnsReloads}×`]));
+    // What an operator's console waits for: a GET of a node, one at a time, from a raised thread (api-probe.mjs).
+    console.log(row(['API GET ms:', 'requests', 'p50', 'p99', 'max', 'failed', busyApiProbed.raised ? `client at ${busyApiProbed.raised}` : 'client NOT raised (its own waits count)']));
+    for (const [label, p] of [['  idle', idleApiProbed], ['  during rollout', busyApiProbed]] as const) {
+      console.log(row([label, p.times.length, ms(p.times, 50), ms(p.times, 99), Math.max(...p.times).toFixed(2), p.failures.length ? `${p.failures.length}: ${p.failures[0]}` : 0]));
+    }
     // What no thread of this machine could have avoided: a CPU not running at all (a virtual one the host held).
     console.log(row(['CPU stalls ms:', '>10 ms', 'max', 'sum', busyStalls.raised ? 'cyclictest, a thread per CPU at SCHED_RR 99' : 'cyclictest NOT at SCHED_RR 99 (or not installed: rt-tests)']));
     const stallRow = (label: string, xs: number[]) => console.log(row([label, xs.length, xs.length ? Math.max(...xs).toFixed(1) : '-', xs.reduce((a, b) => a + b, 0).toFixed(0)]));
