@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { openDatabase, type Database } from './client.ts';
+import { asInteractive } from './interactive.ts';
 import { Lanes } from './pglite-lanes.ts';
 import { rowsOf } from './migrate.ts';
 
@@ -78,12 +79,26 @@ describe('the embedded database\'s urgent lane', () => {
     assert.deepEqual(rowsOf<{ v: number }>(await database.db.execute(sql`select v from lane_t`)), [{ v: 1 }]);
   });
 
+  it('runs an admin\'s read ahead of the statements already waiting, behind an urgent one', async () => {
+    const done: string[] = [];
+    const normal = Array.from({ length: 40 }, (_, i) => database.db.execute(sql`select ${i}::int as i`).then(() => done.push(`n${i}`)));
+    const read = asInteractive(() => database.db.execute(sql`select 'read'`)).then(() => done.push('read'));
+    const urgent = database.urgent.execute(sql`select 1`).then(() => done.push('urgent'));
+    // Outside asInteractive the same client takes the normal lane again.
+    const later = database.db.execute(sql`select 'later'`).then(() => done.push('later'));
+    await Promise.all([...normal, read, urgent, later]);
+    assert.ok(done.indexOf('urgent') <= 1, `urgent finished at ${done.indexOf('urgent')}: ${done.slice(0, 5).join(' ')}`);
+    assert.ok(done.indexOf('read') <= 2 && done.indexOf('read') > done.indexOf('urgent'), `the read finished at ${done.indexOf('read')}: ${done.slice(0, 5).join(' ')}`);
+    assert.equal(done.at(-1), 'later');
+    assert.deepEqual(done.filter((d) => d.startsWith('n')), normal.map((_, i) => `n${i}`), 'the others keep their order');
+  });
+
   it('lets the next operation go after one fails', async () => {
     const lanes = new Lanes();
-    const failed = lanes.run(false, async () => {
+    const failed = lanes.run('normal', async () => {
       throw new Error('failed on purpose');
     });
-    const next = lanes.run(true, async () => 'ran');
+    const next = lanes.run('urgent', async () => 'ran');
     await assert.rejects(failed, /on purpose/);
     assert.equal(await next, 'ran');
     assert.equal(lanes.waiting, 0);
@@ -95,13 +110,13 @@ describe('the lanes between operations', () => {
     const lanes = new Lanes();
     const order: string[] = [];
     let urgent: Promise<unknown> | undefined;
-    const first = lanes.run(false, async () => {
+    const first = lanes.run('normal', async () => {
       // due before the next operation's turn (scheduled when this one ends)
       setImmediate(() => order.push('turn'));
       order.push('n0');
     });
-    const second = lanes.run(false, async () => order.push('n1'));
-    void first.then(() => (urgent = lanes.run(true, async () => order.push('urgent'))));
+    const second = lanes.run('normal', async () => order.push('n1'));
+    void first.then(() => (urgent = lanes.run('urgent', async () => order.push('urgent'))));
     await Promise.all([first, second]);
     await urgent;
     assert.deepEqual(order, ['n0', 'urgent', 'turn', 'n1']);
@@ -111,16 +126,16 @@ describe('the lanes between operations', () => {
   it('start an operation asked for once another ended on a later turn of the event loop, even with none waiting', async () => {
     const lanes = new Lanes();
     const order: string[] = [];
-    const chained = await lanes.run(false, async () => {
+    const chained = await lanes.run('normal', async () => {
       setImmediate(() => order.push('turn'));
       order.push('a');
-    }).then(() => lanes.run(false, async () => order.push('b')));
+    }).then(() => lanes.run('normal', async () => order.push('b')));
     assert.equal(chained, 3);
     assert.deepEqual(order, ['a', 'turn', 'b']);
     // an idle lane with no operation since the last turn lets one go at once
     await new Promise((r) => setImmediate(r));
     let started = false;
-    const now = lanes.run(false, async () => (started = true));
+    const now = lanes.run('normal', async () => (started = true));
     await Promise.resolve();
     await Promise.resolve();
     assert.equal(started, true);
@@ -136,10 +151,10 @@ describe('the lanes between operations', () => {
       order.push('hook');
       if (asked) return;
       asked = true;
-      queueMicrotask(() => urgents.push(lanes.run(true, async () => order.push('urgent'))));
+      queueMicrotask(() => urgents.push(lanes.run('urgent', async () => order.push('urgent'))));
     });
     const normal = [0, 1].map((i) =>
-      lanes.run(false, async () => {
+      lanes.run('normal', async () => {
         order.push(`n${i}`);
       }),
     );
@@ -147,8 +162,25 @@ describe('the lanes between operations', () => {
     await Promise.all(urgents);
     assert.deepEqual(order, ['n0', 'hook', 'urgent', 'hook', 'n1', 'hook']);
     remove();
-    await lanes.run(false, async () => order.push('n2'));
+    await lanes.run('normal', async () => order.push('n2'));
     assert.equal(order.at(-1), 'n2', 'a hook removed is not called');
+  });
+
+  it('let a waiting normal operation go after eight interactive ones in a row', async () => {
+    const lanes = new Lanes();
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = lanes.run('normal', () => held);
+    const ops = [
+      ...[1, 2, 3].map((i) => lanes.run('normal', async () => order.push(`n${i}`))),
+      ...Array.from({ length: 20 }, (_, i) => lanes.run('interactive', async () => order.push(`i${i}`))),
+    ];
+    release();
+    await Promise.all([first, ...ops]);
+    const i = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `i${from + k}`);
+    assert.deepEqual(order, [...i(0, 8), 'n1', ...i(8, 16), 'n2', ...i(16, 20), 'n3']);
+    assert.equal(lanes.waiting, 0);
   });
 
   it('keep going when a hook throws, and the operation keeps its own outcome', async () => {
@@ -157,7 +189,7 @@ describe('the lanes between operations', () => {
       throw new Error('hook failed on purpose');
     });
     const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
-    const results = await Promise.all([lanes.run(false, async () => 1), lanes.run(false, async () => 2)]);
+    const results = await Promise.all([lanes.run('normal', async () => 1), lanes.run('normal', async () => 2)]);
     assert.deepEqual(results, [1, 2]);
     const warning = await warned;
     assert.equal(warning.name, 'LanesHookWarning');

@@ -1,7 +1,21 @@
 import type { PGlite } from '@electric-sql/pglite';
+import { isInteractive } from './interactive.ts';
 
 type Op = 'query' | 'exec' | 'transaction';
 const OPS: readonly Op[] = ['query', 'exec', 'transaction'];
+
+/**
+ * Whose operation it is: `urgent` (a node found dead), `interactive` (an admin's read: a GET of the API or the
+ * console, db/interactive.ts), `normal` (the rest: pipeline work, writes). The next to go is the first waiting of
+ * the three, in that order.
+ */
+export type Lane = 'urgent' | 'interactive' | 'normal';
+
+/**
+ * Interactive operations that may go one after another while normal ones wait: a console polling hard must not hold
+ * pipeline work back for long (each is one read, a millisecond or so).
+ */
+const INTERACTIVE_RUN = 8;
 
 /**
  * PGlite runs one statement or transaction at a time, in the order they were asked for (its own locks). During a
@@ -17,18 +31,19 @@ export class Lanes {
   private running = false;
   /** The next operation's turn is scheduled (startNext, on the next turn of the event loop). */
   private scheduled = false;
-  private readonly urgent: (() => void)[] = [];
-  private readonly normal: (() => void)[] = [];
+  private readonly waitingIn: Record<Lane, (() => void)[]> = { urgent: [], interactive: [], normal: [] };
+  /** Interactive operations started in a row while a normal one waited. */
+  private interactiveInARow = 0;
   private readonly hooks = new Set<() => void>();
 
-  run<T>(urgent: boolean, fn: () => Promise<T>): Promise<T> {
+  run<T>(lane: Lane, fn: () => Promise<T>): Promise<T> {
     const turn = new Promise<void>((go) => {
-      // A normal operation goes at once only when none has run since the last turn of the event loop; an urgent one
-      // whenever none is under way.
-      if (!this.running && (urgent || !this.scheduled)) {
+      // A normal or interactive operation goes at once only when none has run since the last turn of the event
+      // loop; an urgent one whenever none is under way.
+      if (!this.running && (lane === 'urgent' || !this.scheduled)) {
         this.running = true;
         go();
-      } else (urgent ? this.urgent : this.normal).push(go);
+      } else this.waitingIn[lane].push(go);
     });
     return turn.then(fn).finally(() => this.next());
   }
@@ -45,7 +60,7 @@ export class Lanes {
 
   /** Operations waiting for their turn (for tests). */
   get waiting(): number {
-    return this.urgent.length + this.normal.length;
+    return this.waitingIn.urgent.length + this.waitingIn.interactive.length + this.waitingIn.normal.length;
   }
 
   private next(): void {
@@ -77,25 +92,37 @@ export class Lanes {
   private readonly startNext = (): void => {
     this.scheduled = false;
     if (this.running) return; // an urgent one went meanwhile; its end schedules the next
-    const go = this.urgent.shift() ?? this.normal.shift();
+    const go = this.waitingIn.urgent.shift() ?? this.pickInteractiveOrNormal();
     if (!go) return;
     this.running = true;
     go();
   };
+
+  /** The next interactive operation, unless INTERACTIVE_RUN of them went in a row while a normal one waited. */
+  private pickInteractiveOrNormal(): (() => void) | undefined {
+    const { interactive, normal } = this.waitingIn;
+    if (interactive.length > 0 && (normal.length === 0 || this.interactiveInARow < INTERACTIVE_RUN)) {
+      this.interactiveInARow = normal.length > 0 ? this.interactiveInARow + 1 : 0;
+      return interactive.shift();
+    }
+    this.interactiveInARow = 0;
+    return normal.shift();
+  }
 }
 
 /**
- * Puts `pg`'s query, exec and transaction behind a Lanes gate (the normal lane) and returns a client whose same
- * methods take the urgent lane. Both run PGlite's own methods on `pg` itself (they check their receiver). Code inside
- * a transaction uses the transaction's own client, which the gate does not see; calling `pg` there would wait for the
- * transaction to end, as it already did with PGlite's locks.
+ * Puts `pg`'s query, exec and transaction behind a Lanes gate (the normal lane, or the interactive one when asked for
+ * in an admin's read: isInteractive()) and returns a client whose same methods take the urgent lane. Both run
+ * PGlite's own methods on `pg` itself (they check their receiver). Code inside a transaction uses the transaction's
+ * own client, which the gate does not see; calling `pg` there would wait for the transaction to end, as it already did
+ * with PGlite's locks.
  */
 export function withUrgentLane(pg: PGlite, lanes = new Lanes()): PGlite {
   const urgent = Object.create(pg) as PGlite;
   for (const op of OPS) {
     const own = (pg[op] as (...args: unknown[]) => Promise<unknown>).bind(pg);
-    (pg as unknown as Record<Op, unknown>)[op] = (...args: unknown[]) => lanes.run(false, () => own(...args));
-    (urgent as unknown as Record<Op, unknown>)[op] = (...args: unknown[]) => lanes.run(true, () => own(...args));
+    (pg as unknown as Record<Op, unknown>)[op] = (...args: unknown[]) => lanes.run(isInteractive() ? 'interactive' : 'normal', () => own(...args));
+    (urgent as unknown as Record<Op, unknown>)[op] = (...args: unknown[]) => lanes.run('urgent', () => own(...args));
   }
   return urgent;
 }

@@ -13,6 +13,7 @@ import { accessControl, accessTable } from './access.ts';
 import { accessRoutes } from '../access/routes.ts';
 import { docsRoutes } from './docs.ts';
 import { consoleRoutes } from './console.ts';
+import { asInteractive } from '../db/interactive.ts';
 import type { LiveEvents } from '../events/live.ts';
 import { eventRoutes } from '../events/routes.ts';
 import { overviewRoutes } from '../events/overview.ts';
@@ -44,6 +45,12 @@ export function createHttpApp(ctx: ManagerContext, opts: { accessControl?: boole
       ctx.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - t0) }, 'request');
     }
   });
+
+  // On the embedded database an admin's reads run ahead of pipeline work (db/interactive.ts); not the live-events
+  // stream, which stays open as long as a console does (and would keep the marker's promise hooks on all that time).
+  if (ctx.database.kind === 'pglite') {
+    app.use('*', (c, next) => ((c.req.method === 'GET' || c.req.method === 'HEAD') && c.req.path !== '/api/v1/events' ? asInteractive(next) : next()));
+  }
 
   app.use(
     '/api/*',
