@@ -48,7 +48,10 @@ describe('a newcomer’s path (embedded database)', () => {
       return { p, port };
     };
     const { p: second, port } = await start();
-    const token = /\b(ocdn_tok_[0-9a-z]{16}\.[A-Za-z0-9_-]{43})/.exec(second.output)?.[1];
+    // Printed as the start ends, which is also when the first requests are served: the two reach us in either order.
+    const printed = () => /\b(ocdn_tok_[0-9a-z]{16}\.[A-Za-z0-9_-]{43})/.exec(second.output)?.[1];
+    await waitFor('the token printed', () => printed() !== undefined, { timeoutMs: 5_000 }).catch(() => {});
+    const token = printed();
     assert.ok(token, `the first good start prints the token:\n${second.output.slice(-1500)}`);
     const ok = await fetch(`http://127.0.0.1:${port}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(ok.status, 200, 'and it works');

@@ -197,6 +197,11 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     await live.start();
     stops.push(() => live.stop());
     const app = createHttpApp(ctx, { live });
+    // Every server is up (the HTTP one has listened since the start, holding what arrives): only now is a generated
+    // admin token stored (and then printed by the caller), and before any request is served — on the embedded
+    // database a GET's statements go ahead of this write (db/interactive.ts), and a /healthz answered first would say
+    // the manager is up before its token is printed.
+    const generatedAdminToken = await bootstrap.commit();
     let port = env.OCDN_HTTP_PORT;
     const scheme = env.OCDN_HTTP_TLS_CERT ? 'https' : 'http';
     if (early) {
@@ -226,8 +231,6 @@ export async function startManager(env: ManagerEnv, opts: StartOptions = {}): Pr
     if (hint) log.info(hint);
     const young = youngGenerationHint(database.kind, [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)]);
     if (young) log.info(young);
-    // Every server is up: only now is a generated admin token stored (and then printed by the caller).
-    const generatedAdminToken = await bootstrap.commit();
     return { ctx, port, url: `${scheme}://${env.OCDN_HTTP_HOST}:${port}`, generatedAdminToken, app, live, loops: { forwarding: sync, vod, health, drift }, stop };
   } catch (err) {
     await stop();
