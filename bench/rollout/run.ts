@@ -364,7 +364,7 @@ async function main(): Promise<void> {
     // What an operator's console waits for: a GET of a node, one at a time, from a raised thread (api-probe.mjs).
     console.log(row(['API GET ms:', 'requests', 'p50', 'p99', 'max', 'failed', busyApiProbed.raised ? `client at ${busyApiProbed.raised}` : 'client NOT raised (its own waits count)']));
     for (const [label, p] of [['  idle', idleApiProbed], ['  during rollout', busyApiProbed]] as const) {
-      console.log(row([label, p.times.length, ms(p.times, 50), ms(p.times, 99), Math.max(...p.times).toFixed(2), p.failures.length ? `${p.failures.length}: ${p.failures[0]}` : 0]));
+      console.log(row([label, p.times.length, ms(p.times, 50), ms(p.times, 99), p.times.length ? Math.max(...p.times).toFixed(2) : '-', p.failures.length ? `${p.failures.length}: ${p.failures[0]}` : 0]));
     }
     // What no thread of this machine could have avoided: a CPU not running at all (a virtual one the host held).
     console.log(row(['CPU stalls ms:', '>10 ms', 'max', 'sum', busyStalls.raised ? 'cyclictest, a thread per CPU at SCHED_RR 99' : 'cyclictest NOT at SCHED_RR 99 (or not installed: rt-tests)']));
