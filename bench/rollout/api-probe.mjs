@@ -1,13 +1,12 @@
-// An operator's view of the manager's API during a rollout, from a thread of the benchmark's own at a raised priority
-// (as dns-probe.mjs, and for the same reason: on this one machine the client shares the cores with the fleet, and the
-// time it waits for a core of its own is not the manager's answer time). Asks `GET path` one request at a time, a new
+// An operator's view of the manager's API during a rollout, from a process of the benchmark's at a raised priority
+// (probes.ts says why a process, and why raised). Asks `GET path` one request at a time, a new
 // one `everyMs` after the last was sent (at once if its answer took longer), over one kept-alive connection, and keeps
 // each round trip in ms.
 import http from 'node:http';
-import { parentPort, workerData } from 'node:worker_threads';
+import { once } from 'node:events';
 import { raiseThisThread } from './raise.mjs';
 
-const { url, path, token, everyMs, nice } = workerData;
+const [{ url, path, token, everyMs, nice }] = await once(process, 'message');
 const raised = raiseThisThread(nice);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const times = [];
@@ -35,10 +34,9 @@ const loop = (async () => {
   }
 })();
 
-parentPort.on('message', async () => {
+process.on('message', async () => {
   stopping = true;
   await loop;
   agent.destroy();
-  parentPort.postMessage({ times, failures, raised });
-  parentPort.close();
+  process.send({ times, failures, raised }, () => process.disconnect());
 });
