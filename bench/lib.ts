@@ -4,6 +4,14 @@ import { parseManagerEnv } from '../apps/manager/src/env.ts';
 import { createLogger } from '../apps/manager/src/log.ts';
 import { startManager } from '../apps/manager/src/start-manager.ts';
 import { createTestDatabase } from '../test/support/db.ts';
+import { findProgram } from '../test/support/programs.ts';
+
+/** The path of a program a benchmark cannot run without; throws, naming what to install, when it is missing. */
+export function needProgram(bench: string, name: string, install: string): string {
+  const path = findProgram(name);
+  if (!path) throw new Error(`${bench} needs ${name} (apt-get install ${install})`);
+  return path;
+}
 
 /** The fields of /proc/<pid>/stat after the command name (field 3 onwards). */
 function procStat(pid: number): string[] {

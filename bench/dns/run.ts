@@ -15,7 +15,7 @@ import { MANAGER_LAUNCH_ENV, freePort, tempDir } from '../../test/support/procs.
 import { jemallocLoaded } from '../../apps/manager/src/malloc-hint.ts';
 import { applyGcFlags } from '../../apps/manager/src/gc-flags.ts';
 import { ROOT_HINT, startResolverDaemon } from '../../test/support/resolvers.ts';
-import { cpuSeconds, envPairs, row } from '../lib.ts';
+import { cpuSeconds, envPairs, needProgram, row } from '../lib.ts';
 
 // The manager answers from this process, so this process's allocator is the manager's: the benchmark starts itself
 // again with the environment `npm start` gives the manager (MANAGER_LAUNCH_ENV: jemalloc where the system has it;
@@ -35,10 +35,6 @@ const NAMES = Number(process.env.BENCH_DNS_NAMES ?? 200);
 const PER_NAME = 2;
 const ROUNDS = Number(process.env.BENCH_DNS_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_DNS_SECONDS ?? 8);
-
-function need(cmd: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new Error(`bench/dns needs ${cmd} (apt-get install dnsutils dnsperf bind9)`);
-}
 
 /** What dig shows of an answer, in a form that does not depend on record order or the query id. */
 function digView(port: number, args: string[]): string {
@@ -67,7 +63,7 @@ function dnsperf(port: number, file: string): { qps: number; avgMs: number; lost
 async function main(): Promise<void> {
   // The V8 flags the manager's main.ts sets on itself (BENCH_DNS_GC_FLAGS=off: node's defaults).
   const v8Flags = process.env.BENCH_DNS_GC_FLAGS === 'off' ? [] : applyGcFlags();
-  for (const cmd of ['named', 'dig', 'dnsperf']) need(cmd);
+  for (const cmd of ['named', 'dig', 'dnsperf']) needProgram('bench/dns', cmd, 'dnsutils dnsperf bind9');
   const dir = tempDir('ocdn-bench-dns');
   const tdb = await createTestDatabase('pglite');
   const database = await tdb.open();

@@ -12,6 +12,7 @@ import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { needProgram } from '../lib.ts';
 
 interface Probe<T> {
   stop(): Promise<T>;
@@ -41,13 +42,13 @@ function tied(child: ChildProcess): ChildProcess {
  * query counting as a second.
  */
 export function dnsProbe(port: number): Probe<{ times: number[]; raised: string | null }> {
-  if (spawnSync('sh', ['-c', 'command -v dnsperf']).status !== 0) throw new Error('bench/rollout needs dnsperf (apt-get install dnsperf)');
+  const dnsperf = needProgram('bench/rollout', 'dnsperf', 'dnsperf');
   const dir = mkdtempSync(join(tmpdir(), 'ocdn-dns-probe-'));
   const file = join(dir, 'queries');
   writeFileSync(file, 'cdn.ocdn.test SOA\n');
   const { argv, raised } = raisedPrefix();
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-c', '1', '-Q', '50', '-t', String(LOST_MS / 1000), '-l', '86400', '-v'];
-  const child = tied(spawn(argv[0] ?? 'dnsperf', [...argv.slice(1), ...(argv.length ? ['dnsperf'] : []), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = tied(spawn(argv[0] ?? dnsperf, [...argv.slice(1), ...(argv.length ? [dnsperf] : []), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
